@@ -1,0 +1,261 @@
+/**
+ * The dflockd client service: where the servers are, how keys are routed to
+ * them, and the one place locks get their connections from.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { type DflockdError, InvalidArgumentError, ProtocolError } from "./Errors.ts"
+import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
+import * as Codec from "./internal/codec.ts"
+import * as Connection from "./internal/connection.ts"
+import * as Sharding from "./Sharding.ts"
+import { Stats, type ServerStats } from "./Stats.ts"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId = "~effect-dflockd/DflockdClient"
+
+/**
+ * TLS settings: PEM strings or buffers. Verification is on unless
+ * `rejectUnauthorized: false`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TlsOptions = Connection.TlsOptions
+
+/**
+ * Options of {@link layer}. Every field is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions {
+  /** `host:port` strings or `[host, port]` pairs; keys are sharded across them. Default `["127.0.0.1:6388"]`. */
+  readonly servers?: ReadonlyArray<ServerInput> | undefined
+  /** Replaces the CRC-32 routing rule shared with the official clients. */
+  readonly sharding?: Sharding.Strategy | undefined
+  /** `true` for TLS with the system CAs, or explicit settings. */
+  readonly tls?: boolean | TlsOptions | undefined
+  /** Sent as the first command on every connection; never logged. */
+  readonly auth?: Redacted.Redacted<string> | undefined
+  /** Dial (and TLS handshake) timeout. Default 5 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** Bound on short exchanges (renew, release, stats) and on the reply to a blocking one beyond its own timeout. Default 5 seconds. */
+  readonly requestTimeout?: Duration.Input | undefined
+  /** Retry policy for failures to connect. Default: 3 retries, jittered exponential backoff from 100 ms. Never retries `AuthError`. */
+  readonly connectRetry?: Schedule.Schedule<unknown, Connection.ExchangeError> | undefined
+  /** Renew when this fraction of the lease has passed. Default 0.5. */
+  readonly renewRatio?: number | undefined
+  /**
+   * Longest silence on a holding connection. The server drops connections idle for
+   * its `--read-timeout` (23 s by default) and releases their locks, so holders renew
+   * at least this often. Default 10 seconds.
+   */
+  readonly heartbeatInterval?: Duration.Input | undefined
+  /** Cap on one reply line in bytes (stats replies grow with server state). Default 4 MiB. */
+  readonly maxReplyBytes?: number | undefined
+}
+
+/**
+ * Options after defaults and validation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedOptions {
+  readonly servers: ReadonlyArray<ServerAddress>
+  readonly sharding: Sharding.Strategy
+  readonly connection: Connection.ConnectionOptions
+  readonly requestTimeout: Duration.Duration
+  readonly connectRetry: Schedule.Schedule<unknown, Connection.ExchangeError>
+  readonly renewRatio: number
+  readonly heartbeatInterval: Duration.Duration
+}
+
+/**
+ * The client service. Most code uses it through `Lock`, `Semaphore` and
+ * {@link stats}; `connect` is the single place connections come from.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class DflockdClient extends Context.Service<DflockdClient, {
+  readonly [TypeId]: typeof TypeId
+  readonly options: ResolvedOptions
+  /** The server that owns a key. */
+  readonly route: (key: string) => Effect.Effect<ServerAddress, InvalidArgumentError>
+  /** A connection to a server for as long as the current scope lasts. */
+  readonly connect: (server: ServerAddress) => Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+  /** Stats of one server (by `host:port`) or of all. */
+  readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, DflockdError>
+}>()("effect-dflockd/DflockdClient") {}
+
+/**
+ * Whether a value is a {@link DflockdClient} service.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isDflockdClient = (u: unknown): u is DflockdClient["Service"] => Predicate.hasProperty(u, TypeId)
+
+const defaultRetry: Schedule.Schedule<unknown, Connection.ExchangeError> = Schedule.max([
+  Schedule.jittered(Schedule.exponential("100 millis")),
+  Schedule.recurs(3)
+])
+
+const positiveDuration = (
+  argument: string,
+  input: Duration.Input | undefined,
+  fallback: Duration.Input
+): Result.Result<Duration.Duration, InvalidArgumentError> => {
+  const d = Duration.fromInput(input ?? fallback)
+  return d._tag === "Some" && Duration.isFinite(d.value) && Duration.toMillis(d.value) > 0
+    ? Result.succeed(d.value)
+    : Result.fail(new InvalidArgumentError({ argument, detail: "must be a positive finite duration" }))
+}
+
+/**
+ * Applies defaults and checks options. Invalid static options are a programming
+ * error: the result is a `Result` failure naming the option.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveOptions = (options: ClientOptions = {}): Result.Result<ResolvedOptions, InvalidArgumentError> =>
+  Result.gen(function*() {
+    const inputs = options.servers ?? ["127.0.0.1:6388"]
+    const servers: Array<ServerAddress> = []
+    for (const input of inputs) servers.push(yield* parseAddress(input))
+    yield* Sharding.pick(Sharding.stableHashShard, "probe", servers.length)
+    if (options.auth !== undefined) yield* Codec.validateAuthToken(Redacted.value(options.auth))
+    const renewRatio = options.renewRatio ?? 0.5
+    if (!(renewRatio > 0 && renewRatio < 1)) {
+      return yield* Result.fail(
+        new InvalidArgumentError({ argument: "renewRatio", detail: "must be between 0 and 1 (exclusive)" })
+      )
+    }
+    const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls
+    return {
+      servers,
+      sharding: options.sharding ?? Sharding.stableHashShard,
+      connection: {
+        tls,
+        auth: options.auth,
+        connectTimeout: yield* positiveDuration("connectTimeout", options.connectTimeout, "5 seconds"),
+        maxReplyBytes: options.maxReplyBytes ?? 4 * 1024 * 1024
+      },
+      requestTimeout: yield* positiveDuration("requestTimeout", options.requestTimeout, "5 seconds"),
+      connectRetry: options.connectRetry ?? defaultRetry,
+      renewRatio,
+      heartbeatInterval: yield* positiveDuration("heartbeatInterval", options.heartbeatInterval, "10 seconds")
+    }
+  })
+
+const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
+
+/**
+ * Builds the client from options. The layer built from it owns nothing yet but
+ * its options: connections live in the scopes of the locks that use them.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
+  const resolved = yield* Effect.orDie(Effect.fromResult(resolveOptions(options)))
+  const { servers } = resolved
+
+  const route = (key: string) =>
+    Effect.map(
+      Effect.fromResult(Sharding.pick(resolved.sharding, key, servers.length)),
+      (index) => servers[index]!
+    )
+
+  const connect = (server: ServerAddress) =>
+    Connection.open(server, resolved.connection).pipe(
+      Effect.retry({
+        schedule: resolved.connectRetry,
+        while: (e) => e._tag === "ConnectionError"
+      })
+    )
+
+  const statsOf = (server: ServerAddress) =>
+    Effect.scoped(
+      Effect.gen(function*() {
+        const connection = yield* connect(server)
+        const reply = yield* connection.send(Codec.stats).pipe(
+          Effect.timeoutOrElse({
+            duration: resolved.requestTimeout,
+            orElse: () => Effect.fail(new ProtocolError({ reply: "", detail: "no stats reply in time" }))
+          })
+        )
+        const stats = yield* decodeStats(reply.json).pipe(
+          Effect.mapError((e) => new ProtocolError({ reply: reply.json.slice(0, 200), detail: `bad stats JSON: ${e.message}` }))
+        )
+        return { server: server.label, stats } satisfies ServerStats
+      })
+    )
+
+  const stats = (server?: string) => {
+    const targets = server === undefined ? servers : servers.filter((s) => s.label === server)
+    if (targets.length === 0) {
+      return Effect.fail(
+        new InvalidArgumentError({ argument: "server", detail: `${server} is not one of the configured servers` })
+      )
+    }
+    return Effect.forEach(targets, statsOf, { concurrency: "unbounded" })
+  }
+
+  return DflockdClient.of({ [TypeId]: TypeId, options: resolved, route, connect, stats })
+})
+
+/**
+ * A layer of the client.
+ *
+ * **Example** (Three sharded servers)
+ *
+ * ```ts
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const Live = DflockdClient.layer({ servers: ["10.0.0.1:6388", "10.0.0.2:6388", "10.0.0.3:6388"] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient> => Layer.effect(DflockdClient, make(options))
+
+/**
+ * Statistics of every server (or of the one named `host:port`), decoded.
+ * Needs dflockd 1.4 or newer.
+ *
+ * **Example** (Printing connection counts)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   for (const { server, stats } of yield* DflockdClient.stats()) {
+ *     yield* Effect.log(`${server}: ${stats.connections} connections`)
+ *   }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>, DflockdError, DflockdClient> =>
+  DflockdClient.use((client) => client.stats(server))

@@ -1,0 +1,219 @@
+/**
+ * Typed errors of effect-dflockd. Every failure the client reports is one of
+ * these tagged classes, so callers handle them with `Effect.catchTag`.
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/**
+ * The lock (or permit) could not be acquired within the acquire timeout.
+ *
+ * **Example** (Falling back when the lock is busy)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Effect.succeed("done").pipe(
+ *   Lock.withLock("orders", { acquireTimeout: "1 second" }),
+ *   Effect.catchTag("AcquireTimeoutError", (e) => Effect.succeed(`busy: ${e.key}`))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AcquireTimeoutError extends Schema.TaggedError<AcquireTimeoutError>()("AcquireTimeoutError", {
+  key: Schema.String
+}) {
+  override get message(): string {
+    return `timed out acquiring "${this.key}"`
+  }
+}
+
+/**
+ * The server rejected the auth token (wrong, or missing where the server requires one).
+ * The token itself never appears in this error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
+  server: Schema.String
+}) {
+  override get message(): string {
+    return `authentication rejected by ${this.server}`
+  }
+}
+
+/**
+ * The lease of a held lock or permit was lost: a renewal failed, the connection
+ * holding it died, or the local watchdog saw the lease deadline pass without a
+ * confirmed renewal. A region run by `withLock` / `withPermit` is interrupted and
+ * fails with this error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockLostError extends Schema.TaggedError<LockLostError>()("LockLostError", {
+  key: Schema.String,
+  token: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `lease on "${this.key}" lost: ${this.reason}`
+  }
+}
+
+/**
+ * The connection to a server could not be opened, or broke during an exchange.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionError extends Schema.TaggedError<ConnectionError>()("ConnectionError", {
+  server: Schema.String,
+  cause: Schema.Defect()
+}) {
+  override get message(): string {
+    const cause = this.cause
+    const detail = Predicate.hasProperty(cause, "message") && typeof cause.message === "string"
+      ? cause.message
+      : String(cause)
+    return `connection to ${this.server} failed: ${detail}`
+  }
+}
+
+/**
+ * The server sent a reply that is malformed or unexpected for the command sent.
+ * The connection it came over is closed, never reused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
+  reply: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `protocol error: ${this.detail} (reply: ${JSON.stringify(this.reply.slice(0, 120))})`
+  }
+}
+
+/**
+ * Why the server refused a command. `error` is the server's generic failure
+ * (token not held, bad request, internal error, or a status this client does
+ * not know yet).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const ServerErrorReason = Schema.Literals([
+  "max_locks",
+  "max_waiters",
+  "limit_mismatch",
+  "not_enqueued",
+  "already_enqueued",
+  "lease_expired",
+  "draining",
+  "not_leader",
+  "error"
+])
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type ServerErrorReason = typeof ServerErrorReason.Type
+
+/**
+ * The server answered with an error status.
+ *
+ * **Example** (Reacting to a limit mismatch)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const program = Effect.succeed(1).pipe(
+ *   Semaphore.withPermit("pool", { limit: 3 }),
+ *   Effect.catchTag("ServerError", (e) =>
+ *     e.reason === "limit_mismatch" ? Effect.succeed(0) : Effect.fail(e))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServerError extends Schema.TaggedError<ServerError>()("ServerError", {
+  reason: ServerErrorReason,
+  reply: Schema.String
+}) {
+  override get message(): string {
+    return `server refused the command: ${this.reason} (reply: ${JSON.stringify(this.reply.slice(0, 120))})`
+  }
+}
+
+/**
+ * An argument was rejected before any I/O: empty key, control characters in a
+ * key, a key over the line limit, a non-integer lease, a limit below 1, ...
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidArgumentError extends Schema.TaggedError<InvalidArgumentError>()("InvalidArgumentError", {
+  argument: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `invalid ${this.argument}: ${this.detail}`
+  }
+}
+
+/**
+ * Every error effect-dflockd reports.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type DflockdError =
+  | AcquireTimeoutError
+  | AuthError
+  | LockLostError
+  | ConnectionError
+  | ProtocolError
+  | ServerError
+  | InvalidArgumentError
+
+/**
+ * Schema of {@link DflockdError}, e.g. to send errors across a worker boundary.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const DflockdError = Schema.Union([
+  AcquireTimeoutError,
+  AuthError,
+  LockLostError,
+  ConnectionError,
+  ProtocolError,
+  ServerError,
+  InvalidArgumentError
+])
+
+/**
+ * Whether a value is one of effect-dflockd's errors.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isDflockdError = (u: unknown): u is DflockdError =>
+  Predicate.isTagged(u, "AcquireTimeoutError") ||
+  Predicate.isTagged(u, "AuthError") ||
+  Predicate.isTagged(u, "LockLostError") ||
+  Predicate.isTagged(u, "ConnectionError") ||
+  Predicate.isTagged(u, "ProtocolError") ||
+  Predicate.isTagged(u, "ServerError") ||
+  Predicate.isTagged(u, "InvalidArgumentError")

@@ -1,0 +1,183 @@
+/**
+ * Distributed mutual exclusion on a key, as scoped resources.
+ *
+ * A lock is held from the moment `acquire` succeeds until its scope closes. While
+ * held, a fiber in the same scope renews the lease; if the lease is lost, `lost`
+ * fails and `withLock` interrupts its region.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import type * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
+import type { DflockdClient } from "./DflockdClient.ts"
+import type { LockLostError } from "./Errors.ts"
+import * as Lease from "./internal/lease.ts"
+
+/**
+ * A held lock: `key`, `token`, `fence`, `leaseTtl`, `server`, and `lost`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lock extends Lease.Lease {}
+
+/**
+ * Options of {@link acquire}: `acquireTimeout` (default 10 s, 0 tries once),
+ * `leaseTtl` (whole seconds; default the server's), `renewRatio`, `heartbeatInterval`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AcquireOptions extends Lease.AcquireOptions {}
+
+/**
+ * The first step of a two-phase acquisition; `wait` is the second.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ticket extends Lease.Ticket {}
+
+/**
+ * What acquiring can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AcquireError = Lease.AcquireError
+
+/**
+ * Whether a value is a held lock or permit.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isLock = (u: unknown): u is Lock => Predicate.hasProperty(u, Lease.TypeId)
+
+/**
+ * Acquires a lock for the current scope, waiting in the server's FIFO queue up
+ * to `acquireTimeout`. Released when the scope closes.
+ *
+ * **Example** (Holding a lock in a scope)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient, Lock } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Lock.acquire("orders", { acquireTimeout: "10 seconds", leaseTtl: "20 seconds" })
+ *   yield* Effect.log(`holding ${lock.key} with fence ${lock.fence}`)
+ * }).pipe(Effect.scoped, Effect.provide(DflockdClient.layer({ servers: ["127.0.0.1:6388"] })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category acquiring
+ */
+export const acquire: (
+  key: string,
+  options?: AcquireOptions
+) => Effect.Effect<Lock, AcquireError, Scope.Scope | DflockdClient> = Effect.fn("dflockd.Lock.acquire")(
+  function*(key: string, options?: AcquireOptions) {
+    yield* Effect.annotateCurrentSpan("dflockd.key", key)
+    return yield* Lease.acquire({ kind: "lock", key }, options)
+  }
+)
+
+/**
+ * Acquires the lock only if it is free now; `None` if someone holds it.
+ *
+ * **Example** (Skipping work another process is doing)
+ *
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Lock.tryAcquire("nightly-report")
+ *   if (Option.isNone(lock)) return "someone else is on it"
+ *   return "generated"
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category acquiring
+ */
+export const tryAcquire: (
+  key: string,
+  options?: Omit<AcquireOptions, "acquireTimeout">
+) => Effect.Effect<Option.Option<Lock>, AcquireError, Scope.Scope | DflockdClient> = Effect.fn(
+  "dflockd.Lock.tryAcquire"
+)(function*(key: string, options?: Omit<AcquireOptions, "acquireTimeout">) {
+  yield* Effect.annotateCurrentSpan("dflockd.key", key)
+  return yield* Lease.tryAcquire({ kind: "lock", key }, options)
+})
+
+/**
+ * Two-phase acquisition, step one: joins the key's FIFO queue and returns at once
+ * with a ticket whose `status` is `acquired` or `queued`. Do something in between
+ * (for example tell another service you are in line), then `ticket.wait(timeout)`.
+ *
+ * **Example** (Enqueue, notify, then wait)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const ticket = yield* Lock.enqueue("orders", { leaseTtl: "20 seconds" })
+ *   yield* Effect.log(`in line: ${ticket.status}`)
+ *   const lock = yield* ticket.wait("10 seconds")
+ *   yield* Effect.log(`granted ${lock.token}`)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category acquiring
+ */
+export const enqueue: (
+  key: string,
+  options?: Omit<AcquireOptions, "acquireTimeout">
+) => Effect.Effect<Ticket, AcquireError, Scope.Scope | DflockdClient> = Effect.fn("dflockd.Lock.enqueue")(
+  function*(key: string, options?: Omit<AcquireOptions, "acquireTimeout">) {
+    yield* Effect.annotateCurrentSpan("dflockd.key", key)
+    return yield* Lease.enqueue({ kind: "lock", key }, options)
+  }
+)
+
+/**
+ * Runs an effect while holding the lock: acquire, run, release. If the lease is
+ * lost meanwhile, the effect is interrupted and this fails with `LockLostError`.
+ *
+ * **Example** (A critical region, data-last and data-first)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const doWork = Effect.log("only one process runs this at a time")
+ * const a = doWork.pipe(Lock.withLock("orders", { acquireTimeout: "10 seconds" }))
+ * const b = Lock.withLock(doWork, "orders")
+ * ```
+ *
+ * @since 0.1.0
+ * @category regions
+ */
+export const withLock: {
+  (
+    key: string,
+    options?: AcquireOptions
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    options?: AcquireOptions
+  ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: AcquireOptions) =>
+    Lease.withLease(self, acquire(key, options)).pipe(Effect.withSpan("dflockd.Lock.withLock", { attributes: { "dflockd.key": key } }))
+)
+

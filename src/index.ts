@@ -1,0 +1,52 @@
+/**
+ * effect-dflockd: the Effect-native client for dflockd.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The client service, its layers and `stats`.
+ *
+ * @since 0.1.0
+ */
+export * as DflockdClient from "./DflockdClient.ts"
+
+/**
+ * Scoped distributed locks.
+ *
+ * @since 0.1.0
+ */
+export * as Lock from "./Lock.ts"
+
+/**
+ * Scoped distributed semaphore permits.
+ *
+ * @since 0.1.0
+ */
+export * as Semaphore from "./Semaphore.ts"
+
+/**
+ * CRC-32 key routing shared with the official clients.
+ *
+ * @since 0.1.0
+ */
+export * as Sharding from "./Sharding.ts"
+
+/**
+ * Server statistics schema.
+ *
+ * @since 0.1.0
+ */
+export * as Stats from "./Stats.ts"
+
+/**
+ * Tokens and fencing.
+ *
+ * @since 0.1.0
+ */
+export * as Token from "./Token.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./Errors.ts"

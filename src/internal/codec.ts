@@ -1,0 +1,287 @@
+/**
+ * The dflockd wire protocol, pure: argument validation, request frames and reply
+ * decoding. No I/O here; the connection sends `frame` and feeds the reply line
+ * to `decode`.
+ *
+ * A request is three lines `CMD\nKEY\nARG\n`; a reply is one line
+ * `STATUS[ FIELD...]`, dispatched on its first word.
+ */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../Errors.ts"
+
+/** Longest request line the client sends, in UTF-8 bytes, excluding `\n` (every server version accepts it). */
+export const MAX_LINE_BYTES = 255
+/** Largest seconds value the server's int64-nanosecond durations can hold. */
+export const MAX_SECONDS = 9_223_372_036
+/** Largest semaphore limit (cluster servers cap it here). */
+export const MAX_LIMIT = 1_048_576
+
+const encoder = new TextEncoder()
+export const byteLength = (s: string): number => encoder.encode(s).length
+
+const invalid = (argument: string, detail: string) =>
+  Result.fail(new InvalidArgumentError({ argument, detail }))
+
+// ---------------------------------------------------------------------------
+// validation
+// ---------------------------------------------------------------------------
+
+// Space, tab, CR, LF and NUL would split or corrupt the three-line frame.
+const forbiddenInKey = /[\s\u0000]/u
+
+/** A key the server accepts: non-empty, no whitespace or NUL, at most {@link MAX_LINE_BYTES} bytes. */
+export const validateKey = (key: string): Result.Result<string, InvalidArgumentError> => {
+  if (typeof key !== "string" || key.length === 0) return invalid("key", "must be a non-empty string")
+  if (forbiddenInKey.test(key)) return invalid("key", "must not contain whitespace, CR, LF or NUL")
+  const bytes = byteLength(key)
+  if (bytes > MAX_LINE_BYTES) return invalid("key", `is ${bytes} bytes long, at most ${MAX_LINE_BYTES} are allowed`)
+  return Result.succeed(key)
+}
+
+const toDuration = (argument: string, input: Duration.Input): Result.Result<Duration.Duration, InvalidArgumentError> =>
+  Option.match(Duration.fromInput(input), {
+    onNone: () => invalid(argument, `is not a duration: ${String(input)}`),
+    onSome: (d) => Result.succeed(d)
+  })
+
+/** A lease: a whole number of seconds, at least 1. */
+export const validateLease = (input: Duration.Input): Result.Result<number, InvalidArgumentError> =>
+  Result.flatMap(toDuration("leaseTtl", input), (d) => {
+    const millis = Duration.toMillis(d)
+    if (!Number.isFinite(millis) || millis < 1000) return invalid("leaseTtl", "must be at least 1 second")
+    if (millis % 1000 !== 0) return invalid("leaseTtl", `must be a whole number of seconds, got ${Duration.format(d)}`)
+    const seconds = millis / 1000
+    if (seconds > MAX_SECONDS) return invalid("leaseTtl", `must be at most ${MAX_SECONDS} seconds`)
+    return Result.succeed(seconds)
+  })
+
+/** A server-side wait: non-negative, sub-second parts rounded up (0 = try once). */
+export const validateTimeout = (
+  argument: string,
+  input: Duration.Input
+): Result.Result<number, InvalidArgumentError> =>
+  Result.flatMap(toDuration(argument, input), (d) => {
+    const millis = Duration.toMillis(d)
+    if (Number.isNaN(millis) || millis < 0) return invalid(argument, "must not be negative")
+    if (!Number.isFinite(millis)) return invalid(argument, "must be finite")
+    return Result.succeed(Math.min(Math.ceil(millis / 1000), MAX_SECONDS))
+  })
+
+/** A semaphore limit: an integer from 1 to {@link MAX_LIMIT}. */
+export const validateLimit = (limit: number): Result.Result<number, InvalidArgumentError> =>
+  Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIMIT
+    ? Result.succeed(limit)
+    : invalid("limit", `must be an integer from 1 to ${MAX_LIMIT}, got ${String(limit)}`)
+
+const tokenPattern = /^[0-9a-f]{32}$/
+
+/** A token as the server issues it: 32 lowercase hex digits. */
+export const validateToken = (token: string): Result.Result<string, InvalidArgumentError> =>
+  typeof token === "string" && tokenPattern.test(token)
+    ? Result.succeed(token)
+    : invalid("token", "must be 32 lowercase hex digits")
+
+/** An auth token: one line, no CR or LF, within the auth line limit. */
+export const validateAuthToken = (token: string): Result.Result<string, InvalidArgumentError> => {
+  if (token.length === 0) return invalid("auth", "must not be empty")
+  if (/[\r\n\u0000]/u.test(token)) return invalid("auth", "must not contain CR, LF or NUL")
+  if (byteLength(token) > MAX_LINE_BYTES) return invalid("auth", `must be at most ${MAX_LINE_BYTES} bytes`)
+  return Result.succeed(token)
+}
+
+// ---------------------------------------------------------------------------
+// replies
+// ---------------------------------------------------------------------------
+
+/** The lock or permit was granted. `leaseSeconds` is the lease the server set. */
+export interface Granted {
+  readonly _tag: "Granted"
+  readonly token: string
+  readonly leaseSeconds: number
+}
+export interface TimedOut {
+  readonly _tag: "TimedOut"
+}
+export interface Queued {
+  readonly _tag: "Queued"
+}
+export interface Ok {
+  readonly _tag: "Ok"
+}
+export interface StatsReply {
+  readonly _tag: "Stats"
+  readonly json: string
+}
+
+/** Why a reply is a failure: a server status, an auth rejection, or a malformed reply. */
+export type ReplyFailure = ServerError | ProtocolError | AuthRejected
+export interface AuthRejected {
+  readonly _tag: "AuthRejected"
+  readonly reply: string
+}
+
+export const granted = (token: string, leaseSeconds: number): Granted => ({ _tag: "Granted", token, leaseSeconds })
+const timedOut: TimedOut = { _tag: "TimedOut" }
+const queued: Queued = { _tag: "Queued" }
+const ok: Ok = { _tag: "Ok" }
+
+const serverReasons: Readonly<Record<string, ServerErrorReason>> = {
+  error: "error",
+  error_max_locks: "max_locks",
+  error_max_waiters: "max_waiters",
+  error_limit_mismatch: "limit_mismatch",
+  error_not_enqueued: "not_enqueued",
+  error_already_enqueued: "already_enqueued",
+  error_lease_expired: "lease_expired",
+  error_draining: "draining",
+  error_not_leader: "not_leader"
+}
+
+const protocolError = (reply: string, detail: string) => Result.fail(new ProtocolError({ reply, detail }))
+
+/** Error statuses every command can receive; `undefined` when the reply is not an error. */
+const errorStatus = (word: string, line: string): Result.Result<never, ReplyFailure> | undefined => {
+  if (word === "error_auth") return Result.fail({ _tag: "AuthRejected", reply: line })
+  if (word === "error" || word.startsWith("error_")) {
+    // An unknown error_* word is a generic server error: newer servers add statuses.
+    return Result.fail(new ServerError({ reason: serverReasons[word] ?? "error", reply: line }))
+  }
+  return undefined
+}
+
+const positiveInt = /^[1-9][0-9]{0,18}$/
+const nonNegativeInt = /^(0|[1-9][0-9]{0,18})$/
+
+const parseGrant = (line: string, words: ReadonlyArray<string>): Result.Result<Granted, ReplyFailure> => {
+  const [, token, lease] = words
+  if (token === undefined || !tokenPattern.test(token)) return protocolError(line, "expected a 32-hex token")
+  if (lease === undefined || !positiveInt.test(lease)) return protocolError(line, "expected a lease in seconds")
+  return Result.succeed(granted(token, Number(lease)))
+}
+
+/** Replies to `l`, `sl`, `w`, `sw`: `ok TOKEN L` or `timeout`. */
+export const decodeAcquire = (line: string): Result.Result<Granted | TimedOut, ReplyFailure> => {
+  const words = line.split(" ")
+  const word = words[0] ?? ""
+  if (word === "ok") return parseGrant(line, words)
+  if (word === "timeout" && words.length === 1) return Result.succeed(timedOut)
+  return errorStatus(word, line) ?? protocolError(line, "unexpected reply to an acquire")
+}
+
+/** Replies to `e`, `se`: `acquired TOKEN L` or `queued`. */
+export const decodeEnqueue = (line: string): Result.Result<Granted | Queued, ReplyFailure> => {
+  const words = line.split(" ")
+  const word = words[0] ?? ""
+  if (word === "acquired") return parseGrant(line, words)
+  if (word === "queued" && words.length === 1) return Result.succeed(queued)
+  return errorStatus(word, line) ?? protocolError(line, "unexpected reply to an enqueue")
+}
+
+/** Replies to `n`, `sn`: `ok L` (old servers send the whole seconds remaining, possibly 0). */
+export const decodeRenew = (line: string): Result.Result<Ok, ReplyFailure> => {
+  const words = line.split(" ")
+  const word = words[0] ?? ""
+  if (word === "ok") {
+    const lease = words[1]
+    return lease === undefined || nonNegativeInt.test(lease)
+      ? Result.succeed(ok)
+      : protocolError(line, "expected the renewed lease in seconds")
+  }
+  return errorStatus(word, line) ?? protocolError(line, "unexpected reply to a renew")
+}
+
+/** Replies to `r`, `sr`, `auth`, `ping`: a bare `ok`. */
+export const decodeOk = (line: string): Result.Result<Ok, ReplyFailure> => {
+  if (line === "ok") return Result.succeed(ok)
+  const word = line.split(" ")[0] ?? ""
+  return errorStatus(word, line) ?? protocolError(line, "expected ok")
+}
+
+/** Replies to `stats`: `ok <json>`. */
+export const decodeStats = (line: string): Result.Result<StatsReply, ReplyFailure> => {
+  if (line.startsWith("ok ")) return Result.succeed({ _tag: "Stats", json: line.slice(3) })
+  const word = line.split(" ")[0] ?? ""
+  return errorStatus(word, line) ?? protocolError(line, "expected ok <json>")
+}
+
+// ---------------------------------------------------------------------------
+// requests
+// ---------------------------------------------------------------------------
+
+/** Locks and semaphores use the same commands, the semaphore ones prefixed with `s`. */
+export type Kind = "lock" | "semaphore"
+
+/**
+ * A command ready to send: its frame and the decoder for its reply.
+ * `blocking` commands may wait on the server (a queued acquire); an interrupted
+ * blocking command leaves the connection unusable.
+ */
+export interface Command<A> {
+  readonly name: string
+  readonly frame: string
+  readonly blocking: boolean
+  readonly decode: (line: string) => Result.Result<A, ReplyFailure>
+}
+
+const prefix = (kind: Kind, cmd: string) => kind === "lock" ? cmd : `s${cmd}`
+const frame = (cmd: string, key: string, arg: string) => `${cmd}\n${key}\n${arg}\n`
+const withLease = (head: string, leaseSeconds: number | undefined) =>
+  leaseSeconds === undefined ? head : `${head} ${leaseSeconds}`
+
+/** The arguments an acquire or enqueue takes; `limit` only for semaphores. */
+export interface Target {
+  readonly kind: Kind
+  readonly key: string
+  readonly limit?: number | undefined
+}
+
+const limitArg = (target: Target) => target.kind === "semaphore" ? `${target.limit ?? 1}` : undefined
+
+export const acquire = (
+  target: Target,
+  timeoutSeconds: number,
+  leaseSeconds: number | undefined
+): Command<Granted | TimedOut> => {
+  const limit = limitArg(target)
+  const head = limit === undefined ? `${timeoutSeconds}` : `${timeoutSeconds} ${limit}`
+  const cmd = prefix(target.kind, "l")
+  return { name: cmd, frame: frame(cmd, target.key, withLease(head, leaseSeconds)), blocking: timeoutSeconds > 0, decode: decodeAcquire }
+}
+
+export const enqueue = (target: Target, leaseSeconds: number | undefined): Command<Granted | Queued> => {
+  const limit = limitArg(target)
+  const cmd = prefix(target.kind, "e")
+  const arg = limit === undefined
+    ? (leaseSeconds === undefined ? "" : `${leaseSeconds}`)
+    : withLease(limit, leaseSeconds)
+  return { name: cmd, frame: frame(cmd, target.key, arg), blocking: false, decode: decodeEnqueue }
+}
+
+export const wait = (kind: Kind, key: string, timeoutSeconds: number): Command<Granted | TimedOut> => {
+  const cmd = prefix(kind, "w")
+  return { name: cmd, frame: frame(cmd, key, `${timeoutSeconds}`), blocking: timeoutSeconds > 0, decode: decodeAcquire }
+}
+
+export const release = (kind: Kind, key: string, token: string): Command<Ok> => {
+  const cmd = prefix(kind, "r")
+  return { name: cmd, frame: frame(cmd, key, token), blocking: false, decode: decodeOk }
+}
+
+export const renew = (kind: Kind, key: string, token: string, leaseSeconds: number | undefined): Command<Ok> => {
+  const cmd = prefix(kind, "n")
+  return { name: cmd, frame: frame(cmd, key, withLease(token, leaseSeconds)), blocking: false, decode: decodeRenew }
+}
+
+export const stats: Command<StatsReply> = { name: "stats", frame: frame("stats", "_", "_"), blocking: false, decode: decodeStats }
+
+export const ping: Command<Ok> = { name: "ping", frame: frame("ping", "_", "_"), blocking: false, decode: decodeOk }
+
+/** `auth` with the secret in the argument line. Never log this command's frame. */
+export const auth = (token: string): Command<Ok> => ({
+  name: "auth",
+  frame: frame("auth", "_", token),
+  blocking: false,
+  decode: decodeOk
+})

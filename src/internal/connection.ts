@@ -1,0 +1,179 @@
+/**
+ * One connection to one dflockd server, over `effect/socket` (NodeSocket).
+ *
+ * Lifetime: the socket is opened when `open` runs and closed when the scope it
+ * runs in closes. Exchanges are serialised (one request in flight, as the
+ * protocol requires). A connection whose exchange was interrupted, failed at the
+ * socket, or got a malformed reply is *unusable* from then on: later sends fail
+ * with `ConnectionError`, and its owner must close it (closing is what makes the
+ * server drop a waiter or release a grant).
+ */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Socket from "effect/socket/Socket"
+import { AuthError, ConnectionError, type ProtocolError, type ServerError } from "../Errors.ts"
+import type { ServerAddress } from "./address.ts"
+import * as Codec from "./codec.ts"
+import { makeLineSplitter } from "./lines.ts"
+
+/**
+ * TLS settings. PEM strings or buffers; certificate verification stays on unless
+ * `rejectUnauthorized: false`.
+ */
+export interface TlsOptions {
+  readonly ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array> | undefined
+  readonly cert?: string | Uint8Array | undefined
+  readonly key?: Redacted.Redacted<string | Uint8Array> | string | Uint8Array | undefined
+  readonly servername?: string | undefined
+  readonly rejectUnauthorized?: boolean | undefined
+}
+
+export interface ConnectionOptions {
+  readonly tls: TlsOptions | undefined
+  readonly auth: Redacted.Redacted<string> | undefined
+  readonly connectTimeout: Duration.Duration
+  /** Cap on one reply line (stats replies grow with server state). */
+  readonly maxReplyBytes: number
+}
+
+/** What an exchange can fail with. */
+export type ExchangeError = ConnectionError | ProtocolError | ServerError | AuthError
+
+export interface Connection {
+  readonly server: string
+  /** Sends one command and decodes its reply. Serialised per connection. */
+  readonly send: <A>(command: Codec.Command<A>) => Effect.Effect<A, ExchangeError>
+  /** True while the connection can carry another exchange (nothing pending, nothing broken). */
+  readonly usable: Effect.Effect<boolean>
+  /** Fails once the connection breaks; never succeeds. */
+  readonly broken: Effect.Effect<never, ConnectionError | ProtocolError>
+}
+
+type State =
+  | { readonly _tag: "Idle" }
+  | { readonly _tag: "InFlight"; readonly command: string }
+  | { readonly _tag: "Broken"; readonly error: ConnectionError | ProtocolError }
+
+const idle: State = { _tag: "Idle" }
+
+const toBuffer = (value: string | Uint8Array) => typeof value === "string" ? value : Buffer.from(value)
+
+const makeSocket = (address: ServerAddress, options: ConnectionOptions) => {
+  const common = { host: address.host, port: address.port, noDelay: true, openTimeout: options.connectTimeout }
+  const tls = options.tls
+  if (tls === undefined) return NodeSocket.makeNet(common)
+  const key = tls.key === undefined ? undefined : Redacted.isRedacted(tls.key) ? Redacted.value(tls.key) : tls.key
+  return NodeSocket.makeTls({
+    ...common,
+    ...(tls.ca !== undefined ? { ca: Array.isArray(tls.ca) ? tls.ca.map(toBuffer) : toBuffer(tls.ca as string | Uint8Array) } : {}),
+    ...(tls.cert !== undefined ? { cert: toBuffer(tls.cert) } : {}),
+    ...(key !== undefined ? { key: toBuffer(key) } : {}),
+    servername: tls.servername ?? (isIp(address.host) ? undefined : address.host),
+    rejectUnauthorized: tls.rejectUnauthorized ?? true
+  } as Parameters<typeof NodeSocket.makeTls>[0])
+}
+
+const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(":")
+
+/**
+ * Opens a connection (and authenticates, when a token is configured). The socket
+ * closes when the current scope closes.
+ */
+export const open = Effect.fnUntraced(function*(address: ServerAddress, options: ConnectionOptions) {
+  const server = address.label
+  const connectionError = (cause: unknown) => new ConnectionError({ server, cause })
+
+  const socket = yield* makeSocket(address, options)
+  const pull = yield* Socket.readerBytes(socket).pipe(Effect.mapError(connectionError))
+  const writer = yield* socket.writer
+  const splitter = makeLineSplitter(options.maxReplyBytes)
+  const state = yield* Ref.make<State>(idle)
+  const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
+  const permit = yield* Semaphore.make(1)
+
+  // Lines received but not consumed yet; owned by this connection's single reader.
+  const ready: Array<string> = []
+  const readLine: Effect.Effect<string, ConnectionError | ProtocolError> = Effect.suspend(() => {
+    const line = ready.shift()
+    if (line !== undefined) return Effect.succeed(line)
+    return Effect.flatMap(Effect.mapError(pull, connectionError), (chunks) => {
+      for (const chunk of chunks) {
+        const lines = splitter.push(chunk)
+        if (Result.isFailure(lines)) return Effect.fail(lines.failure)
+        ready.push(...lines.success)
+      }
+      return readLine
+    })
+  })
+
+  // Write and read together: after the peer closes, a write can wait for `drain`
+  // forever while the read fails at once.
+  const exchange = (frame: string) =>
+    Effect.map(
+      Effect.all([Effect.interruptible(Effect.mapError(writer.write(frame), connectionError)), readLine], {
+        concurrency: 2
+      }),
+      ([, line]) => line
+    )
+
+  const markBroken = (error: ConnectionError | ProtocolError) =>
+    Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
+
+  const send = <A>(command: Codec.Command<A>): Effect.Effect<A, ExchangeError> =>
+    permit.withPermit(
+      Effect.flatMap(Ref.get(state), (current): Effect.Effect<A, ExchangeError> => {
+        if (current._tag === "Broken") return Effect.fail(current.error)
+        if (current._tag === "InFlight") {
+          return Effect.fail(connectionError(`connection abandoned during "${current.command}"`))
+        }
+        return Ref.set(state, { _tag: "InFlight", command: command.name }).pipe(
+          Effect.andThen(exchange(command.frame)),
+          Effect.tapError(markBroken),
+          Effect.flatMap((line): Effect.Effect<A, ExchangeError> => {
+            const reply = command.decode(line)
+            if (Result.isSuccess(reply)) return Effect.as(Ref.set(state, idle), reply.success)
+            const failure = reply.failure
+            switch (failure._tag) {
+              case "ServerError":
+                return Effect.andThen(Ref.set(state, idle), Effect.fail(failure))
+              case "AuthRejected": {
+                // the server closes the connection after error_auth
+                const error = new AuthError({ server })
+                return Effect.andThen(markBroken(connectionError(error)), Effect.fail(error))
+              }
+              case "ProtocolError":
+                return Effect.andThen(markBroken(failure), Effect.fail(failure))
+            }
+          })
+        )
+      })
+    )
+
+  const connection: Connection = {
+    server,
+    send,
+    usable: Effect.map(Ref.get(state), (s) => s._tag === "Idle"),
+    broken: Deferred.await(brokenSignal)
+  }
+
+  if (options.auth !== undefined) {
+    yield* send(Codec.auth(Redacted.value(options.auth))).pipe(
+      Effect.catchTag("ServerError", () => Effect.fail(new AuthError({ server })))
+    )
+  }
+  return connection
+})
+
+/** Runs `open` in a fresh child scope of the current one, so the caller can close it early. */
+export const openIn = (
+  scope: Scope.Scope,
+  address: ServerAddress,
+  options: ConnectionOptions
+): Effect.Effect<Connection, ExchangeError> => Scope.provide(open(address, options), scope)

@@ -1,0 +1,345 @@
+/**
+ * The one implementation behind `Lock` and `Semaphore`: a lease on a key,
+ * acquired over a connection owned by the lease's scope, kept alive by a renewal
+ * fiber, guarded by a watchdog, and released by a finalizer.
+ *
+ * Scope layout of one acquisition (finalizers run in reverse):
+ *   connection (socket closes last) → release `r`/`sr` → renewal and watchdog fibers
+ * The acquisition gets its own child scope, closed at once if acquiring fails or
+ * is interrupted, so a dead waiter's socket never lingers in the caller's scope.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import { DflockdClient } from "../DflockdClient.ts"
+import { AcquireTimeoutError, ConnectionError, InvalidArgumentError, LockLostError } from "../Errors.ts"
+import * as Token from "../Token.ts"
+import * as Codec from "./codec.ts"
+import type { Connection, ExchangeError } from "./connection.ts"
+import * as Metrics from "./metrics.ts"
+import * as Watchdog from "./watchdog.ts"
+
+export const TypeId = "~effect-dflockd/Lease"
+
+/** A held lock or semaphore permit. */
+export interface Lease {
+  readonly [TypeId]: typeof TypeId
+  readonly kind: Codec.Kind
+  /** The key the lease is held on. */
+  readonly key: string
+  /** The server's token for this grant (32 hex digits). */
+  readonly token: string
+  /** The token's fence: strictly increasing per grant on dflockd v2.1+; random on older servers. */
+  readonly fence: bigint
+  /** The lease the server granted; renewed in the background while held. */
+  readonly leaseTtl: Duration.Duration
+  /** `host:port` of the server holding the lease. */
+  readonly server: string
+  /** Fails with `LockLostError` once the lease is lost; never succeeds. */
+  readonly lost: Effect.Effect<never, LockLostError>
+}
+
+/** Options shared by every acquisition. */
+export interface AcquireOptions {
+  /** How long to wait in the server's FIFO queue. Default 10 seconds; 0 tries once. */
+  readonly acquireTimeout?: Duration.Input | undefined
+  /** Lease to request, whole seconds ≥ 1. Default: the server's `--default-lease-ttl`. */
+  readonly leaseTtl?: Duration.Input | undefined
+  /** Renew at this fraction of the lease. Default: the client's `renewRatio` (0.5). */
+  readonly renewRatio?: number | undefined
+  /** Longest silence on the holding connection. Default: the client's `heartbeatInterval` (10 s). */
+  readonly heartbeatInterval?: Duration.Input | undefined
+}
+
+/** What to acquire: a lock key, or a semaphore key with its limit. */
+export interface Spec {
+  readonly kind: Codec.Kind
+  readonly key: string
+  readonly limit?: number | undefined
+}
+
+/** A two-phase acquisition after its first step (`enqueue`). */
+export interface Ticket {
+  readonly key: string
+  /** `acquired`: granted at once; `queued`: waiting in the server's FIFO queue. */
+  readonly status: "acquired" | "queued"
+  /** Step two: waits for the grant (default timeout 10 seconds). Once granted, returns the same lease again. */
+  readonly wait: (
+    timeout?: Duration.Input
+  ) => Effect.Effect<Lease, AcquireTimeoutError | ExchangeError | InvalidArgumentError>
+}
+
+export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError
+
+const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = "10 seconds"
+
+interface Plan {
+  readonly target: Codec.Target
+  readonly timeoutSeconds: number
+  readonly leaseSeconds: number | undefined
+  readonly renewRatio: number | undefined
+  readonly heartbeat: Duration.Duration | undefined
+}
+
+/** Validates everything before any I/O. */
+const plan = (spec: Spec, options: AcquireOptions): Effect.Effect<Plan, InvalidArgumentError> =>
+  Effect.gen(function*() {
+    const key = yield* Effect.fromResult(Codec.validateKey(spec.key))
+    const limit = spec.kind === "semaphore" ? yield* Effect.fromResult(Codec.validateLimit(spec.limit ?? Number.NaN)) : undefined
+    const timeoutSeconds = yield* Effect.fromResult(
+      Codec.validateTimeout("acquireTimeout", options.acquireTimeout ?? DEFAULT_ACQUIRE_TIMEOUT)
+    )
+    const leaseSeconds = options.leaseTtl === undefined ? undefined : yield* Effect.fromResult(Codec.validateLease(options.leaseTtl))
+    const renewRatio = options.renewRatio
+    if (renewRatio !== undefined && !(renewRatio > 0 && renewRatio < 1)) {
+      return yield* Effect.fail(invalid("renewRatio", "must be between 0 and 1 (exclusive)"))
+    }
+    let heartbeat: Duration.Duration | undefined
+    if (options.heartbeatInterval !== undefined) {
+      const d = Duration.fromInput(options.heartbeatInterval)
+      if (Option.isNone(d) || !Duration.isFinite(d.value) || Duration.toMillis(d.value) <= 0) {
+        return yield* Effect.fail(invalid("heartbeatInterval", "must be a positive finite duration"))
+      }
+      heartbeat = d.value
+    }
+    return { target: { kind: spec.kind, key, limit }, timeoutSeconds, leaseSeconds, renewRatio, heartbeat }
+  })
+
+const invalid = (argument: string, detail: string) => new InvalidArgumentError({ argument, detail })
+
+/**
+ * Sends a command that may block on the server for `timeoutSeconds`, bounded on
+ * the client by that plus the request timeout, so a silent server cannot hang it.
+ */
+const sendBlocking = <A>(
+  connection: Connection,
+  command: Codec.Command<A>,
+  timeoutSeconds: number,
+  requestTimeout: Duration.Duration
+): Effect.Effect<A, ExchangeError> =>
+  connection.send(command).pipe(
+    Effect.timeoutOrElse({
+      duration: Duration.sum(Duration.seconds(timeoutSeconds), requestTimeout),
+      orElse: () =>
+        Effect.fail(new ConnectionError({ server: connection.server, cause: new Error(`no reply to "${command.name}"`) }))
+    })
+  )
+
+/** Sends a short command, bounded by the request timeout. */
+const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
+  sendBlocking(connection, command, 0, requestTimeout)
+
+interface Holding {
+  readonly connection: Connection
+  readonly scope: Scope.Closeable
+  readonly plan: Plan
+}
+
+const describe = (error: ExchangeError): string => {
+  switch (error._tag) {
+    case "ServerError":
+      return `renewal refused by the server (${error.reason}): lease expired or token no longer held`
+    case "ConnectionError":
+      return `connection lost: ${error.message}`
+    case "ProtocolError":
+      return `renewal failed: ${error.message}`
+    case "AuthError":
+      return "renewal failed: authentication rejected"
+  }
+}
+
+/**
+ * Turns a grant into a held lease: registers the release finalizer, then forks
+ * the renewal and watchdog fibers into the lease's scope.
+ */
+const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted, grantedAtMillis: number) {
+  const client = yield* DflockdClient
+  const { connection, scope, plan } = holding
+  const { kind, key } = plan.target
+  const { token } = grant
+  const requestTimeout = client.options.requestTimeout
+  const leaseMillis = grant.leaseSeconds * 1000
+  const renewRatio = plan.renewRatio ?? client.options.renewRatio
+  const heartbeatMillis = Duration.toMillis(plan.heartbeat ?? client.options.heartbeatInterval)
+  const renewEvery = Math.max(1, Math.min(leaseMillis * renewRatio, heartbeatMillis))
+
+  const lostSignal = yield* Deferred.make<never, LockLostError>()
+  const lose = (reason: string) =>
+    Effect.andThen(
+      Deferred.fail(lostSignal, new LockLostError({ key, token, reason })),
+      (first) =>
+        first
+          ? Effect.andThen(
+            Metric.update(Metrics.lost(kind), 1),
+            Effect.logWarning(`dflockd: lease on "${key}" lost: ${reason}`)
+          )
+          : Effect.void
+    )
+
+  const watchdog = yield* Watchdog.make(grantedAtMillis + leaseMillis, Watchdog.marginFor(leaseMillis))
+
+  yield* Metric.modify(Metrics.held(kind), 1)
+  yield* Scope.addFinalizer(
+    scope,
+    Effect.gen(function*() {
+      yield* Metric.modify(Metrics.held(kind), -1)
+      // A lost lease is not ours to release: the server may have granted it to someone else.
+      if (yield* Deferred.isDone(lostSignal)) return
+      yield* sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
+        Effect.interruptible,
+        Effect.catchCause((cause) =>
+          Effect.logWarning(
+            `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
+            cause
+          )
+        )
+      )
+    })
+  )
+
+  const renewOnce = Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
+    Effect.andThen(
+      sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout),
+      watchdog.confirm(sentAt + leaseMillis)
+    ))
+
+  yield* Effect.sleep(renewEvery).pipe(
+    Effect.andThen(renewOnce),
+    Effect.forever,
+    Effect.catch((error) => lose(describe(error))),
+    Effect.forkIn(scope)
+  )
+  yield* Effect.andThen(watchdog.expired, lose("lease deadline passed without a confirmed renewal")).pipe(
+    Effect.forkIn(scope)
+  )
+
+  const lease: Lease = {
+    [TypeId]: TypeId,
+    kind,
+    key,
+    token,
+    fence: Option.getOrElse(Token.fence(token), () => 0n),
+    leaseTtl: Duration.seconds(grant.leaseSeconds),
+    server: connection.server,
+    lost: Deferred.await(lostSignal)
+  }
+  return lease
+})
+
+/**
+ * Runs `use` with a connection in a child scope of the current one. The child
+ * scope is closed at once when `use` fails or is interrupted (closing the
+ * socket, which makes the server drop a waiter or release a grant), and
+ * otherwise lives as long as the current scope.
+ */
+const withConnection = <A, E>(
+  key: string,
+  use: (connection: Connection, scope: Scope.Closeable) => Effect.Effect<A, E, DflockdClient>
+): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, Scope.Scope | DflockdClient> =>
+  Effect.gen(function*() {
+    const client = yield* DflockdClient
+    const server = yield* client.route(key)
+    const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
+    return yield* Effect.gen(function*() {
+      const connection = yield* Scope.provide(client.connect(server), scope)
+      return yield* use(connection, scope)
+    }).pipe(
+      Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+    )
+  })
+
+/** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
+export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
+  Effect.gen(function*() {
+    const p = yield* plan(spec, options)
+    const client = yield* DflockdClient
+    const started = yield* Clock.currentTimeMillis
+    return yield* withConnection(p.target.key, (connection, scope) =>
+      Effect.gen(function*() {
+        const reply = yield* sendBlocking(
+          connection,
+          Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds),
+          p.timeoutSeconds,
+          client.options.requestTimeout
+        )
+        if (reply._tag === "TimedOut") {
+          yield* Metric.update(Metrics.timeouts(spec.kind), 1)
+          return yield* new AcquireTimeoutError({ key: p.target.key })
+        }
+        const now = yield* Clock.currentTimeMillis
+        yield* Metric.update(Metrics.acquired(spec.kind), 1)
+        yield* Metric.update(Metrics.acquireDuration(spec.kind), Duration.millis(now - started))
+        return yield* hold({ connection, scope, plan: p }, reply, now)
+      }))
+  })
+
+/** Acquire only if free right now (`timeout 0`); `None` when held by someone else. */
+export const tryAcquire = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeout"> = {}) =>
+  acquire(spec, { ...options, acquireTimeout: 0 }).pipe(
+    Effect.map(Option.some),
+    Effect.catchTag("AcquireTimeoutError", () => Effect.succeedNone)
+  )
+
+/** Two-phase step one: join the queue (or get the grant at once) and return. */
+export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeout"> = {}) =>
+  Effect.gen(function*() {
+    const p = yield* plan(spec, options)
+    const client = yield* DflockdClient
+    const requestTimeout = client.options.requestTimeout
+    return yield* withConnection(p.target.key, (connection, scope) =>
+      Effect.gen(function*() {
+        const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
+        const held = yield* Ref.make(Option.none<Lease>())
+        const permit = yield* Semaphore.make(1)
+
+        const waitOnce = (timeout: Duration.Input) =>
+          Effect.gen(function*() {
+            const existing = yield* Ref.get(held)
+            if (Option.isSome(existing)) return existing.value
+            const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout))
+            const granted = yield* sendBlocking(
+              connection,
+              Codec.wait(p.target.kind, p.target.key, seconds),
+              seconds,
+              requestTimeout
+            ).pipe(
+              // the server dropped the waiter (timeout) or the connection is gone: the ticket is spent
+              Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+            )
+            if (granted._tag === "TimedOut") {
+              yield* Metric.update(Metrics.timeouts(spec.kind), 1)
+              return yield* new AcquireTimeoutError({ key: p.target.key })
+            }
+            yield* Metric.update(Metrics.acquired(spec.kind), 1)
+            const lease = yield* hold({ connection, scope, plan: p }, granted, yield* Clock.currentTimeMillis)
+            yield* Ref.set(held, Option.some(lease))
+            return lease
+          })
+
+        const ticket: Ticket = {
+          key: p.target.key,
+          status: reply._tag === "Granted" ? "acquired" : "queued",
+          wait: (timeout = DEFAULT_ACQUIRE_TIMEOUT) =>
+            permit.withPermit(Effect.provideService(waitOnce(timeout), DflockdClient, client))
+        }
+        return ticket
+      }))
+  })
+
+/**
+ * Runs `region` while holding a lease. If the lease is lost, the region is
+ * interrupted and the whole fails with `LockLostError`; the lease is released
+ * when the region ends, however it ends.
+ */
+export const withLease = <A, E, R, E2, R2>(
+  region: Effect.Effect<A, E, R>,
+  acquireLease: Effect.Effect<Lease, E2, R2>
+): Effect.Effect<A, E | E2 | LockLostError, Exclude<R | R2, Scope.Scope>> =>
+  Effect.scoped(Effect.flatMap(acquireLease, (lease) => Effect.raceFirst(region, lease.lost)))
