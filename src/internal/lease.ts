@@ -13,6 +13,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
@@ -132,6 +133,15 @@ const sendBlocking = <A>(
     })
   )
 
+/**
+ * Runs a bounded effect to its end in a fresh interruptible fiber and waits for
+ * it. A finalizer of an interrupted fiber uses this for `r`: made interruptible
+ * in place, the command would be cut off by the pending interruption at once,
+ * while uninterruptible it could not be bounded by its timeout.
+ */
+const settle = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.forkDetach(effect, { uninterruptible: false }), Fiber.join)
+
 /** Sends a short command, bounded by the request timeout. */
 const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
   sendBlocking(connection, command, 0, requestTimeout)
@@ -192,8 +202,7 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
       yield* Metric.modify(Metrics.held(kind), -1)
       // A lost lease is not ours to release: the server may have granted it to someone else.
       if (yield* Deferred.isDone(lostSignal)) return
-      yield* sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
-        Effect.interruptible,
+      yield* settle(sendShort(connection, Codec.release(kind, key, token), requestTimeout)).pipe(
         Effect.catchCause((cause) =>
           Effect.logWarning(
             `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,

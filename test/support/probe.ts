@@ -1,0 +1,94 @@
+/**
+ * Observing a real server from the outside, for tests. dflockd 0.5.0 has no
+ * `stats`, so "nobody holds or waits for this key" is checked the way any client
+ * would see it: a try-once acquire from an independent client succeeds.
+ */
+import { Duration, Effect, Exit, Option, Schedule } from "effect"
+import * as Net from "node:net"
+import * as Scope from "effect/Scope"
+import { DflockdClient, Lock } from "../../src/index.ts"
+import { parseAddress } from "../../src/internal/address.ts"
+import * as Codec from "../../src/internal/codec.ts"
+import * as Connection from "../../src/internal/connection.ts"
+
+export const clientLayer = (address: string, options: DflockdClient.ClientOptions = {}) =>
+  DflockdClient.layer({ servers: [address], ...options })
+
+/** True when `key` can be acquired right now by an independent client (which releases it at once). */
+export const isFree = (address: string, key: string): Effect.Effect<boolean> =>
+  Lock.tryAcquire(key).pipe(
+    Effect.map(Option.isSome),
+    Effect.scoped,
+    Effect.provide(clientLayer(address)),
+    Effect.orDie
+  )
+
+/**
+ * Waits until the key is free, polling every 50 ms, for at most `within`.
+ * Old servers (like 0.5.0) notice a hung-up waiter only when they grant it, then
+ * release at once, so "free" can lag an interruption by a few milliseconds.
+ */
+export const eventuallyFree = (address: string, key: string, within: Duration.Input = "5 seconds") =>
+  isFree(address, key).pipe(
+    Effect.flatMap((free) => free ? Effect.succeed(true) : Effect.fail("held" as const)),
+    Effect.retry(Schedule.spaced("50 millis")),
+    Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed(false) }),
+    Effect.catch(() => Effect.succeed(false))
+  )
+
+/** Sends one raw command on a fresh connection (e.g. `r key token` from "another process"). */
+export const sendRaw = <A>(address: string, command: Codec.Command<A>) =>
+  Effect.gen(function*() {
+    const server = yield* Effect.fromResult(parseAddress(address))
+    const scope = yield* Scope.make()
+    const connection = yield* Scope.provide(
+      Connection.open(server, {
+        tls: undefined,
+        auth: undefined,
+        connectTimeout: Duration.seconds(5),
+        maxReplyBytes: 1 << 20
+      }),
+      scope
+    )
+    return yield* connection.send(command).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+  })
+
+/** TCP sockets and timers alive in this process (what a leaked connection or fiber would hold). */
+export const openResources = () => {
+  const info = process.getActiveResourcesInfo()
+  return {
+    sockets: info.filter((r) => r === "TCPSocketWrap" || r === "TLSWrap").length,
+    timers: info.filter((r) => r === "Timeout").length
+  }
+}
+
+/** Lets pending socket closes and timer clears settle (real clock), then reads open resources. */
+export const settledResources = Effect.sleep("100 millis").pipe(Effect.andThen(Effect.sync(openResources)))
+
+/**
+ * A TCP listener that accepts connections and never answers (a stalled peer),
+ * counting open connections. Scoped: closed with the scope.
+ */
+export const silentListener = Effect.acquireRelease(
+  Effect.callback<{ readonly address: string; readonly open: () => number; readonly close: () => Promise<void> }>(
+    (resume) => {
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer((socket) => {
+        sockets.add(socket)
+        socket.resume() // read and drop input, so the peer's close is seen
+        socket.on("error", () => sockets.delete(socket))
+        socket.on("close", () => sockets.delete(socket))
+      })
+      const close = () =>
+        new Promise<void>((done) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => done())
+        })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as Net.AddressInfo
+        resume(Effect.succeed({ address: `127.0.0.1:${port}`, open: () => sockets.size, close }))
+      })
+    }
+  ),
+  ({ close }) => Effect.promise(close)
+)
