@@ -18,6 +18,7 @@ import { type DflockdError, InvalidArgumentError, ProtocolError } from "./Errors
 import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
+import * as Pool from "./internal/pool.ts"
 import * as Sharding from "./Sharding.ts"
 import { Stats, type ServerStats } from "./Stats.ts"
 
@@ -67,6 +68,17 @@ export interface ClientOptions {
   readonly heartbeatInterval?: Duration.Input | undefined
   /** Cap on one reply line in bytes (stats replies grow with server state). Default 4 MiB. */
   readonly maxReplyBytes?: number | undefined
+  /**
+   * Connection reuse. A lock always owns its connection while it holds or waits;
+   * afterwards a clean connection is kept idle for the next lock on that server.
+   * `false` opens one connection per lock and closes it on release.
+   * Default `{ maxIdle: 32, idleTimeToLive: "10 seconds" }` (keep `idleTimeToLive`
+   * below the server's `--read-timeout`).
+   */
+  readonly pool?: false | {
+    readonly maxIdle?: number | undefined
+    readonly idleTimeToLive?: Duration.Input | undefined
+  } | undefined
 }
 
 /**
@@ -83,6 +95,7 @@ export interface ResolvedOptions {
   readonly connectRetry: Schedule.Schedule<unknown, Connection.ExchangeError>
   readonly renewRatio: number
   readonly heartbeatInterval: Duration.Duration
+  readonly pool: Pool.PoolOptions
 }
 
 /**
@@ -101,6 +114,8 @@ export class DflockdClient extends Context.Service<DflockdClient, {
   readonly connect: (server: ServerAddress) => Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
   /** Stats of one server (by `host:port`) or of all. */
   readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, DflockdError>
+  /** Connections kept idle for reuse, across all servers. */
+  readonly idleConnections: Effect.Effect<number>
 }>()("effect-dflockd/DflockdClient") {}
 
 /**
@@ -125,6 +140,18 @@ const positiveDuration = (
   return d._tag === "Some" && Duration.isFinite(d.value) && Duration.toMillis(d.value) > 0
     ? Result.succeed(d.value)
     : Result.fail(new InvalidArgumentError({ argument, detail: "must be a positive finite duration" }))
+}
+
+const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOptions, InvalidArgumentError> => {
+  if (pool === false) return Result.succeed({ maxIdle: 0, idleTimeToLive: Duration.seconds(10) })
+  const maxIdle = pool?.maxIdle ?? 32
+  if (!Number.isInteger(maxIdle) || maxIdle < 0) {
+    return Result.fail(new InvalidArgumentError({ argument: "pool.maxIdle", detail: "must be a non-negative integer" }))
+  }
+  return Result.map(
+    positiveDuration("pool.idleTimeToLive", pool?.idleTimeToLive, "10 seconds"),
+    (idleTimeToLive) => ({ maxIdle, idleTimeToLive })
+  )
 }
 
 /**
@@ -160,15 +187,16 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
       requestTimeout: yield* positiveDuration("requestTimeout", options.requestTimeout, "5 seconds"),
       connectRetry: options.connectRetry ?? defaultRetry,
       renewRatio,
-      heartbeatInterval: yield* positiveDuration("heartbeatInterval", options.heartbeatInterval, "10 seconds")
+      heartbeatInterval: yield* positiveDuration("heartbeatInterval", options.heartbeatInterval, "10 seconds"),
+      pool: yield* resolvePool(options.pool)
     }
   })
 
 const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
 
 /**
- * Builds the client from options. The layer built from it owns nothing yet but
- * its options: connections live in the scopes of the locks that use them.
+ * Builds the client from options. The client's scope owns the idle connection
+ * pools; connections in use live in the scopes of the locks that use them.
  *
  * @since 0.1.0
  * @category constructors
@@ -183,13 +211,22 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
       (index) => servers[index]!
     )
 
-  const connect = (server: ServerAddress) =>
+  const dial = (server: ServerAddress) =>
     Connection.open(server, resolved.connection).pipe(
       Effect.retry({
         schedule: resolved.connectRetry,
         while: (e) => e._tag === "ConnectionError"
       })
     )
+
+  // One idle pool per server, living as long as the client layer.
+  const pools = new Map<string, Pool.ConnectionPool>()
+  for (const server of servers) pools.set(server.label, yield* Pool.make(dial(server), resolved.pool))
+
+  const connect = (server: ServerAddress) => {
+    const pool = pools.get(server.label)
+    return pool === undefined ? dial(server) : pool.get
+  }
 
   const statsOf = (server: ServerAddress) =>
     Effect.scoped(
@@ -218,7 +255,12 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
     return Effect.forEach(targets, statsOf, { concurrency: "unbounded" })
   }
 
-  return DflockdClient.of({ [TypeId]: TypeId, options: resolved, route, connect, stats })
+  const idleConnections = Effect.map(
+    Effect.forEach([...pools.values()], (pool) => pool.idle),
+    (counts) => counts.reduce((a, b) => a + b, 0)
+  )
+
+  return DflockdClient.of({ [TypeId]: TypeId, options: resolved, route, connect, stats, idleConnections })
 })
 
 /**

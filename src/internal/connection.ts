@@ -50,8 +50,24 @@ export interface Connection {
   readonly server: string
   /** Sends one command and decodes its reply. Serialised per connection. */
   readonly send: <A>(command: Codec.Command<A>) => Effect.Effect<A, ExchangeError>
-  /** True while the connection can carry another exchange (nothing pending, nothing broken). */
-  readonly usable: Effect.Effect<boolean>
+  /**
+   * True when the connection may serve another owner: no exchange pending, not
+   * broken, and no claim on it (see `claim`).
+   */
+  readonly reusable: Effect.Effect<boolean>
+  /**
+   * Marks that the server may keep state for this connection (a grant or a
+   * waiter). Set *before* sending a command that can create such state, so an
+   * interruption at any point leaves the connection marked.
+   */
+  readonly claim: Effect.Effect<void>
+  /** Clears the claim once a reply proved the server keeps nothing for it (released, timed out). */
+  readonly unclaim: Effect.Effect<void>
+  /**
+   * For an idle connection: false if the peer closed it or sent something
+   * unasked (e.g. a read-timeout `error`). Does not wait for the network.
+   */
+  readonly alive: Effect.Effect<boolean>
   /** Fails once the connection breaks; never succeeds. */
   readonly broken: Effect.Effect<never, ConnectionError | ProtocolError>
 }
@@ -96,6 +112,7 @@ export const open = Effect.fnUntraced(function*(address: ServerAddress, options:
   const splitter = makeLineSplitter(options.maxReplyBytes)
   const state = yield* Ref.make<State>(idle)
   const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
+  const claimed = yield* Ref.make(false)
   const permit = yield* Semaphore.make(1)
 
   // Lines received but not consumed yet; owned by this connection's single reader.
@@ -156,10 +173,33 @@ export const open = Effect.fnUntraced(function*(address: ServerAddress, options:
       })
     )
 
+  // Anything readable on an idle connection is EOF, an error, or an unasked reply: not alive.
+  const alive = permit.withPermit(
+    Effect.flatMap(Ref.get(state), (current) => {
+      if (current._tag !== "Idle") return Effect.succeed(false)
+      if (ready.length > 0) return Effect.as(markBroken(connectionError("unsolicited reply")), false)
+      return pull.pipe(
+        Effect.timeoutOption(Duration.zero),
+        Effect.flatMap((chunk) =>
+          chunk._tag === "None"
+            ? Effect.succeed(true)
+            : Effect.as(markBroken(connectionError("unsolicited data on an idle connection")), false)
+        ),
+        Effect.catch((error) => Effect.as(markBroken(connectionError(error)), false))
+      )
+    })
+  )
+
   const connection: Connection = {
     server,
     send,
-    usable: Effect.map(Ref.get(state), (s) => s._tag === "Idle"),
+    reusable: Effect.map(
+      Effect.zip(Ref.get(state), Ref.get(claimed)),
+      ([current, isClaimed]) => current._tag === "Idle" && !isClaimed
+    ),
+    claim: Ref.set(claimed, true),
+    unclaim: Ref.set(claimed, false),
+    alive,
     broken: Deferred.await(brokenSignal)
   }
 

@@ -203,6 +203,7 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
       // A lost lease is not ours to release: the server may have granted it to someone else.
       if (yield* Deferred.isDone(lostSignal)) return
       yield* settle(sendShort(connection, Codec.release(kind, key, token), requestTimeout)).pipe(
+        Effect.andThen(connection.unclaim),
         Effect.catchCause((cause) =>
           Effect.logWarning(
             `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
@@ -272,6 +273,7 @@ export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
     const started = yield* Clock.currentTimeMillis
     return yield* withConnection(p.target.key, (connection, scope) =>
       Effect.gen(function*() {
+        yield* connection.claim
         const reply = yield* sendBlocking(
           connection,
           Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds),
@@ -279,6 +281,8 @@ export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
           client.options.requestTimeout
         )
         if (reply._tag === "TimedOut") {
+          // the server keeps nothing for a timed-out acquire: the connection is clean
+          yield* connection.unclaim
           yield* Metric.update(Metrics.timeouts(spec.kind), 1)
           return yield* new AcquireTimeoutError({ key: p.target.key })
         }
@@ -304,6 +308,7 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
     const requestTimeout = client.options.requestTimeout
     return yield* withConnection(p.target.key, (connection, scope) =>
       Effect.gen(function*() {
+        yield* connection.claim
         const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
         const held = yield* Ref.make(Option.none<Lease>())
         const permit = yield* Semaphore.make(1)

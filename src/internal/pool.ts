@@ -1,0 +1,115 @@
+/**
+ * Connection reuse. A lock owns its connection exclusively while it holds or
+ * waits (the server ties grants and waiters to the connection); afterwards a
+ * connection known clean goes to an idle stack per server, and the next lock
+ * on that server takes it instead of dialing (and handshaking, and
+ * authenticating) again.
+ *
+ * - Clean means `reusable`: no exchange pending, nothing broken, no claim (no
+ *   grant or waiter the server may still keep for it). Anything else is closed.
+ * - A reused connection is probed first (`alive`): one the server closed while
+ *   idle (read timeout, restart) is closed and the next is tried.
+ * - Idle connections older than `idleTimeToLive` are closed by a sweeper, which
+ *   must be shorter than the server's read timeout (23 s by default).
+ * - Closing the pool (the client layer's scope) closes every idle connection;
+ *   connections in use close with their owners.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import type { Connection, ExchangeError } from "./connection.ts"
+
+export interface PoolOptions {
+  /** Idle connections kept per server. 0 disables reuse (one connection per lock). */
+  readonly maxIdle: number
+  /** How long an idle connection is kept. */
+  readonly idleTimeToLive: Duration.Duration
+}
+
+interface Entry {
+  readonly connection: Connection
+  readonly scope: Scope.Closeable
+  readonly idleSince: number
+}
+
+export interface ConnectionPool {
+  /** A connection for the current scope: reused when a clean one is idle, else dialed. */
+  readonly get: Effect.Effect<Connection, ExchangeError, Scope.Scope>
+  /** Number of idle connections (for tests and metrics). */
+  readonly idle: Effect.Effect<number>
+}
+
+export const make = Effect.fnUntraced(function*(
+  dial: Effect.Effect<Connection, ExchangeError, Scope.Scope>,
+  options: PoolOptions
+) {
+  const idle = yield* Ref.make<ReadonlyArray<Entry>>([])
+  const closed = yield* Ref.make(false)
+  const ttl = Duration.toMillis(options.idleTimeToLive)
+
+  const close = (entry: Entry) => Scope.close(entry.scope, Exit.void)
+
+  /** Pops idle entries (newest first) until one is alive. */
+  const takeAlive: Effect.Effect<Entry | undefined> = Effect.flatMap(
+    Ref.modify(idle, (entries): readonly [Entry | undefined, ReadonlyArray<Entry>] =>
+      entries.length === 0 ? [undefined, entries] : [entries[entries.length - 1], entries.slice(0, -1)]
+    ),
+    (entry) =>
+      entry === undefined
+        ? Effect.succeed(undefined)
+        : Effect.flatMap(entry.connection.alive, (ok) => ok ? Effect.succeed(entry) : Effect.andThen(close(entry), takeAlive))
+  )
+
+  const open: Effect.Effect<Entry, ExchangeError> = Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const connection = yield* Scope.provide(dial, scope).pipe(
+      Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+    )
+    return { connection, scope, idleSince: 0 }
+  })
+
+  const giveBack = (entry: Entry) =>
+    Effect.gen(function*() {
+      const reusable = (yield* entry.connection.reusable) && !(yield* Ref.get(closed))
+      if (!reusable) return yield* close(entry)
+      const now = yield* Clock.currentTimeMillis
+      const overflow = yield* Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
+        const next = [...entries, { ...entry, idleSince: now }]
+        const excess = Math.max(0, next.length - options.maxIdle)
+        return [next.slice(0, excess), next.slice(excess)]
+      })
+      yield* Effect.forEach(overflow, close, { discard: true })
+    })
+
+  const get = Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const entry = (yield* takeAlive) ?? (yield* open)
+    yield* Scope.addFinalizer(scope, giveBack(entry))
+    return entry.connection
+  })
+
+  const sweep = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const expired = yield* Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => [
+      entries.filter((e) => now - e.idleSince >= ttl),
+      entries.filter((e) => now - e.idleSince < ttl)
+    ])
+    yield* Effect.forEach(expired, close, { discard: true })
+  })
+
+  if (options.maxIdle > 0) {
+    yield* Effect.repeat(sweep, Schedule.spaced(Duration.millis(Math.max(50, ttl / 2)))).pipe(Effect.forkScoped)
+  }
+  yield* Effect.addFinalizer(() =>
+    Effect.andThen(
+      Ref.set(closed, true),
+      Effect.flatMap(Ref.getAndSet(idle, []), (entries) => Effect.forEach(entries, close, { discard: true }))
+    )
+  )
+
+  return { get, idle: Effect.map(Ref.get(idle), (entries) => entries.length) } satisfies ConnectionPool
+})
