@@ -181,16 +181,20 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
   const renewEvery = Math.max(1, Math.min(leaseMillis * renewRatio, heartbeatMillis))
 
   const lostSignal = yield* Deferred.make<never, LockLostError>()
+  // Uninterruptible: signalling `lost` interrupts the region, whose scope then
+  // interrupts this fiber; the metric and the log must not be cut off.
   const lose = (reason: string) =>
-    Effect.andThen(
-      Deferred.fail(lostSignal, new LockLostError({ key, token, reason })),
-      (first) =>
-        first
-          ? Effect.andThen(
-            Metric.update(Metrics.lost(kind), 1),
-            Effect.logWarning(`dflockd: lease on "${key}" lost: ${reason}`)
-          )
-          : Effect.void
+    Effect.uninterruptible(
+      Effect.andThen(
+        Deferred.fail(lostSignal, new LockLostError({ key, token, reason })),
+        (first) =>
+          first
+            ? Effect.andThen(
+              Metric.update(Metrics.lost(kind), 1),
+              Effect.logWarning(`dflockd: lease on "${key}" lost: ${reason}`)
+            )
+            : Effect.void
+      )
     )
 
   const watchdog = yield* Watchdog.make(grantedAtMillis + leaseMillis, Watchdog.marginFor(leaseMillis))
