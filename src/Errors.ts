@@ -67,6 +67,18 @@ export class LockLostError extends Schema.TaggedError<LockLostError>()("LockLost
   }
 }
 
+const describeCause = (cause: unknown): string => {
+  // effect/socket errors carry their specifics in `reason`
+  const reason = Predicate.hasProperty(cause, "reason") ? cause.reason : undefined
+  if (Predicate.isTagged(reason, "SocketCloseError")) return "the connection was closed by the peer"
+  if (Predicate.isTagged(reason, "SocketOpenError") && Predicate.hasProperty(reason, "kind") && reason.kind === "Timeout") {
+    return "timed out connecting"
+  }
+  const inner = Predicate.hasProperty(reason, "cause") ? reason.cause : cause
+  if (Predicate.hasProperty(inner, "message") && typeof inner.message === "string") return inner.message
+  return typeof cause === "string" ? cause : String(cause)
+}
+
 /**
  * The connection to a server could not be opened, or broke during an exchange.
  *
@@ -78,11 +90,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
   cause: Schema.Defect()
 }) {
   override get message(): string {
-    const cause = this.cause
-    const detail = Predicate.hasProperty(cause, "message") && typeof cause.message === "string"
-      ? cause.message
-      : String(cause)
-    return `connection to ${this.server} failed: ${detail}`
+    return `connection to ${this.server} failed: ${describeCause(this.cause)}`
   }
 }
 
