@@ -85,12 +85,17 @@ export const make = Effect.fnUntraced(function*(
       yield* Effect.forEach(overflow, close, { discard: true })
     })
 
-  const get = Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const entry = (yield* takeAlive) ?? (yield* open)
-    yield* Scope.addFinalizer(scope, giveBack(entry))
-    return entry.connection
-  })
+  // Taking an entry and registering its return are one uninterruptible step, so an
+  // interruption cannot orphan a connection between them; only the dial is
+  // interruptible (it closes its own socket when interrupted).
+  const get = Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const scope = yield* Effect.scope
+      const entry = (yield* takeAlive) ?? (yield* restore(open))
+      yield* Scope.addFinalizer(scope, giveBack(entry))
+      return entry.connection
+    })
+  )
 
   const sweep = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
