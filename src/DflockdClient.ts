@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,6 +17,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { type DflockdError, InvalidArgumentError, ProtocolError } from "./Errors.ts"
 import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
+import * as InternalConfig from "./internal/config.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
 import * as Pool from "./internal/pool.ts"
@@ -201,7 +203,28 @@ const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
+export const make = (options: ClientOptions = {}) =>
+  makeWith(options, (server, resolved) => Connection.open(server, resolved.connection))
+
+/**
+ * A dialer: opens a connection to a server for the current scope. The default
+ * dials TCP/TLS; `Memory.layer` provides one backed by an in-process server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Dialer = (
+  server: ServerAddress,
+  options: ResolvedOptions
+) => Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+
+/**
+ * Builds the client with a custom dialer (everything else as {@link make}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dialer: Dialer) {
   const resolved = yield* Effect.orDie(Effect.fromResult(resolveOptions(options)))
   const { servers } = resolved
 
@@ -212,7 +235,7 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
     )
 
   const dial = (server: ServerAddress) =>
-    Connection.open(server, resolved.connection).pipe(
+    dialer(server, resolved).pipe(
       Effect.retry({
         schedule: resolved.connectRetry,
         while: (e) => e._tag === "ConnectionError"
@@ -301,3 +324,79 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient> =
  */
 export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>, DflockdError, DflockdClient> =>
   DflockdClient.use((client) => client.stats(server))
+
+/**
+ * The default configuration of the client, read through `effect`'s `Config`
+ * (so any `ConfigProvider` works; by default the environment):
+ *
+ * - `DFLOCKD_SERVERS`: comma-separated `host:port` list (default `127.0.0.1:6388`)
+ * - `DFLOCKD_AUTH_TOKEN`: auth token, kept `Redacted`
+ * - `DFLOCKD_TLS`: `true` for TLS with the system CAs
+ * - `DFLOCKD_TLS_CA_FILE`: PEM file of the CA(s) to trust (implies TLS)
+ * - `DFLOCKD_CONNECT_TIMEOUT`: dial and handshake timeout, e.g. `3 seconds`
+ * - `DFLOCKD_CLUSTER`: rejected with a `ConfigError`: cluster mode is not
+ *   supported by this client version
+ *
+ * An invalid value fails with a `ConfigError` whose message names the variable.
+ *
+ * **Example** (Reading the options, then adding some in code)
+ *
+ * ```ts
+ * import { Config } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const options = DflockdClient.config.pipe(
+ *   Config.map((options): DflockdClient.ClientOptions => ({ ...options, requestTimeout: "2 seconds" }))
+ * )
+ * const Live = DflockdClient.layerConfig(options)
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<ClientOptions> = InternalConfig.config
+
+/**
+ * A layer of the client whose options come from `Config`: {@link config} by
+ * default, or any `Config` (or record of `Config`s) of {@link ClientOptions}.
+ * Missing or invalid configuration, including options that fail the checks of
+ * {@link layer}, fails the layer with a `ConfigError`.
+ *
+ * **Example** (Configured by the environment)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient, Lock } from "effect-dflockd"
+ *
+ * // DFLOCKD_SERVERS=10.0.0.1:6388,10.0.0.2:6388 DFLOCKD_CONNECT_TIMEOUT="2 seconds"
+ * const program = Lock.withLock(Effect.log("working"), "orders").pipe(
+ *   Effect.provide(DflockdClient.layerConfig())
+ * )
+ * ```
+ *
+ * **Example** (From a config record)
+ *
+ * ```ts
+ * import { Config, ConfigProvider, Layer } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const Live = DflockdClient.layerConfig({
+ *   servers: Config.succeed(["127.0.0.1:6388"]),
+ *   auth: Config.Redacted("LOCKS_TOKEN")
+ * }).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ LOCKS_TOKEN: "s3cret" }))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Wrap<ClientOptions> = config
+): Layer.Layer<DflockdClient, Config.ConfigError> =>
+  Layer.effect(
+    DflockdClient,
+    Effect.flatMap(Config.unwrap(options), (resolved) =>
+      Result.match(resolveOptions(resolved), {
+        onFailure: (error) => Effect.fail(InternalConfig.fromInvalidArgument(error)),
+        onSuccess: () => make(resolved)
+      }))
+  )

@@ -28,20 +28,26 @@ const invalid = (argument: string, detail: string) =>
 // validation
 // ---------------------------------------------------------------------------
 
-// Space, tab, CR, LF and NUL would split or corrupt the three-line frame.
-const forbiddenInKey = /[\s\u0000]/u
+// Space, tab, CR, LF and NUL would split or corrupt the three-line frame (the
+// server's rule, plus NUL); other Unicode whitespace is a valid key character.
+const forbiddenInKey = /[ \t\r\n\u0000]/u
+// A lone surrogate encodes as U+FFFD: "\ud800" and "\ufffd" would be the same lock.
+const loneSurrogate = /\p{Cs}/u
 
 /** A key the server accepts: non-empty, no whitespace or NUL, at most {@link MAX_LINE_BYTES} bytes. */
 export const validateKey = (key: string): Result.Result<string, InvalidArgumentError> => {
   if (typeof key !== "string" || key.length === 0) return invalid("key", "must be a non-empty string")
-  if (forbiddenInKey.test(key)) return invalid("key", "must not contain whitespace, CR, LF or NUL")
+  if (forbiddenInKey.test(key)) return invalid("key", "must not contain space, tab, CR, LF or NUL")
+  if (loneSurrogate.test(key)) return invalid("key", "must be well-formed Unicode (no lone surrogates)")
   const bytes = byteLength(key)
   if (bytes > MAX_LINE_BYTES) return invalid("key", `is ${bytes} bytes long, at most ${MAX_LINE_BYTES} are allowed`)
   return Result.succeed(key)
 }
 
 const toDuration = (argument: string, input: Duration.Input): Result.Result<Duration.Duration, InvalidArgumentError> =>
-  Option.match(Duration.fromInput(input), {
+  typeof input === "number" && Number.isNaN(input)
+    ? invalid(argument, "is not a duration: NaN")
+    : Option.match(Duration.fromInput(input), {
     onNone: () => invalid(argument, `is not a duration: ${String(input)}`),
     onSome: (d) => Result.succeed(d)
   })
@@ -87,6 +93,7 @@ export const validateToken = (token: string): Result.Result<string, InvalidArgum
 export const validateAuthToken = (token: string): Result.Result<string, InvalidArgumentError> => {
   if (token.length === 0) return invalid("auth", "must not be empty")
   if (/[\r\n\u0000]/u.test(token)) return invalid("auth", "must not contain CR, LF or NUL")
+  if (loneSurrogate.test(token)) return invalid("auth", "must be well-formed Unicode (no lone surrogates)")
   if (byteLength(token) > MAX_LINE_BYTES) return invalid("auth", `must be at most ${MAX_LINE_BYTES} bytes`)
   return Result.succeed(token)
 }

@@ -18,7 +18,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Socket from "effect/socket/Socket"
-import { AuthError, ConnectionError, type ProtocolError, type ServerError } from "../Errors.ts"
+import { AuthError, ConnectionError, ProtocolError, type ServerError } from "../Errors.ts"
 import type { ServerAddress } from "./address.ts"
 import * as Codec from "./codec.ts"
 import { makeLineSplitter } from "./lines.ts"
@@ -150,12 +150,23 @@ export const open = Effect.fnUntraced(function*(address: ServerAddress, options:
         if (current._tag === "InFlight") {
           return Effect.fail(connectionError(`connection abandoned during "${current.command}"`))
         }
+        // A line nobody asked for would be read as this command's reply.
+        if (ready.length > 0) {
+          const error = new ProtocolError({ reply: ready[0]!, detail: "unsolicited reply" })
+          return Effect.andThen(markBroken(error), Effect.fail(error))
+        }
         return Ref.set(state, { _tag: "InFlight", command: command.name }).pipe(
           Effect.andThen(exchange(command.frame)),
           Effect.tapError(markBroken),
           Effect.flatMap((line): Effect.Effect<A, ExchangeError> => {
             const reply = command.decode(line)
-            if (Result.isSuccess(reply)) return Effect.as(Ref.set(state, idle), reply.success)
+            if (Result.isSuccess(reply)) {
+              // More than one line for one request: the stream cannot be trusted any more.
+              const next = ready.length > 0
+                ? markBroken(new ProtocolError({ reply: ready[0]!, detail: "more than one reply to one request" }))
+                : Ref.set(state, idle)
+              return Effect.as(next, reply.success)
+            }
             const failure = reply.failure
             switch (failure._tag) {
               case "ServerError":

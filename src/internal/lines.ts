@@ -17,7 +17,7 @@ export interface LineSplitter {
 const NEWLINE = 0x0a
 
 export const makeLineSplitter = (maxLineBytes: number): LineSplitter => {
-  const decoder = new TextDecoder("utf-8", { fatal: true })
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
   let partial: Array<Uint8Array> = []
   let partialBytes = 0
 
