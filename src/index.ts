@@ -19,6 +19,13 @@ export * as DflockdClient from "./DflockdClient.ts"
 export * as Lock from "./Lock.ts"
 
 /**
+ * Leader election on a lock.
+ *
+ * @since 0.1.0
+ */
+export * as Election from "./Election.ts"
+
+/**
  * Scoped distributed semaphore permits.
  *
  * @since 0.1.0

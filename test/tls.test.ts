@@ -1,0 +1,167 @@
+/**
+ * The client's TLS path (issue 3, TLS), proved end to end against the real
+ * server. The pinned dflockd (Python 0.5.0) has no `--tls-cert`, so a
+ * TLS-terminating relay (test/support/tls.ts) does the server side of the
+ * handshake with a certificate from a CA made here with `openssl`, and forwards
+ * plain bytes to the real shared server; it never speaks the protocol.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Option, Schedule } from "effect"
+import { afterAll, beforeAll, inject } from "vitest"
+import { DflockdClient, Lock } from "../src/index.ts"
+import { failedWith } from "./support/exits.ts"
+import { isFree } from "./support/probe.ts"
+import { type Certificates, makeCertificates, startTlsRelay, type TlsRelay } from "./support/tls.ts"
+import { rmSync } from "node:fs"
+
+const shared = inject("dflockd")
+let certs: Certificates
+let relay: TlsRelay
+let counter = 0
+const freshKey = (name: string) => `tls-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+
+beforeAll(async () => {
+  certs = makeCertificates()
+  relay = await startTlsRelay(shared, certs)
+})
+
+afterAll(async () => {
+  await relay?.close()
+  if (certs !== undefined) rmSync(certs.dir, { recursive: true, force: true })
+})
+
+/** Small timeouts and no retries: failures must come fast and typed. */
+const quick = {
+  connectTimeout: "2 seconds",
+  requestTimeout: "1 second",
+  connectRetry: Schedule.recurs(0),
+  pool: false
+} as const
+
+/** The cause chain of an error, as text (ConnectionError → SocketError → Node error). */
+const causeText = (error: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
+    const record = current as {
+      readonly message?: unknown
+      readonly code?: unknown
+      readonly reason?: unknown
+      readonly cause?: unknown
+    }
+    if (typeof record.message === "string") parts.push(record.message)
+    if (typeof record.code === "string") parts.push(record.code)
+    current = record.reason ?? record.cause
+  }
+  return parts.join(" | ")
+}
+
+/** Polls a condition every 20 ms for up to 2 seconds. */
+const eventually = (condition: () => boolean): Effect.Effect<boolean> =>
+  Effect.sync(condition).pipe(
+    Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("20 millis") }),
+    Effect.timeoutOption("2 seconds"),
+    Effect.map(Option.isSome)
+  )
+
+describe("TLS through a relay in front of the real server", () => {
+  it.live("with the test CA and servername localhost: connects, acquires, and the key is held on the server", () =>
+    Effect.gen(function*() {
+      const key = freshKey("with-ca")
+      const before = relay.secured()
+      const lock = yield* Lock.acquire(key, { leaseTtl: "10 seconds" })
+      assert.strictEqual(lock.server, relay.address)
+      assert.match(lock.token, /^[0-9a-f]{32}$/)
+      assert.isAbove(relay.secured(), before, "the connection went through a completed TLS handshake")
+      // seen from a plain TCP client straight to the real server: held
+      assert.isFalse(yield* isFree(shared.address, key))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        DflockdClient.layer({ ...quick, servers: [relay.address], tls: { ca: certs.ca, servername: "localhost" } })
+      )
+    ))
+
+  it.live("with the CA as bytes and no servername (the certificate's IP SAN matches 127.0.0.1)", () =>
+    Effect.gen(function*() {
+      const key = freshKey("ca-bytes")
+      yield* Lock.acquire(key)
+      assert.isFalse(yield* isFree(shared.address, key))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        DflockdClient.layer({ ...quick, servers: [relay.address], tls: { ca: [new TextEncoder().encode(certs.ca)] } })
+      )
+    ))
+
+  it.live("tls: true (system CAs only) fails with ConnectionError: verification is on by default", () =>
+    Effect.gen(function*() {
+      const failuresBefore = relay.failedHandshakes()
+      const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("system-ca"))))
+      const error = failedWith(exit, "ConnectionError")
+      assert.strictEqual(error.server, relay.address)
+      assert.match(causeText(error), /self[- ]signed|unable to (get|verify)|certificate/i)
+      // the relay sees the client abort the handshake (its alert may take a moment to arrive)
+      assert.isTrue(
+        yield* eventually(() => relay.failedHandshakes() > failuresBefore),
+        "the relay saw a failed handshake"
+      )
+    }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [relay.address], tls: true }))))
+
+  it.live("a wrong servername fails verification too", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("wrong-name"))))
+      const error = failedWith(exit, "ConnectionError")
+      assert.match(causeText(error), /altnames|Hostname|does not match/i)
+    }).pipe(
+      Effect.provide(
+        DflockdClient.layer({
+          ...quick,
+          servers: [relay.address],
+          tls: { ca: certs.ca, servername: "dflockd.example" }
+        })
+      )
+    ))
+
+  it.live("rejectUnauthorized: false connects without the CA", () =>
+    Effect.gen(function*() {
+      const key = freshKey("no-verify")
+      const lock = yield* Lock.acquire(key)
+      assert.strictEqual(lock.key, key)
+      assert.isFalse(yield* isFree(shared.address, key))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(DflockdClient.layer({ ...quick, servers: [relay.address], tls: { rejectUnauthorized: false } }))
+    ))
+
+  it.live("plain TCP to the TLS port fails with a typed error within the timeouts (no hang)", () =>
+    Effect.gen(function*() {
+      const failuresBefore = relay.failedHandshakes()
+      const [elapsed, exit] = yield* Effect.timed(Effect.exit(Effect.scoped(Lock.tryAcquire(freshKey("plain")))))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = failedWith(exit, "ConnectionError")
+      assert.strictEqual(error.server, relay.address)
+      assert.isTrue(
+        yield* eventually(() => relay.failedHandshakes() > failuresBefore),
+        "the relay rejected a non-TLS hello"
+      )
+      // bounded by requestTimeout (1 s) for the `l` exchange, with slack for a loaded machine
+      assert.isBelow(Duration.toMillis(elapsed), 3000)
+    }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [relay.address] }))))
+
+  it.live("locks over TLS exclude locks over plain TCP: one server, two transports", () =>
+    Effect.gen(function*() {
+      const key = freshKey("both")
+      yield* Lock.acquire(key)
+      const plain = yield* Lock.tryAcquire(key).pipe(
+        Effect.scoped,
+        Effect.provide(DflockdClient.layer({ servers: [shared.address] }))
+      )
+      assert.isTrue(Option.isNone(plain), "held over TLS, so busy over plain TCP")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        DflockdClient.layer({ ...quick, servers: [relay.address], tls: { ca: certs.ca, servername: "localhost" } })
+      )
+    ))
+})
