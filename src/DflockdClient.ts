@@ -194,6 +194,16 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
     }
   })
 
+/** TLS verification failures are permanent: retrying them only delays the error. */
+const isCertificateFailure = (cause: unknown): boolean => {
+  const reason = Predicate.hasProperty(cause, "reason") ? cause.reason : undefined
+  const inner = Predicate.hasProperty(reason, "cause") ? reason.cause : cause
+  const code = Predicate.hasProperty(inner, "code") ? inner.code : undefined
+  return typeof code === "string" &&
+    (code.startsWith("ERR_TLS_CERT") || code.includes("CERT") || code.includes("SELF_SIGNED") ||
+      code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" || code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY")
+}
+
 const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
 
 /**
@@ -238,7 +248,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     dialer(server, resolved).pipe(
       Effect.retry({
         schedule: resolved.connectRetry,
-        while: (e) => e._tag === "ConnectionError"
+        while: (e) => e._tag === "ConnectionError" && !isCertificateFailure(e.cause)
       })
     )
 

@@ -108,6 +108,16 @@ describe("TLS through a relay in front of the real server", () => {
       )
     }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [relay.address], tls: true }))))
 
+  it.live("a certificate failure is not retried, even with the default retry schedule", () =>
+    Effect.gen(function*() {
+      const failuresBefore = relay.failedHandshakes()
+      const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("no-retry"))))
+      failedWith(exit, "ConnectionError")
+      assert.isTrue(yield* eventually(() => relay.failedHandshakes() > failuresBefore))
+      yield* Effect.sleep("700 millis") // longer than the default backoff would wait
+      assert.strictEqual(relay.failedHandshakes() - failuresBefore, 1, "one handshake, no retries")
+    }).pipe(Effect.provide(DflockdClient.layer({ servers: [relay.address], tls: true, connectTimeout: "2 seconds" }))))
+
   it.live("a wrong servername fails verification too", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("wrong-name"))))
