@@ -4,19 +4,26 @@
  * `LockError`), as a thin layer over the Effect core.
  *
  * Every instance owns one `ManagedRuntime` built from `DflockdClient.layer` with
- * the instance's options. What the instance holds lives in the Effect world: an
- * acquisition opens a `Scope` in which `Lock.acquire` (or `Semaphore.acquire`)
- * runs, so the core's renewal, watchdog, release and socket are tied to that
- * scope; `release()` closes it. A fiber forked into the same scope waits on the
- * lease's `lost` and calls `onLockLost`. `close()` disposes the runtime, which
- * interrupts a pending `acquire`/`wait`, and closes whatever is still held.
+ * the instance's options (each instance has its own servers, TLS, auth and
+ * timeouts) and `pool: false`: one connection per acquisition, closed on
+ * release, as in the other dflockd clients, so that nothing (no idle socket, no
+ * pool sweeper) outlives `release()`.
+ *
+ * What the instance holds lives in the Effect world: an acquisition opens a
+ * `Scope` in which `Lock.acquire` (or `Semaphore.acquire`) runs, so the core's
+ * renewal, watchdog, release and socket are tied to that scope; `release()`
+ * closes it. A fiber forked into the same scope waits on the lease's `lost` and
+ * calls `onLockLost`. `close()` disposes the runtime, which interrupts a pending
+ * `acquire`/`wait`, and closes whatever is still held.
  *
  * Nothing here keeps the process alive once released or closed: no timers, no
- * sockets, no pending promises.
+ * sockets, no pending promises. An instance that was released may simply be
+ * dropped; `close()` is needed only to cut short what is pending or held.
  *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -90,8 +97,17 @@ export class LockError extends Error {
  */
 export class AcquireTimeoutError extends LockError {
   override readonly name: string = "AcquireTimeoutError"
-  /** The key that could not be acquired. */
+  /**
+   * The key that could not be acquired.
+   *
+   * @since 0.1.0
+   */
   readonly key: string
+  /**
+   * Made by the client from the core's `AcquireTimeoutError` (kept as `cause`).
+   *
+   * @since 0.1.0
+   */
   constructor(key: string, options?: ErrorOptions) {
     super(`timed out acquiring "${key}"`, options)
     this.key = key
@@ -120,11 +136,18 @@ export class AuthError extends LockError {
   override readonly name: string = "AuthError"
 }
 
-type Failure = DflockdError | LockError
+/** Misuse of an instance (already holding, not enqueued, closed), in the Effect world; a plain `LockError` outside. */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+/** What `onLockLost` threw or rejected with, for the log. */
+class CallbackError extends Data.TaggedError("CallbackError")<{ readonly cause: unknown }> {}
+
+type Failure = DflockdError | UsageError
 
 const fromFailure = (error: Failure): LockError => {
-  if (error instanceof LockError) return error
   switch (error._tag) {
+    case "UsageError":
+      return new LockError(error.message)
     case "AcquireTimeoutError":
       return new AcquireTimeoutError(error.key, { cause: error })
     case "AuthError":
@@ -140,9 +163,12 @@ const fromCause = (cause: Cause.Cause<Failure>): LockError => {
   if (Option.isSome(error)) return fromFailure(error.value)
   if (Cause.hasInterruptsOnly(cause)) return new LockError("interrupted: the instance was closed", { cause })
   const defect = Cause.squash(cause)
-  return new LockError(`unexpected failure: ${Predicate.hasProperty(defect, "message") ? String(defect.message) : String(defect)}`, {
-    cause: defect
-  })
+  return new LockError(
+    `unexpected failure: ${Predicate.hasProperty(defect, "message") ? String(defect.message) : String(defect)}`,
+    {
+      cause: defect
+    }
+  )
 }
 
 const invalidOption = (error: InvalidArgumentError): LockError => new LockError(error.message, { cause: error })
@@ -159,6 +185,14 @@ const orThrow = <A>(result: Result.Result<A, InvalidArgumentError>): A => {
 /**
  * A server: `[host, port]` (as in the other dflockd clients) or `"host:port"`.
  *
+ * **Example** (Both forms)
+ *
+ * ```ts
+ * import type { ServerAddress } from "effect-dflockd/promise"
+ *
+ * const servers: Array<ServerAddress> = [["10.0.0.1", 6388], "10.0.0.2:6388"]
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -166,6 +200,15 @@ export type ServerAddress = readonly [host: string, port: number] | string
 
 /**
  * Chooses the index of the server that owns a key: `(key, numServers) => index`.
+ *
+ * **Example** (Pinning one key to the first server)
+ *
+ * ```ts
+ * import { DistributedLock, type ShardingStrategy, stableHashShard } from "effect-dflockd/promise"
+ *
+ * const strategy: ShardingStrategy = (key, n) => key === "billing" ? 0 : stableHashShard(key, n)
+ * const lock = new DistributedLock({ key: "billing", servers: [["10.0.0.1", 6388], ["10.0.0.2", 6388]], shardingStrategy: strategy })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -177,6 +220,15 @@ export type ShardingStrategy = Sharding.Strategy
  * `rejectUnauthorized`. Certificate verification stays on unless
  * `rejectUnauthorized: false`.
  *
+ * **Example** (Trusting your own CA)
+ *
+ * ```ts
+ * import * as fs from "node:fs"
+ * import type { TlsOptions } from "effect-dflockd/promise"
+ *
+ * const tls: TlsOptions = { ca: fs.readFileSync("ca.pem"), servername: "locks.internal" }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -185,6 +237,19 @@ export type TlsOptions = DflockdClient.TlsOptions
 /**
  * Connection options shared by {@link DistributedLock}, {@link DistributedSemaphore}
  * and {@link stats}.
+ *
+ * **Example** (TLS, auth and timeouts)
+ *
+ * ```ts
+ * import type { ConnectionOptions } from "effect-dflockd/promise"
+ *
+ * const connection: ConnectionOptions = {
+ *   tls: {},
+ *   auth: process.env["DFLOCKD_AUTH"],
+ *   connectTimeoutMs: 2000,
+ *   socketTimeoutMs: 5000
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -206,6 +271,24 @@ export interface ConnectionOptions {
 
 /**
  * Options of {@link DistributedLock}. Only `key` is required.
+ *
+ * **Example** (Every option)
+ *
+ * ```ts
+ * import { type DistributedLockOptions, stableHashShard } from "effect-dflockd/promise"
+ *
+ * const options: DistributedLockOptions = {
+ *   key: "my-key",
+ *   acquireTimeoutS: 10,
+ *   leaseTtlS: 20,
+ *   servers: [["127.0.0.1", 6388]],
+ *   shardingStrategy: stableHashShard,
+ *   renewRatio: 0.5,
+ *   onLockLost: (key, token) => console.error(`lost ${key} (${token})`),
+ *   connectTimeoutMs: 5000,
+ *   socketTimeoutMs: 5000
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -235,6 +318,14 @@ export interface DistributedLockOptions extends ConnectionOptions {
 /**
  * Options of {@link DistributedSemaphore}: those of a lock plus `limit`.
  *
+ * **Example** (Five slots)
+ *
+ * ```ts
+ * import type { DistributedSemaphoreOptions } from "effect-dflockd/promise"
+ *
+ * const options: DistributedSemaphoreOptions = { key: "worker-pool", limit: 5, acquireTimeoutS: 30 }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -245,6 +336,14 @@ export interface DistributedSemaphoreOptions extends DistributedLockOptions {
 
 /**
  * Options of {@link stats}.
+ *
+ * **Example** (A TLS server with auth)
+ *
+ * ```ts
+ * import type { StatsOptions } from "effect-dflockd/promise"
+ *
+ * const options: StatsOptions = { host: "10.0.0.1", port: 6388, tls: {}, auth: "my-secret-token" }
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -259,6 +358,14 @@ export interface StatsOptions extends ConnectionOptions {
 /**
  * One server's statistics, as the `stats` command reports them.
  *
+ * **Example** (Counting waiters)
+ *
+ * ```ts
+ * import type { Stats } from "effect-dflockd/promise"
+ *
+ * const waiters = (s: Stats) => s.locks.reduce((n, lock) => n + lock.waiters, 0)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -268,9 +375,15 @@ const DEFAULT_SERVERS: ReadonlyArray<ServerAddress> = [["127.0.0.1", 6388]]
 
 const clientOptions = (
   servers: ReadonlyArray<ServerAddress>,
-  options: ConnectionOptions & { readonly shardingStrategy?: ShardingStrategy | undefined; readonly renewRatio?: number | undefined }
+  options: ConnectionOptions & {
+    readonly shardingStrategy?: ShardingStrategy | undefined
+    readonly renewRatio?: number | undefined
+  }
 ): DflockdClient.ClientOptions => ({
   servers,
+  // One connection per acquisition, closed on release, as in the other dflockd clients: an idle
+  // pool (and its sweeper) would outlive `release()` and keep the process from exiting.
+  pool: false,
   sharding: options.shardingStrategy,
   tls: options.tls,
   auth: options.auth === undefined ? undefined : Redacted.make(options.auth),
@@ -328,8 +441,8 @@ interface Instance {
   readonly transitions: EffectSemaphore.Semaphore
 }
 
-const closedError = (instance: Instance) =>
-  new LockError(`the ${instance.what} on "${instance.key}" is closed`)
+const closedMessage = (instance: Instance) => `the ${instance.what} on "${instance.key}" is closed`
+const closedError = (instance: Instance) => new UsageError({ message: closedMessage(instance) })
 
 const closeOnFailure = (scope: Scope.Closeable) => <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
@@ -351,18 +464,17 @@ const leave = (instance: Instance, expected?: Holding): Effect.Effect<boolean> =
   )
 
 /** Checks the instance may start an acquisition, leaving the current one if forced; returns its scope. */
-const begin = (instance: Instance, force: boolean): Effect.Effect<Scope.Closeable, LockError> =>
+const begin = (instance: Instance, force: boolean): Effect.Effect<Scope.Closeable, UsageError> =>
   Effect.gen(function*() {
     const state = yield* Ref.get(instance.state)
     if (state._tag === "Closed") return yield* Effect.fail(closedError(instance))
     if (state._tag !== "Idle") {
       if (!force) {
         const doing = state._tag === "Held" ? "holds" : "is queued for"
-        return yield* Effect.fail(
-          new LockError(
+        return yield* new UsageError({
+          message:
             `this ${instance.what} already ${doing} "${instance.key}": call release() first, or pass { force: true }`
-          )
-        )
+        })
       }
       yield* leave(instance)
     }
@@ -370,14 +482,14 @@ const begin = (instance: Instance, force: boolean): Effect.Effect<Scope.Closeabl
   })
 
 /** Installs a new state unless the instance was closed meanwhile (then the scope is closed). */
-const install = (instance: Instance, scope: Scope.Closeable, next: State): Effect.Effect<void, LockError> =>
+const install = (instance: Instance, scope: Scope.Closeable, next: State): Effect.Effect<void, UsageError> =>
   Effect.flatMap(
     Ref.modify(instance.state, (state) => state._tag === "Closed" ? [false, state] : [true, next]),
     (installed) =>
       installed ? Effect.void : Effect.andThen(Scope.close(scope, Exit.void), Effect.fail(closedError(instance)))
   )
 
-const logged = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+const logged = (what: string) => <A, R>(effect: Effect.Effect<A, CallbackError, R>) =>
   Effect.catchCause(Effect.asVoid(effect), (cause) => Effect.logError(`dflockd: onLockLost ${what}`, cause))
 
 /**
@@ -394,7 +506,7 @@ const onLost = (instance: Instance, holding: Holding, error: LockLostError): Eff
     if (callback !== undefined) {
       yield* Effect.try({
         try: () => callback(holding.lease.key, holding.lease.token),
-        catch: (cause) => cause
+        catch: (cause) => new CallbackError({ cause })
       }).pipe(
         Effect.tap((value) => Effect.sync(() => returned = value)),
         logged("threw")
@@ -403,12 +515,17 @@ const onLost = (instance: Instance, holding: Holding, error: LockLostError): Eff
     yield* Scope.close(holding.scope, Exit.void)
     if (Predicate.isPromiseLike(returned)) {
       const pending = returned
-      yield* Effect.tryPromise(() => Promise.resolve(pending)).pipe(logged("rejected"))
+      yield* Effect.tryPromise({
+        try: () => Promise.resolve(pending),
+        catch: (cause) => new CallbackError({ cause })
+      }).pipe(
+        logged("rejected")
+      )
     }
   })
 
 /** Turns a granted lease into the instance's holding, watched for loss. */
-const hold = (instance: Instance, scope: Scope.Closeable, lease: Lease): Effect.Effect<Holding, LockError> =>
+const hold = (instance: Instance, scope: Scope.Closeable, lease: Lease): Effect.Effect<Holding, UsageError> =>
   Effect.gen(function*() {
     const holding: Holding = { scope, lease, lost: yield* Effect.sync(() => new AbortController()) }
     yield* lease.lost.pipe(
@@ -419,7 +536,10 @@ const hold = (instance: Instance, scope: Scope.Closeable, lease: Lease): Effect.
     return holding
   })
 
-const acquireHolding = (instance: Instance, force: boolean): Effect.Effect<Holding, Failure, DflockdClient.DflockdClient> =>
+const acquireHolding = (
+  instance: Instance,
+  force: boolean
+): Effect.Effect<Holding, Failure, DflockdClient.DflockdClient> =>
   instance.transitions.withPermit(
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
@@ -457,7 +577,10 @@ const enqueueTicket = (
     )
   )
 
-const waitTicket = (instance: Instance, timeoutS: number): Effect.Effect<boolean, Failure, DflockdClient.DflockdClient> =>
+const waitTicket = (
+  instance: Instance,
+  timeoutS: number
+): Effect.Effect<boolean, Failure, DflockdClient.DflockdClient> =>
   instance.transitions.withPermit(
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
@@ -468,7 +591,7 @@ const waitTicket = (instance: Instance, timeoutS: number): Effect.Effect<boolean
           case "Held":
             return true
           case "Idle":
-            return yield* Effect.fail(new LockError(`not enqueued for "${instance.key}": call enqueue() first`))
+            return yield* new UsageError({ message: `not enqueued for "${instance.key}": call enqueue() first` })
           case "Queued":
             break
         }
@@ -486,14 +609,20 @@ const waitTicket = (instance: Instance, timeoutS: number): Effect.Effect<boolean
     )
   )
 
-const run = async <A>(instance: Instance, effect: Effect.Effect<A, Failure, DflockdClient.DflockdClient>): Promise<A> => {
-  if (Ref.getUnsafe(instance.state)._tag === "Closed") throw closedError(instance)
+const run = async <A>(
+  instance: Instance,
+  effect: Effect.Effect<A, Failure, DflockdClient.DflockdClient>
+): Promise<A> => {
+  if (Ref.getUnsafe(instance.state)._tag === "Closed") throw new LockError(closedMessage(instance))
   const exit = await instance.runtime.runPromiseExit(effect)
   if (Exit.isSuccess(exit)) return exit.value
   throw fromCause(exit.cause)
 }
 
-const makeInstance = (kind: "lock" | "semaphore", options: DistributedSemaphoreOptions | DistributedLockOptions): Instance => {
+const makeInstance = (
+  kind: "lock" | "semaphore",
+  options: DistributedSemaphoreOptions | DistributedLockOptions
+): Instance => {
   if (options === null || typeof options !== "object") throw new LockError("options with a `key` are required")
   const key = orThrow(Codec.validateKey(options.key))
   const limit = kind === "semaphore" ? orThrow(Codec.validateLimit("limit" in options ? options.limit : Number.NaN)) : 0

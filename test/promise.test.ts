@@ -1,0 +1,633 @@
+/**
+ * The Promise facade (`effect-dflockd/promise`) against the real dflockd 0.5.0
+ * server: every method, the error classes, `onLockLost`, FIFO order, and a
+ * child process that must exit on its own after `release()` / `close()`.
+ */
+import { spawnSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "vitest"
+import { inject } from "vitest"
+import { freePort, type ServerHandle, startServer } from "../scripts/dflockd-server.ts"
+import {
+  AcquireTimeoutError,
+  AuthError,
+  DistributedLock,
+  DistributedSemaphore,
+  LockError,
+  stableHashShard,
+  stats
+} from "../src/promise.ts"
+import * as Sharding from "../src/Sharding.ts"
+
+const server = inject("dflockd")
+const servers: Array<[string, number]> = [[server.host, server.port]]
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+
+let counter = 0
+const uniqueKey = (name: string) =>
+  `promise-${name}-${process.pid}-${++counter}-${Math.random().toString(16).slice(2, 8)}`
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** The rejection of a promise that must reject. */
+const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  return assert.fail("expected a rejection")
+}
+
+/** The `_tag` of a LockError's cause (the Effect core's tagged error), if any. */
+const causeTag = (error: unknown): string | undefined => {
+  if (!(error instanceof Error)) return undefined
+  const cause: unknown = error.cause
+  return typeof cause === "object" && cause !== null && "_tag" in cause && typeof cause._tag === "string"
+    ? cause._tag
+    : undefined
+}
+
+/** Try-once acquire from an independent instance: true when nobody holds the key. */
+const isFree = async (key: string, on: Array<[string, number]> = servers): Promise<boolean> => {
+  const probe = new DistributedLock({ key, servers: on, acquireTimeoutS: 0 })
+  try {
+    return await probe.acquire()
+  } finally {
+    await probe.close()
+  }
+}
+
+describe("effect-dflockd/promise", () => {
+  describe("errors", () => {
+    it("AcquireTimeoutError and AuthError extend LockError extends Error", () => {
+      const timeout = new AcquireTimeoutError("k")
+      const auth = new AuthError("rejected")
+      const base = new LockError("x")
+      assert.instanceOf(timeout, AcquireTimeoutError)
+      assert.instanceOf(timeout, LockError)
+      assert.instanceOf(timeout, Error)
+      assert.instanceOf(auth, AuthError)
+      assert.instanceOf(auth, LockError)
+      assert.instanceOf(base, Error)
+      assert.strictEqual(timeout.name, "AcquireTimeoutError")
+      assert.strictEqual(timeout.key, "k")
+      assert.strictEqual(auth.name, "AuthError")
+      assert.strictEqual(base.name, "LockError")
+      assert.match(String(timeout), /^AcquireTimeoutError: timed out acquiring "k"/)
+      assert.notInstanceOf(base, AcquireTimeoutError)
+      assert.notInstanceOf(auth, AcquireTimeoutError)
+      assert.notInstanceOf(timeout, AuthError)
+    })
+
+    it("invalid options throw LockError at construction, before any I/O", () => {
+      const invalid: Array<() => unknown> = [
+        () => new DistributedLock({ key: "" }),
+        () => new DistributedLock({ key: "has space" }),
+        () => new DistributedLock({ key: "line\nbreak" }),
+        () => new DistributedLock({ key: "k", leaseTtlS: 0 }),
+        () => new DistributedLock({ key: "k", leaseTtlS: 1.5 }),
+        () => new DistributedLock({ key: "k", acquireTimeoutS: -1 }),
+        () => new DistributedLock({ key: "k", acquireTimeoutS: Number.NaN }),
+        () => new DistributedLock({ key: "k", renewRatio: 1 }),
+        () => new DistributedLock({ key: "k", servers: [] }),
+        () => new DistributedLock({ key: "k", servers: [["127.0.0.1", 70000]] }),
+        () => new DistributedLock({ key: "k", connectTimeoutMs: 0 }),
+        () => new DistributedLock({ key: "k", auth: "two\nlines" }),
+        () => new DistributedSemaphore({ key: "k", limit: 0 }),
+        () => new DistributedSemaphore({ key: "k", limit: 2.5 })
+      ]
+      for (const make of invalid) {
+        const error = (() => {
+          try {
+            make()
+          } catch (e) {
+            return e
+          }
+          return assert.fail(`no error from ${make.toString()}`)
+        })()
+        assert.instanceOf(error, LockError, make.toString())
+      }
+      const error = (() => {
+        try {
+          return new DistributedLock({ key: "" })
+        } catch (e) {
+          return e
+        }
+      })()
+      assert.strictEqual(causeTag(error), "InvalidArgumentError")
+    })
+
+    it("withLock rejects with AcquireTimeoutError (a LockError) when the key stays busy", async () => {
+      const key = uniqueKey("timeout")
+      const holder = new DistributedLock({ key, servers })
+      const other = new DistributedLock({ key, servers, acquireTimeoutS: 1 })
+      try {
+        assert.isTrue(await holder.acquire())
+        let ran = false
+        const error = await rejection(other.withLock(() => {
+          ran = true
+        }))
+        assert.instanceOf(error, AcquireTimeoutError)
+        assert.instanceOf(error, LockError)
+        assert.strictEqual((error as AcquireTimeoutError).key, key)
+        assert.strictEqual(causeTag(error), "AcquireTimeoutError")
+        assert.isFalse(ran)
+        assert.isUndefined(other.token)
+      } finally {
+        await holder.close()
+        await other.close()
+      }
+    })
+
+    it("a token the server refuses gives AuthError (0.5.0 has no auth, so it refuses any)", async () => {
+      const lock = new DistributedLock({ key: uniqueKey("auth"), servers, auth: "secret-token" })
+      try {
+        const error = await rejection(lock.acquire())
+        assert.instanceOf(error, AuthError)
+        assert.instanceOf(error, LockError)
+        assert.notInstanceOf(error, AcquireTimeoutError)
+        assert.strictEqual(causeTag(error), "AuthError")
+        assert.notInclude(String((error as Error).message), "secret-token")
+      } finally {
+        await lock.close()
+      }
+    })
+
+    it("an unreachable server gives LockError caused by ConnectionError", async () => {
+      const port = await freePort()
+      const lock = new DistributedLock({ key: "unreachable", servers: [["127.0.0.1", port]], connectTimeoutMs: 500 })
+      try {
+        const error = await rejection(lock.acquire())
+        assert.instanceOf(error, LockError)
+        assert.notInstanceOf(error, AcquireTimeoutError)
+        assert.notInstanceOf(error, AuthError)
+        assert.strictEqual(causeTag(error), "ConnectionError")
+        assert.isUndefined(lock.token)
+      } finally {
+        await lock.close()
+      }
+    })
+  })
+
+  describe("DistributedLock", () => {
+    it("acquire, getters, release", async () => {
+      const key = uniqueKey("basic")
+      const lock = new DistributedLock({ key, acquireTimeoutS: 10, leaseTtlS: 20, servers })
+      try {
+        assert.strictEqual(lock.key, key)
+        assert.isUndefined(lock.token)
+        assert.strictEqual(lock.lease, 0)
+        assert.isTrue(await lock.acquire())
+        assert.match(lock.token ?? "", /^[0-9a-f]{32}$/)
+        assert.strictEqual(lock.lease, 20)
+        assert.isFalse(await isFree(key))
+        assert.isTrue(await lock.release())
+        assert.isUndefined(lock.token)
+        assert.strictEqual(lock.lease, 0)
+        assert.isTrue(await isFree(key))
+        assert.isFalse(await lock.release(), "nothing left to release")
+        // the instance can acquire again
+        assert.isTrue(await lock.acquire())
+        assert.isTrue(await lock.release())
+      } finally {
+        await lock.close()
+      }
+    })
+
+    it("uses the server's default lease when leaseTtlS is not given", async () => {
+      const lock = new DistributedLock({ key: uniqueKey("default-lease"), servers })
+      try {
+        assert.isTrue(await lock.acquire())
+        assert.strictEqual(lock.lease, 5) // the global server runs with --default-lease-ttl 5
+      } finally {
+        await lock.close()
+      }
+    })
+
+    it("acquire resolves false on timeout", async () => {
+      const key = uniqueKey("acquire-timeout")
+      const holder = new DistributedLock({ key, servers })
+      const other = new DistributedLock({ key, servers, acquireTimeoutS: 1 })
+      try {
+        assert.isTrue(await holder.acquire())
+        const started = performance.now()
+        assert.isFalse(await other.acquire())
+        assert.isAtLeast(performance.now() - started, 900)
+        assert.isUndefined(other.token)
+        assert.isFalse(await other.release())
+      } finally {
+        await holder.close()
+        await other.close()
+      }
+    })
+
+    it("acquire() while holding throws LockError unless { force: true }", async () => {
+      const key = uniqueKey("force")
+      const lock = new DistributedLock({ key, servers, acquireTimeoutS: 2 })
+      try {
+        assert.isTrue(await lock.acquire())
+        const first = lock.token
+        const error = await rejection(lock.acquire())
+        assert.instanceOf(error, LockError)
+        assert.notInstanceOf(error, AcquireTimeoutError)
+        assert.match((error as Error).message, /already holds/)
+        assert.strictEqual(lock.token, first, "still holding the first grant")
+        assert.instanceOf(await rejection(lock.enqueue()), LockError)
+        assert.isTrue(await lock.acquire({ force: true }))
+        assert.isString(lock.token)
+        assert.notStrictEqual(lock.token, first)
+        assert.isFalse(await isFree(key))
+        await lock.release()
+        assert.isTrue(await isFree(key))
+      } finally {
+        await lock.close()
+      }
+    })
+
+    it("withLock holds during fn, returns its value, releases after", async () => {
+      const key = uniqueKey("with-lock")
+      const lock = new DistributedLock({ key, servers, leaseTtlS: 10 })
+      try {
+        const result = await lock.withLock(async (signal) => {
+          assert.isFalse(signal.aborted)
+          assert.match(lock.token ?? "", /^[0-9a-f]{32}$/)
+          assert.isFalse(await isFree(key))
+          return 42
+        })
+        assert.strictEqual(result, 42)
+        assert.isUndefined(lock.token)
+        assert.isTrue(await isFree(key))
+        // a synchronous fn works too
+        assert.strictEqual(await lock.withLock(() => "sync"), "sync")
+      } finally {
+        await lock.close()
+      }
+    })
+
+    it("withLock releases when fn throws and rethrows the same error", async () => {
+      const key = uniqueKey("with-lock-throw")
+      const lock = new DistributedLock({ key, servers })
+      const boom = new Error("boom")
+      try {
+        const error = await rejection(lock.withLock(async () => {
+          await sleep(10)
+          throw boom
+        }))
+        assert.strictEqual(error, boom)
+        assert.isUndefined(lock.token)
+        assert.isTrue(await isFree(key))
+        // withLock while holding is a LockError, like acquire()
+        assert.isTrue(await lock.acquire())
+        assert.instanceOf(await rejection(lock.withLock(() => 1)), LockError)
+      } finally {
+        await lock.close()
+      }
+    })
+
+    it("enqueue on a free key: acquired at once, wait resolves true immediately", async () => {
+      const key = uniqueKey("enqueue-free")
+      const lock = new DistributedLock({ key, servers, leaseTtlS: 7 })
+      try {
+        assert.strictEqual(await lock.enqueue(), "acquired")
+        assert.match(lock.token ?? "", /^[0-9a-f]{32}$/)
+        assert.strictEqual(lock.lease, 7)
+        assert.isTrue(await lock.wait(0))
+        assert.isFalse(await isFree(key))
+        assert.isTrue(await lock.release())
+        assert.isTrue(await isFree(key))
+      } finally {
+        await lock.close()
+      }
+    })
+
+    it("enqueue on a busy key: queued, then wait is granted when the holder releases", async () => {
+      const key = uniqueKey("enqueue-busy")
+      const holder = new DistributedLock({ key, servers })
+      const lock = new DistributedLock({ key, servers })
+      try {
+        assert.isTrue(await holder.acquire())
+        assert.strictEqual(await lock.enqueue(), "queued")
+        assert.isUndefined(lock.token)
+        const granted = lock.wait(10)
+        await sleep(100)
+        await holder.release()
+        assert.isTrue(await granted)
+        assert.match(lock.token ?? "", /^[0-9a-f]{32}$/)
+        await lock.release()
+        assert.isTrue(await isFree(key))
+      } finally {
+        await holder.close()
+        await lock.close()
+      }
+    })
+
+    it("wait resolves false on timeout and gives up the place; wait without enqueue rejects", async () => {
+      const key = uniqueKey("wait-timeout")
+      const holder = new DistributedLock({ key, servers })
+      const lock = new DistributedLock({ key, servers, acquireTimeoutS: 1 })
+      try {
+        assert.instanceOf(await rejection(lock.wait(1)), LockError)
+        assert.isTrue(await holder.acquire())
+        assert.strictEqual(await lock.enqueue(), "queued")
+        assert.instanceOf(await rejection(lock.wait(-1)), LockError, "a negative timeout is refused")
+        assert.isFalse(await lock.wait(), "default timeout: acquireTimeoutS (1 s)")
+        assert.isUndefined(lock.token)
+        assert.instanceOf(await rejection(lock.wait(1)), LockError, "the ticket is spent")
+        await holder.release()
+        assert.isTrue(await isFree(key), "no waiter left behind")
+        assert.strictEqual(await lock.enqueue(), "acquired", "the instance can enqueue again")
+      } finally {
+        await holder.close()
+        await lock.close()
+      }
+    })
+
+    it("release() after enqueue leaves the queue", async () => {
+      const key = uniqueKey("leave-queue")
+      const holder = new DistributedLock({ key, servers })
+      const lock = new DistributedLock({ key, servers })
+      try {
+        assert.isTrue(await holder.acquire())
+        assert.strictEqual(await lock.enqueue(), "queued")
+        assert.isTrue(await lock.release())
+        await holder.release()
+        assert.isTrue(await isFree(key))
+      } finally {
+        await holder.close()
+        await lock.close()
+      }
+    })
+
+    it("five concurrent workers are granted in the order they queued", async () => {
+      const key = uniqueKey("fifo")
+      const holder = new DistributedLock({ key, servers })
+      const workers = Array.from({ length: 5 }, () => new DistributedLock({ key, servers, acquireTimeoutS: 20 }))
+      try {
+        assert.isTrue(await holder.acquire())
+        // each worker joins the server's FIFO queue only after the previous one is in it
+        for (const worker of workers) assert.strictEqual(await worker.enqueue(), "queued")
+        const granted: Array<number> = []
+        const running = workers.map(async (worker, id) => {
+          assert.isTrue(await worker.wait(20))
+          granted.push(id)
+          await sleep(30)
+          await worker.release()
+        })
+        await holder.release()
+        await Promise.all(running)
+        assert.deepStrictEqual(granted, [0, 1, 2, 3, 4])
+      } finally {
+        await holder.close()
+        await Promise.all(workers.map((w) => w.close()))
+      }
+    })
+
+    it("shards keys across servers with stableHashShard or a custom strategy", async () => {
+      const extra: Array<ServerHandle> = [await startServer(), await startServer()]
+      try {
+        const all: Array<[string, number]> = [servers[0]!, ...extra.map((s): [string, number] => [s.host, s.port])]
+        for (let i = 0; i < 6; i++) {
+          const key = uniqueKey(`shard${i}`)
+          const index = stableHashShard(key, all.length)
+          const lock = new DistributedLock({ key, servers: all })
+          try {
+            assert.isTrue(await lock.acquire())
+            for (let s = 0; s < all.length; s++) {
+              assert.strictEqual(await isFree(key, [all[s]!]), s !== index, `key ${key} on server ${s}`)
+            }
+          } finally {
+            await lock.close()
+          }
+        }
+        const key = uniqueKey("custom-shard")
+        const lock = new DistributedLock({ key, servers: all, shardingStrategy: () => 2 })
+        try {
+          assert.isTrue(await lock.acquire())
+          assert.isFalse(await isFree(key, [all[2]!]))
+          assert.isTrue(await isFree(key, [all[0]!]))
+        } finally {
+          await lock.close()
+        }
+        const broken = new DistributedLock({ key, servers: all, shardingStrategy: () => 7 })
+        assert.instanceOf(await rejection(broken.acquire()), LockError)
+        await broken.close()
+      } finally {
+        await Promise.all(extra.map((s) => s.stop()))
+      }
+    })
+
+    it("close() interrupts a pending acquire, releases, and ends the instance", async () => {
+      const key = uniqueKey("close")
+      const holder = new DistributedLock({ key, servers })
+      const waiter = new DistributedLock({ key, servers, acquireTimeoutS: 30 })
+      try {
+        assert.isTrue(await holder.acquire())
+        const pending = waiter.acquire()
+        await sleep(200)
+        const started = performance.now()
+        await waiter.close()
+        const error = await rejection(pending)
+        assert.instanceOf(error, LockError)
+        assert.isBelow(performance.now() - started, 3000)
+        assert.instanceOf(await rejection(waiter.acquire()), LockError)
+        assert.instanceOf(await rejection(waiter.enqueue()), LockError)
+        assert.isFalse(await waiter.release())
+        await waiter.close() // idempotent
+        // closing the holder releases the lock; the interrupted waiter is gone, so a newcomer gets it
+        await holder.close()
+        const next = new DistributedLock({ key, servers, acquireTimeoutS: 3 })
+        assert.isTrue(await next.acquire())
+        await next.close()
+      } finally {
+        await holder.close()
+        await waiter.close()
+      }
+    })
+
+    it("onLockLost fires with key and token when the server dies; withLock's signal aborts", async () => {
+      const own = await startServer({ "default-lease-ttl": 2 })
+      const on: Array<[string, number]> = [[own.host, own.port]]
+      const lostCalls: Array<[string, string]> = []
+      let reported = () => {}
+      const lostReported = new Promise<void>((resolve) => reported = resolve)
+      const key = uniqueKey("lost")
+      const lock = new DistributedLock({
+        key,
+        servers: on,
+        leaseTtlS: 2,
+        onLockLost: (k, token) => {
+          lostCalls.push([k, token])
+          reported()
+        }
+      })
+      // a callback that rejects must not become an unhandled rejection
+      const region = new DistributedLock({
+        key: uniqueKey("lost-region"),
+        servers: on,
+        leaseTtlS: 2,
+        onLockLost: async () => {
+          throw new Error("callback failed on purpose")
+        }
+      })
+      try {
+        assert.isTrue(await lock.acquire())
+        const token = lock.token
+        assert.isString(token)
+        let regionStarted = () => {}
+        const started = new Promise<void>((resolve) => regionStarted = resolve)
+        const regionResult = region.withLock(
+          (signal) =>
+            new Promise<string>((resolve) => {
+              regionStarted()
+              signal.addEventListener("abort", () => resolve("aborted"))
+            })
+        )
+        await started
+        await own.kill()
+        await Promise.race([lostReported, sleep(8000).then(() => assert.fail("onLockLost was not called"))])
+        assert.deepStrictEqual(lostCalls, [[key, token!]])
+        assert.isUndefined(lock.token)
+        assert.strictEqual(lock.lease, 0)
+        const regionError = await rejection(regionResult)
+        assert.instanceOf(regionError, LockError)
+        assert.strictEqual(causeTag(regionError), "LockLostError")
+        assert.isUndefined(region.token)
+        assert.isFalse(await lock.release(), "nothing held any more")
+        await sleep(100)
+        assert.strictEqual(lostCalls.length, 1, "called once")
+      } finally {
+        await lock.close()
+        await region.close()
+        await own.stop()
+      }
+    })
+  })
+
+  describe("DistributedSemaphore", () => {
+    it("has the lock's API and limit; dflockd 0.5.0 refuses semaphores with a LockError", async () => {
+      const key = uniqueKey("sem")
+      const sem = new DistributedSemaphore({ key, limit: 5, servers, acquireTimeoutS: 1 })
+      try {
+        assert.strictEqual(sem.limit, 5)
+        assert.strictEqual(sem.key, key)
+        assert.isUndefined(sem.token)
+        let ran = false
+        const error = await rejection(sem.withLock(() => {
+          ran = true
+        }))
+        assert.instanceOf(error, LockError)
+        assert.notInstanceOf(error, AcquireTimeoutError)
+        assert.include(["ServerError", "ProtocolError", "ConnectionError"], causeTag(error))
+        assert.isFalse(ran)
+        assert.instanceOf(await rejection(sem.acquire()), LockError)
+        assert.instanceOf(await rejection(sem.enqueue()), LockError)
+        assert.isUndefined(sem.token)
+      } finally {
+        await sem.close()
+      }
+    })
+  })
+
+  describe("functions", () => {
+    it("stableHashShard is the CRC-32 rule of the other clients", () => {
+      assert.strictEqual(stableHashShard("my-key", 3), 2)
+      for (const key of ["a", "orders", "worker-pool", "ключ"]) {
+        for (const n of [1, 2, 3, 7]) assert.strictEqual(stableHashShard(key, n), Sharding.stableHashShard(key, n))
+      }
+      assert.instanceOf(
+        (() => {
+          try {
+            return stableHashShard("k", 0)
+          } catch (e) {
+            return e
+          }
+        })(),
+        LockError
+      )
+    })
+
+    it("stats rejects with LockError on dflockd 0.5.0 (no stats command)", async () => {
+      const error = await rejection(stats({ host: server.host, port: server.port }))
+      assert.instanceOf(error, LockError)
+      assert.notInstanceOf(error, AuthError)
+    })
+  })
+
+  describe("process exit", () => {
+    const runScript = (body: string) => {
+      // A throwaway project whose node_modules/effect-dflockd links to this package, so the script
+      // imports "effect-dflockd/promise" exactly like a user (resolved to src/ by --conditions=source).
+      const dir = mkdtempSync(Path.join(tmpdir(), "effect-dflockd-exit-"))
+      try {
+        mkdirSync(Path.join(dir, "node_modules"))
+        symlinkSync(root, Path.join(dir, "node_modules", "effect-dflockd"), "dir")
+        writeFileSync(Path.join(dir, "package.json"), JSON.stringify({ type: "module" }))
+        const script = Path.join(dir, "script.ts")
+        writeFileSync(
+          script,
+          [
+            `import { DistributedLock, DistributedSemaphore, LockError } from "effect-dflockd/promise"`,
+            `process.on("unhandledRejection", (e) => { console.error("unhandled rejection", e); process.exit(3) })`,
+            `const servers: Array<[string, number]> = [[${JSON.stringify(server.host)}, ${server.port}]]`,
+            `const key = ${JSON.stringify(uniqueKey("exit"))}`,
+            body,
+            `console.log("done")`
+          ].join("\n")
+        )
+        return spawnSync(process.execPath, ["--conditions=source", script], {
+          cwd: dir,
+          encoding: "utf8",
+          timeout: 30_000
+        })
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+
+    const assertExitedOnItsOwn = (result: ReturnType<typeof runScript>) => {
+      assert.isNull(
+        result.signal,
+        `killed by the timeout (did not exit on its own):\n${result.stdout}\n${result.stderr}`
+      )
+      assert.strictEqual(result.status, 0, `${result.stdout}\n${result.stderr}`)
+      assert.include(result.stdout, "done")
+    }
+
+    it("a script using acquire/release (never close) exits on its own", () => {
+      assertExitedOnItsOwn(runScript(`
+        const lock = new DistributedLock({ key, servers, leaseTtlS: 5, acquireTimeoutS: 5 })
+        const other = new DistributedLock({ key, servers, acquireTimeoutS: 1 })
+        if (!(await lock.acquire())) process.exit(2)
+        if (await other.acquire()) process.exit(4)
+        await lock.release()
+        await lock.withLock(async () => { throw new Error("boom") }).catch(() => {})
+        if ((await lock.enqueue()) !== "acquired") process.exit(5)
+        if (!(await lock.wait(1))) process.exit(6)
+        await lock.release()
+        // failures leave nothing open either
+        const refused = new DistributedLock({ key, servers, auth: "secret-token" })
+        if (!((await refused.acquire().catch((e) => e)) instanceof LockError)) process.exit(8)
+        const sem = new DistributedSemaphore({ key: key + "-sem", limit: 2, servers })
+        if (!((await sem.withLock(() => 1).catch((e) => e)) instanceof LockError)) process.exit(9)
+      `))
+    })
+
+    it("a script that closes while holding and while waiting exits on its own", () => {
+      assertExitedOnItsOwn(runScript(`
+        const lock = new DistributedLock({ key, servers, leaseTtlS: 5 })
+        const waiter = new DistributedLock({ key, servers, acquireTimeoutS: 20 })
+        if (!(await lock.acquire())) process.exit(2)
+        const pending = waiter.acquire()
+        await new Promise((r) => setTimeout(r, 100))
+        await waiter.close()
+        const error = await pending.then(() => undefined, (e) => e)
+        if (!(error instanceof LockError)) process.exit(7)
+        await lock.close()
+      `))
+    })
+  })
+})
