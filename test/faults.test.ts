@@ -7,9 +7,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Fiber, Ref } from "effect"
 import { inject } from "vitest"
-import { startServer } from "../scripts/dflockd-server.ts"
 import { Lock } from "../src/index.ts"
-import { clientLayer, eventuallyFree, isFree, settledResources } from "./support/probe.ts"
+import { clientLayer, eventuallyFree, isFree, scopedServer, settledResources } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
 
 const shared = inject("dflockd")
@@ -19,7 +18,7 @@ const freshKey = (name: string) => `fault-${name}-${process.pid}-${++counter}-${
 describe("server faults", () => {
   it.live("server killed under a holder: LockLostError within one renewal interval, nothing left behind", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.promise(() => startServer())
+      const server = yield* scopedServer()
       const before = yield* settledResources
       const entered = yield* Deferred.make<void>()
       const fiber = yield* Deferred.succeed(entered, undefined).pipe(
@@ -44,7 +43,7 @@ describe("server faults", () => {
 
   it.live("graceful shutdown: the holder's region fails, a queued acquire fails typed, nothing hangs", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.promise(() => startServer())
+      const server = yield* scopedServer()
       const key = freshKey("shutdown")
       const entered = yield* Deferred.make<void>()
       const holder = yield* Deferred.succeed(entered, undefined).pipe(
@@ -69,7 +68,7 @@ describe("server faults", () => {
 
   it.live("connection refused: ConnectionError naming the server, within the connect timeout", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.promise(() => startServer())
+      const server = yield* scopedServer()
       yield* Effect.promise(() => server.stop()) // nothing listens on that port now
       const started = yield* Clock.currentTimeMillis
       const error = yield* Lock.withLock(Effect.void, freshKey("refused")).pipe(
@@ -84,7 +83,7 @@ describe("server faults", () => {
 
   it.live("--max-locks reached: ServerError max_locks, and the client stays usable", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.promise(() => startServer({ "max-locks": 2 }))
+      const server = yield* scopedServer({ "max-locks": 2 })
       yield* Effect.gen(function*() {
         // the harness's readiness probe used one key slot; take the other
         const a = yield* Lock.acquire(freshKey("limit-a"), { leaseTtl: "2 seconds" })

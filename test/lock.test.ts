@@ -7,7 +7,7 @@ import { afterAll, beforeAll, inject } from "vitest"
 import { type ServerHandle, startServer } from "../scripts/dflockd-server.ts"
 import { DflockdClient, Lock } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
-import { clientLayer, eventuallyFree, isFree, sendRaw, settledResources, silentListener } from "./support/probe.ts"
+import { clientLayer, eventuallyFree, isFree, scopedServer, sendRaw, settledResources, silentListener } from "./support/probe.ts"
 
 const shared = inject("dflockd").address
 const Live = clientLayer(shared)
@@ -211,7 +211,7 @@ describe("lost lease", () => {
 
   it.live("withLock fails with LockLostError and interrupts its region when the server dies", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.promise(() => startServer())
+      const server = yield* scopedServer()
       const key = freshKey("server-dies")
       const interrupted = yield* Ref.make(false)
       const entered = yield* Deferred.make<void>()

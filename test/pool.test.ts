@@ -5,9 +5,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { inject } from "vitest"
-import { restartServer, startServer } from "../scripts/dflockd-server.ts"
 import { DflockdClient, Lock } from "../src/index.ts"
-import { clientLayer, isFree } from "./support/probe.ts"
+import { clientLayer, isFree, scopedRestart, scopedServer } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
 
 const server = inject("dflockd")
@@ -68,12 +67,12 @@ describe("connection reuse", () => {
 
   it.live("a server restart between regions: the next region reconnects", () =>
     Effect.gen(function*() {
-      const first = yield* Effect.promise(() => startServer())
+      const first = yield* scopedServer()
       const key = freshKey("restart")
       yield* Effect.gen(function*() {
         yield* Effect.void.pipe(Lock.withLock(key))
         yield* Effect.promise(() => first.stop())
-        const second = yield* Effect.promise(() => restartServer(first))
+        const second = yield* scopedRestart(first)
         assert.strictEqual(yield* Effect.succeed("ok").pipe(Lock.withLock(key)), "ok")
         yield* Effect.promise(() => second.stop())
       }).pipe(Effect.provide(clientLayer(first.address)))

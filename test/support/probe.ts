@@ -5,6 +5,7 @@
  */
 import { Duration, Effect, Exit, Option, Schedule } from "effect"
 import * as Net from "node:net"
+import { restartServer, type ServerFlags, type ServerHandle, startServer } from "../../scripts/dflockd-server.ts"
 import * as Scope from "effect/Scope"
 import { DflockdClient, Lock } from "../../src/index.ts"
 import { parseAddress } from "../../src/internal/address.ts"
@@ -92,3 +93,14 @@ export const silentListener = Effect.acquireRelease(
   ),
   ({ close }) => Effect.promise(close)
 )
+
+/**
+ * A real dflockd server for the current scope: started on a free port, stopped
+ * when the scope closes, even if the test fails (stopping twice is harmless).
+ */
+export const scopedServer = (flags: ServerFlags = {}) =>
+  Effect.acquireRelease(Effect.promise(() => startServer(flags)), (server) => Effect.promise(() => server.kill()))
+
+/** Restarts a stopped server on the same port for the current scope. */
+export const scopedRestart = (server: ServerHandle) =>
+  Effect.acquireRelease(Effect.promise(() => restartServer(server)), (again) => Effect.promise(() => again.kill()))
