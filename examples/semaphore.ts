@@ -23,8 +23,10 @@ const program = Effect.gen(function*() {
 
   yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], job, { concurrency: "unbounded", discard: true })
 }).pipe(
-  Effect.catchTag("ServerError", (e) =>
-    Effect.log(`the server refused the semaphore command (${e.reason}): it predates semaphores (dflockd < 1.2)`)),
+  Effect.catchTag(
+    "ServerError",
+    (e) => Effect.log(`the server refused the semaphore command (${e.reason}): it predates semaphores (dflockd < 1.2)`)
+  ),
   Effect.provide(DflockdClient.layer({ servers: [server] }))
 )
 

@@ -113,7 +113,9 @@ export class DflockdClient extends Context.Service<DflockdClient, {
   /** The server that owns a key. */
   readonly route: (key: string) => Effect.Effect<ServerAddress, InvalidArgumentError>
   /** A connection to a server for as long as the current scope lasts. */
-  readonly connect: (server: ServerAddress) => Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+  readonly connect: (
+    server: ServerAddress
+  ) => Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
   /** Stats of one server (by `host:port`) or of all. */
   readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, DflockdError>
   /** Connections kept idle for reuse, across all servers. */
@@ -272,7 +274,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
           })
         )
         const stats = yield* decodeStats(reply.json).pipe(
-          Effect.mapError((e) => new ProtocolError({ reply: reply.json.slice(0, 200), detail: `bad stats JSON: ${e.message}` }))
+          Effect.mapError((e) =>
+            new ProtocolError({ reply: reply.json.slice(0, 200), detail: `bad stats JSON: ${e.message}` })
+          )
         )
         return { server: server.label, stats } satisfies ServerStats
       })
@@ -310,7 +314,8 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient> => Layer.effect(DflockdClient, make(options))
+export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient> =>
+  Layer.effect(DflockdClient, make(options))
 
 /**
  * Statistics of every server (or of the one named `host:port`), decoded.

@@ -71,7 +71,9 @@ const describeCause = (cause: unknown): string => {
   // effect/socket errors carry their specifics in `reason`
   const reason = Predicate.hasProperty(cause, "reason") ? cause.reason : undefined
   if (Predicate.isTagged(reason, "SocketCloseError")) return "the connection was closed by the peer"
-  if (Predicate.isTagged(reason, "SocketOpenError") && Predicate.hasProperty(reason, "kind") && reason.kind === "Timeout") {
+  if (
+    Predicate.isTagged(reason, "SocketOpenError") && Predicate.hasProperty(reason, "kind") && reason.kind === "Timeout"
+  ) {
     return "timed out connecting"
   }
   const inner = Predicate.hasProperty(reason, "cause") ? reason.cause : cause

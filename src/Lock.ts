@@ -169,7 +169,9 @@ export const withLock: {
   (
     key: string,
     options?: AcquireOptions
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     key: string,
@@ -178,6 +180,7 @@ export const withLock: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: AcquireOptions) =>
-    Lease.withLease(self, acquire(key, options)).pipe(Effect.withSpan("dflockd.Lock.withLock", { attributes: { "dflockd.key": key } }))
+    Lease.withLease(self, acquire(key, options)).pipe(
+      Effect.withSpan("dflockd.Lock.withLock", { attributes: { "dflockd.key": key } })
+    )
 )
-

@@ -147,7 +147,9 @@ export const withPermit: {
   (
     key: string,
     options: SemaphoreOptions
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Lease.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | Lease.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     key: string,

@@ -33,6 +33,13 @@ export * as Election from "./Election.ts"
 export * as Semaphore from "./Semaphore.ts"
 
 /**
+ * An in-memory dflockd for testing code that uses this client.
+ *
+ * @since 0.1.0
+ */
+export * as Memory from "./Memory.ts"
+
+/**
  * CRC-32 key routing shared with the official clients.
  *
  * @since 0.1.0

@@ -255,7 +255,8 @@ const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
           }).pipe(
             Effect.timeoutOrElse({
               duration: "20 seconds",
-              orElse: () => Effect.die(new Error(`never printed ${JSON.stringify(text)}; stdout: ${stdout}; stderr: ${stderr}`))
+              orElse: () =>
+                Effect.die(new Error(`never printed ${JSON.stringify(text)}; stdout: ${stdout}; stderr: ${stderr}`))
             })
           ),
         finished: Effect.promise(() => closed).pipe(
@@ -423,11 +424,21 @@ describe("dflock", () => {
 
   it.live("lease lost (server killed): the command gets SIGTERM, dflock exits 70", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(Effect.promise(() => startServer()), (s) => Effect.promise(() => s.stop()))
+      const server = yield* Effect.acquireRelease(Effect.promise(() => startServer()), (s) =>
+        Effect.promise(() => s.stop()))
       const key = freshKey("lost")
-      const running = yield* start(["--servers", server.address, "--lease", "2", key, ...nodeScript(trapScript("exit"))])
+      const running = yield* start([
+        "--servers",
+        server.address,
+        "--lease",
+        "2",
+        key,
+        ...nodeScript(trapScript("exit"))
+      ])
       yield* running.printed("started")
-      yield* Effect.promise(() => server.kill())
+      yield* Effect.promise(() =>
+        server.kill()
+      )
       const result = yield* running.finished
       assert.strictEqual(result.code, 70)
       assert.include(result.stdout, "got SIGTERM")
@@ -436,11 +447,21 @@ describe("dflock", () => {
 
   it.live("lease lost and the command ignores SIGTERM: SIGKILL after 5 s", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(Effect.promise(() => startServer()), (s) => Effect.promise(() => s.stop()))
+      const server = yield* Effect.acquireRelease(Effect.promise(() => startServer()), (s) =>
+        Effect.promise(() => s.stop()))
       const key = freshKey("lost-stubborn")
-      const running = yield* start(["--servers", server.address, "--lease", "2", key, ...nodeScript(trapScript("ignore"))])
+      const running = yield* start([
+        "--servers",
+        server.address,
+        "--lease",
+        "2",
+        key,
+        ...nodeScript(trapScript("ignore"))
+      ])
       yield* running.printed("started")
-      yield* Effect.promise(() => server.kill())
+      yield* Effect.promise(() =>
+        server.kill()
+      )
       yield* running.printed("got SIGTERM")
       const termAt = Date.now()
       const result = yield* running.finished
@@ -449,20 +470,24 @@ describe("dflock", () => {
       assert.match(result.stderr, new RegExp(`dflock: lease on ${key} lost: `))
     }).pipe(Effect.scoped), 30_000)
 
-  it.live("SIGTERM to dflock goes to the command; dflock releases, then exits with its code", () =>
-    Effect.gen(function*() {
-      const key = freshKey("sigterm")
-      const running = yield* start([...servers, key, ...nodeScript(trapScript("exit"))])
-      yield* running.printed("started")
-      assert.isFalse(yield* isFree(shared.address, key))
-      running.process.kill("SIGTERM")
-      yield* running.printed("got SIGTERM")
-      assert.isFalse(yield* isFree(shared.address, key), "still held while the command winds down")
-      const result = yield* running.finished
-      assert.strictEqual(result.code, 0, "the command's own exit code")
-      assert.strictEqual(result.stderr, "")
-      assert.isTrue(yield* isFree(shared.address, key), "released before dflock exited")
-    }).pipe(Effect.scoped), 30_000)
+  it.live(
+    "SIGTERM to dflock goes to the command; dflock releases, then exits with its code",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("sigterm")
+        const running = yield* start([...servers, key, ...nodeScript(trapScript("exit"))])
+        yield* running.printed("started")
+        assert.isFalse(yield* isFree(shared.address, key))
+        running.process.kill("SIGTERM")
+        yield* running.printed("got SIGTERM")
+        assert.isFalse(yield* isFree(shared.address, key), "still held while the command winds down")
+        const result = yield* running.finished
+        assert.strictEqual(result.code, 0, "the command's own exit code")
+        assert.strictEqual(result.stderr, "")
+        assert.isTrue(yield* isFree(shared.address, key), "released before dflock exited")
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.live("SIGINT to dflock kills a command that does not trap it: exit 130", () =>
     Effect.gen(function*() {
@@ -475,20 +500,24 @@ describe("dflock", () => {
       assert.isTrue(yield* isFree(shared.address, key))
     }).pipe(Effect.scoped), 30_000)
 
-  it.live("SIGTERM while waiting for the lock: exit 143, the command never runs, nothing stays queued", () =>
-    Effect.gen(function*() {
-      const key = freshKey("abandon")
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* Lock.acquire(key)
-        const running = yield* start([...servers, "--timeout", "30", key, ...nodeScript("console.log('ran')")])
-        yield* Effect.sleep("1500 millis") // started and queued
-        running.process.kill("SIGTERM")
-        const result = yield* running.finished
-        assert.strictEqual(result.code, 143)
-        assert.strictEqual(result.stdout, "")
-        assert.strictEqual(result.stderr, `dflock: SIGTERM while waiting for ${key}\n`)
-      }))
-      // the abandoned waiter is not granted the lock once it is released
-      assert.isTrue(yield* eventuallyFree(shared.address, key, Duration.seconds(5)))
-    }).pipe(Effect.provide(clientLayer(shared.address))), 30_000)
+  it.live(
+    "SIGTERM while waiting for the lock: exit 143, the command never runs, nothing stays queued",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("abandon")
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* Lock.acquire(key)
+          const running = yield* start([...servers, "--timeout", "30", key, ...nodeScript("console.log('ran')")])
+          yield* Effect.sleep("2500 millis") // started (about 1 s from source) and queued
+          running.process.kill("SIGTERM")
+          const result = yield* running.finished
+          assert.strictEqual(result.code, 143)
+          assert.strictEqual(result.stdout, "")
+          assert.strictEqual(result.stderr, `dflock: SIGTERM while waiting for ${key}\n`)
+        }))
+        // the abandoned waiter is not granted the lock once it is released
+        assert.isTrue(yield* eventuallyFree(shared.address, key, Duration.seconds(5)))
+      }).pipe(Effect.provide(clientLayer(shared.address))),
+    30_000
+  )
 })

@@ -16,55 +16,63 @@ let counter = 0
 const freshKey = (name: string) => `fault-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
 
 describe("server faults", () => {
-  it.live("server killed under a holder: LockLostError within one renewal interval, nothing left behind", () =>
-    Effect.gen(function*() {
-      const server = yield* scopedServer()
-      const before = yield* settledResources
-      const entered = yield* Deferred.make<void>()
-      const fiber = yield* Deferred.succeed(entered, undefined).pipe(
-        Effect.andThen(Effect.never),
-        // renewal every 1 s (2 s lease × 0.5)
-        Lock.withLock(freshKey("killed"), { leaseTtl: "2 seconds" }),
-        Effect.flip,
-        Effect.provide(clientLayer(server.address)),
-        Effect.forkChild
-      )
-      yield* Deferred.await(entered)
-      const killedAt = yield* Clock.currentTimeMillis
-      yield* Effect.promise(() => server.kill())
-      const error = yield* Fiber.join(fiber)
-      const detectedAfter = (yield* Clock.currentTimeMillis) - killedAt
-      assert.strictEqual(error._tag, "LockLostError")
-      assert.isBelow(detectedAfter, 1000 + 500, "within one renewal interval (1 s) plus scheduling slack")
-      const after = yield* settledResources
-      assert.isAtMost(after.sockets, before.sockets)
-      assert.isAtMost(after.timers, before.timers)
-    }), 15_000)
+  it.live(
+    "server killed under a holder: LockLostError within one renewal interval, nothing left behind",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* scopedServer()
+        const before = yield* settledResources
+        const entered = yield* Deferred.make<void>()
+        const fiber = yield* Deferred.succeed(entered, undefined).pipe(
+          Effect.andThen(Effect.never),
+          // renewal every 1 s (2 s lease × 0.5)
+          Lock.withLock(freshKey("killed"), { leaseTtl: "2 seconds" }),
+          Effect.flip,
+          Effect.provide(clientLayer(server.address)),
+          Effect.forkChild
+        )
+        yield* Deferred.await(entered)
+        const killedAt = yield* Clock.currentTimeMillis
+        yield* Effect.promise(() => server.kill())
+        const error = yield* Fiber.join(fiber)
+        const detectedAfter = (yield* Clock.currentTimeMillis) - killedAt
+        assert.strictEqual(error._tag, "LockLostError")
+        assert.isBelow(detectedAfter, 1000 + 500, "within one renewal interval (1 s) plus scheduling slack")
+        const after = yield* settledResources
+        assert.isAtMost(after.sockets, before.sockets)
+        assert.isAtMost(after.timers, before.timers)
+      }),
+    15_000
+  )
 
-  it.live("graceful shutdown: the holder's region fails, a queued acquire fails typed, nothing hangs", () =>
-    Effect.gen(function*() {
-      const server = yield* scopedServer()
-      const key = freshKey("shutdown")
-      const entered = yield* Deferred.make<void>()
-      const holder = yield* Deferred.succeed(entered, undefined).pipe(
-        Effect.andThen(Effect.never),
-        Lock.withLock(key, { leaseTtl: "2 seconds" }),
-        Effect.flip,
-        Effect.provide(clientLayer(server.address)),
-        Effect.forkChild
-      )
-      yield* Deferred.await(entered)
-      const waiter = yield* Lock.withLock(Effect.void, key, { acquireTimeout: "60 seconds" }).pipe(
-        Effect.flip,
-        Effect.provide(clientLayer(server.address, { connectRetry: undefined })),
-        Effect.forkChild
-      )
-      yield* Effect.sleep("200 millis")
-      yield* Effect.promise(() => server.stop())
-      const [holderError, waiterError] = yield* Effect.all([Fiber.join(holder), Fiber.join(waiter)])
-      assert.strictEqual(holderError._tag, "LockLostError")
-      assert.strictEqual(waiterError._tag, "ConnectionError")
-    }), 20_000)
+  it.live(
+    "graceful shutdown: the holder's region fails, a queued acquire fails typed, nothing hangs",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* scopedServer()
+        const key = freshKey("shutdown")
+        const entered = yield* Deferred.make<void>()
+        const holder = yield* Deferred.succeed(entered, undefined).pipe(
+          Effect.andThen(Effect.never),
+          Lock.withLock(key, { leaseTtl: "2 seconds" }),
+          Effect.flip,
+          Effect.provide(clientLayer(server.address)),
+          Effect.forkChild
+        )
+        yield* Deferred.await(entered)
+        const waiter = yield* Lock.withLock(Effect.void, key, { acquireTimeout: "60 seconds" }).pipe(
+          Effect.flip,
+          Effect.provide(clientLayer(server.address, { connectRetry: undefined })),
+          Effect.forkChild
+        )
+        yield* Effect.sleep("200 millis")
+        yield* Effect.promise(() => server.stop())
+        const [holderError, waiterError] = yield* Effect.all([Fiber.join(holder), Fiber.join(waiter)])
+        assert.strictEqual(holderError._tag, "LockLostError")
+        assert.strictEqual(waiterError._tag, "ConnectionError")
+      }),
+    20_000
+  )
 
   it.live("connection refused: ConnectionError naming the server, within the connect timeout", () =>
     Effect.gen(function*() {
@@ -103,42 +111,46 @@ describe("server faults", () => {
 })
 
 describe("network faults", () => {
-  it.live("a stalled link: the watchdog fails the region before the server's lease deadline", () =>
-    Effect.gen(function*() {
-      const link = yield* relay(shared)
-      const key = freshKey("stall")
-      const leaseMillis = 3000
-      const believedHeldUntil = yield* Ref.make(0)
-      const entered = yield* Deferred.make<number>()
-      const region = Effect.gen(function*() {
-        yield* Deferred.succeed(entered, yield* Clock.currentTimeMillis)
-        // the region records every moment it still believes it holds the lock
-        yield* Effect.forever(
-          Effect.andThen(
-            Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(believedHeldUntil, now)),
-            Effect.sleep("20 millis")
+  it.live(
+    "a stalled link: the watchdog fails the region before the server's lease deadline",
+    () =>
+      Effect.gen(function*() {
+        const link = yield* relay(shared)
+        const key = freshKey("stall")
+        const leaseMillis = 3000
+        const believedHeldUntil = yield* Ref.make(0)
+        const entered = yield* Deferred.make<number>()
+        const region = Effect.gen(function*() {
+          yield* Deferred.succeed(entered, yield* Clock.currentTimeMillis)
+          // the region records every moment it still believes it holds the lock
+          yield* Effect.forever(
+            Effect.andThen(
+              Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(believedHeldUntil, now)),
+              Effect.sleep("20 millis")
+            )
           )
+        })
+        const fiber = yield* region.pipe(
+          Lock.withLock(key, { leaseTtl: "3 seconds" }),
+          Effect.flip,
+          Effect.provide(clientLayer(link.address)),
+          Effect.forkChild
         )
-      })
-      const fiber = yield* region.pipe(
-        Lock.withLock(key, { leaseTtl: "3 seconds" }),
-        Effect.flip,
-        Effect.provide(clientLayer(link.address)),
-        Effect.forkChild
-      )
-      const grantedBy = yield* Deferred.await(entered)
-      link.stall()
-      const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "LockLostError")
-      const lastBelief = yield* Ref.get(believedHeldUntil)
-      // The server's lease started after our request was sent (before `grantedBy`) and was
-      // renewed at most by the last confirmed renewal, so it ends no earlier than
-      // grantedBy + lease. The region must have stopped before that.
-      assert.isBelow(lastBelief, grantedBy + leaseMillis, "the region stopped before the lease could end")
-      link.resume()
-      // after the stall, the server (lease expired, or link closed) lets another client in
-      assert.isTrue(yield* eventuallyFree(shared.address, key, "10 seconds"))
-    }).pipe(Effect.scoped), 20_000)
+        const grantedBy = yield* Deferred.await(entered)
+        link.stall()
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "LockLostError")
+        const lastBelief = yield* Ref.get(believedHeldUntil)
+        // The server's lease started after our request was sent (before `grantedBy`) and was
+        // renewed at most by the last confirmed renewal, so it ends no earlier than
+        // grantedBy + lease. The region must have stopped before that.
+        assert.isBelow(lastBelief, grantedBy + leaseMillis, "the region stopped before the lease could end")
+        link.resume()
+        // after the stall, the server (lease expired, or link closed) lets another client in
+        assert.isTrue(yield* eventuallyFree(shared.address, key, "10 seconds"))
+      }).pipe(Effect.scoped),
+    20_000
+  )
 
   it.live("a cut link under a holder: LockLostError, and the server frees the lock", () =>
     Effect.gen(function*() {

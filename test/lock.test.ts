@@ -7,7 +7,15 @@ import { afterAll, beforeAll, inject } from "vitest"
 import { type ServerHandle, startServer } from "../scripts/dflockd-server.ts"
 import { DflockdClient, Lock } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
-import { clientLayer, eventuallyFree, isFree, scopedServer, sendRaw, settledResources, silentListener } from "./support/probe.ts"
+import {
+  clientLayer,
+  eventuallyFree,
+  isFree,
+  scopedServer,
+  sendRaw,
+  settledResources,
+  silentListener
+} from "./support/probe.ts"
 
 const shared = inject("dflockd").address
 const Live = clientLayer(shared)
@@ -177,15 +185,19 @@ describe("renewal and heartbeat", () => {
       assert.isFalse(stillHeld, "the server kept the lock: the connection was not dropped as idle")
     }).pipe(Effect.provide(clientLayer(short.address))), 20_000)
 
-  it.live("without heartbeats the server drops the idle connection and the lock is reported lost", () =>
-    Effect.gen(function*() {
-      const key = freshKey("no-heartbeat")
-      const error = yield* Effect.never.pipe(
-        Lock.withLock(key, { leaseTtl: "20 seconds", heartbeatInterval: "5 seconds" }),
-        Effect.flip
-      )
-      assert.strictEqual(error._tag, "LockLostError")
-    }).pipe(Effect.provide(clientLayer(short.address))), 20_000)
+  it.live(
+    "without heartbeats the server drops the idle connection and the lock is reported lost",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("no-heartbeat")
+        const error = yield* Effect.never.pipe(
+          Lock.withLock(key, { leaseTtl: "20 seconds", heartbeatInterval: "5 seconds" }),
+          Effect.flip
+        )
+        assert.strictEqual(error._tag, "LockLostError")
+      }).pipe(Effect.provide(clientLayer(short.address))),
+    20_000
+  )
 })
 
 describe("lost lease", () => {
@@ -197,7 +209,10 @@ describe("lost lease", () => {
       const fiber = yield* Effect.gen(function*() {
         const lock = yield* Lock.acquire(key, { leaseTtl: "2 seconds" })
         yield* Deferred.succeed(entered, lock.token)
-        return yield* Effect.raceFirst(Effect.never.pipe(Effect.onInterrupt(() => Ref.set(interrupted, true))), lock.lost)
+        return yield* Effect.raceFirst(
+          Effect.never.pipe(Effect.onInterrupt(() => Ref.set(interrupted, true))),
+          lock.lost
+        )
       }).pipe(Effect.scoped, Effect.forkChild)
       const token = yield* Deferred.await(entered)
       // another process releases it with the token (the server accepts `r` from any connection)
@@ -209,27 +224,31 @@ describe("lost lease", () => {
       assert.isTrue(yield* Ref.get(interrupted), "the region was interrupted")
     }).pipe(Effect.provide(Live)), 10_000)
 
-  it.live("withLock fails with LockLostError and interrupts its region when the server dies", () =>
-    Effect.gen(function*() {
-      const server = yield* scopedServer()
-      const key = freshKey("server-dies")
-      const interrupted = yield* Ref.make(false)
-      const entered = yield* Deferred.make<void>()
-      const fiber = yield* Deferred.succeed(entered, undefined).pipe(
-        Effect.andThen(Effect.never),
-        Effect.onInterrupt(() => Ref.set(interrupted, true)),
-        Lock.withLock(key, { leaseTtl: "2 seconds" }),
-        Effect.flip,
-        Effect.provide(clientLayer(server.address, { connectRetry: undefined })),
-        Effect.forkChild
-      )
-      yield* Deferred.await(entered)
-      yield* Effect.promise(() => server.kill())
-      const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "LockLostError")
-      assert.strictEqual(error._tag === "LockLostError" && error.key, key)
-      assert.isTrue(yield* Ref.get(interrupted))
-    }), 15_000)
+  it.live(
+    "withLock fails with LockLostError and interrupts its region when the server dies",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* scopedServer()
+        const key = freshKey("server-dies")
+        const interrupted = yield* Ref.make(false)
+        const entered = yield* Deferred.make<void>()
+        const fiber = yield* Deferred.succeed(entered, undefined).pipe(
+          Effect.andThen(Effect.never),
+          Effect.onInterrupt(() => Ref.set(interrupted, true)),
+          Lock.withLock(key, { leaseTtl: "2 seconds" }),
+          Effect.flip,
+          Effect.provide(clientLayer(server.address, { connectRetry: undefined })),
+          Effect.forkChild
+        )
+        yield* Deferred.await(entered)
+        yield* Effect.promise(() => server.kill())
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "LockLostError")
+        assert.strictEqual(error._tag === "LockLostError" && error.key, key)
+        assert.isTrue(yield* Ref.get(interrupted))
+      }),
+    15_000
+  )
 })
 
 describe("interruption safety", () => {
@@ -291,7 +310,9 @@ describe("interruption safety", () => {
       const before = yield* settledResources
       const fiber = yield* Lock.acquire(freshKey("interrupt-connecting")).pipe(
         Effect.scoped,
-        Effect.provide(clientLayer(silent.address, { tls: { rejectUnauthorized: true }, connectTimeout: "30 seconds" })),
+        Effect.provide(
+          clientLayer(silent.address, { tls: { rejectUnauthorized: true }, connectTimeout: "30 seconds" })
+        ),
         Effect.forkChild
       )
       yield* Effect.sleep("200 millis")

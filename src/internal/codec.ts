@@ -21,8 +21,7 @@ export const MAX_LIMIT = 1_048_576
 const encoder = new TextEncoder()
 export const byteLength = (s: string): number => encoder.encode(s).length
 
-const invalid = (argument: string, detail: string) =>
-  Result.fail(new InvalidArgumentError({ argument, detail }))
+const invalid = (argument: string, detail: string) => Result.fail(new InvalidArgumentError({ argument, detail }))
 
 // ---------------------------------------------------------------------------
 // validation
@@ -48,9 +47,9 @@ const toDuration = (argument: string, input: Duration.Input): Result.Result<Dura
   typeof input === "number" && Number.isNaN(input)
     ? invalid(argument, "is not a duration: NaN")
     : Option.match(Duration.fromInput(input), {
-    onNone: () => invalid(argument, `is not a duration: ${String(input)}`),
-    onSome: (d) => Result.succeed(d)
-  })
+      onNone: () => invalid(argument, `is not a duration: ${String(input)}`),
+      onSome: (d) => Result.succeed(d)
+    })
 
 /** A lease: a whole number of seconds, at least 1. */
 export const validateLease = (input: Duration.Input): Result.Result<number, InvalidArgumentError> =>
@@ -254,7 +253,12 @@ export const acquire = (
   const limit = limitArg(target)
   const head = limit === undefined ? `${timeoutSeconds}` : `${timeoutSeconds} ${limit}`
   const cmd = prefix(target.kind, "l")
-  return { name: cmd, frame: frame(cmd, target.key, withLease(head, leaseSeconds)), blocking: timeoutSeconds > 0, decode: decodeAcquire }
+  return {
+    name: cmd,
+    frame: frame(cmd, target.key, withLease(head, leaseSeconds)),
+    blocking: timeoutSeconds > 0,
+    decode: decodeAcquire
+  }
 }
 
 export const enqueue = (target: Target, leaseSeconds: number | undefined): Command<Granted | Queued> => {
@@ -281,7 +285,12 @@ export const renew = (kind: Kind, key: string, token: string, leaseSeconds: numb
   return { name: cmd, frame: frame(cmd, key, withLease(token, leaseSeconds)), blocking: false, decode: decodeRenew }
 }
 
-export const stats: Command<StatsReply> = { name: "stats", frame: frame("stats", "_", "_"), blocking: false, decode: decodeStats }
+export const stats: Command<StatsReply> = {
+  name: "stats",
+  frame: frame("stats", "_", "_"),
+  blocking: false,
+  decode: decodeStats
+}
 
 export const ping: Command<Ok> = { name: "ping", frame: frame("ping", "_", "_"), blocking: false, decode: decodeOk }
 

@@ -86,14 +86,18 @@ const makeSocket = (address: ServerAddress, options: ConnectionOptions) => {
   const tls = options.tls
   if (tls === undefined) return NodeSocket.makeNet(common)
   const key = tls.key === undefined ? undefined : Redacted.isRedacted(tls.key) ? Redacted.value(tls.key) : tls.key
-  return NodeSocket.makeTls({
-    ...common,
-    ...(tls.ca !== undefined ? { ca: Array.isArray(tls.ca) ? tls.ca.map(toBuffer) : toBuffer(tls.ca as string | Uint8Array) } : {}),
-    ...(tls.cert !== undefined ? { cert: toBuffer(tls.cert) } : {}),
-    ...(key !== undefined ? { key: toBuffer(key) } : {}),
-    servername: tls.servername ?? (isIp(address.host) ? undefined : address.host),
-    rejectUnauthorized: tls.rejectUnauthorized ?? true
-  } as Parameters<typeof NodeSocket.makeTls>[0])
+  return NodeSocket.makeTls(
+    {
+      ...common,
+      ...(tls.ca !== undefined
+        ? { ca: Array.isArray(tls.ca) ? tls.ca.map(toBuffer) : toBuffer(tls.ca as string | Uint8Array) }
+        : {}),
+      ...(tls.cert !== undefined ? { cert: toBuffer(tls.cert) } : {}),
+      ...(key !== undefined ? { key: toBuffer(key) } : {}),
+      servername: tls.servername ?? (isIp(address.host) ? undefined : address.host),
+      rejectUnauthorized: tls.rejectUnauthorized ?? true
+    } as Parameters<typeof NodeSocket.makeTls>[0]
+  )
 }
 
 const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(":")

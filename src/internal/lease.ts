@@ -93,11 +93,15 @@ interface Plan {
 const plan = (spec: Spec, options: AcquireOptions): Effect.Effect<Plan, InvalidArgumentError> =>
   Effect.gen(function*() {
     const key = yield* Effect.fromResult(Codec.validateKey(spec.key))
-    const limit = spec.kind === "semaphore" ? yield* Effect.fromResult(Codec.validateLimit(spec.limit ?? Number.NaN)) : undefined
+    const limit = spec.kind === "semaphore"
+      ? yield* Effect.fromResult(Codec.validateLimit(spec.limit ?? Number.NaN))
+      : undefined
     const timeoutSeconds = yield* Effect.fromResult(
       Codec.validateTimeout("acquireTimeout", options.acquireTimeout ?? DEFAULT_ACQUIRE_TIMEOUT)
     )
-    const leaseSeconds = options.leaseTtl === undefined ? undefined : yield* Effect.fromResult(Codec.validateLease(options.leaseTtl))
+    const leaseSeconds = options.leaseTtl === undefined
+      ? undefined
+      : yield* Effect.fromResult(Codec.validateLease(options.leaseTtl))
     const renewRatio = options.renewRatio
     if (renewRatio !== undefined && !(renewRatio > 0 && renewRatio < 1)) {
       return yield* Effect.fail(invalid("renewRatio", "must be between 0 and 1 (exclusive)"))
@@ -129,7 +133,9 @@ const sendBlocking = <A>(
     Effect.timeoutOrElse({
       duration: Duration.sum(Duration.seconds(timeoutSeconds), requestTimeout),
       orElse: () =>
-        Effect.fail(new ConnectionError({ server: connection.server, cause: new Error(`no reply to "${command.name}"`) }))
+        Effect.fail(
+          new ConnectionError({ server: connection.server, cause: new Error(`no reply to "${command.name}"`) })
+        )
     })
   )
 

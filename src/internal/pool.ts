@@ -55,13 +55,16 @@ export const make = Effect.fnUntraced(function*(
 
   /** Pops idle entries (newest first) until one is alive. */
   const takeAlive: Effect.Effect<Entry | undefined> = Effect.flatMap(
-    Ref.modify(idle, (entries): readonly [Entry | undefined, ReadonlyArray<Entry>] =>
-      entries.length === 0 ? [undefined, entries] : [entries[entries.length - 1], entries.slice(0, -1)]
+    Ref.modify(
+      idle,
+      (entries): readonly [Entry | undefined, ReadonlyArray<Entry>] =>
+        entries.length === 0 ? [undefined, entries] : [entries[entries.length - 1], entries.slice(0, -1)]
     ),
     (entry) =>
       entry === undefined
         ? Effect.succeed(undefined)
-        : Effect.flatMap(entry.connection.alive, (ok) => ok ? Effect.succeed(entry) : Effect.andThen(close(entry), takeAlive))
+        : Effect.flatMap(entry.connection.alive, (ok) =>
+          ok ? Effect.succeed(entry) : Effect.andThen(close(entry), takeAlive))
   )
 
   const open: Effect.Effect<Entry, ExchangeError> = Effect.gen(function*() {
