@@ -123,7 +123,7 @@ describe("network faults", () => {
         const region = Effect.gen(function*() {
           yield* Deferred.succeed(entered, yield* Clock.currentTimeMillis)
           // the region records every moment it still believes it holds the lock
-          yield* Effect.forever(
+          return yield* Effect.forever(
             Effect.andThen(
               Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(believedHeldUntil, now)),
               Effect.sleep("20 millis")
