@@ -25,6 +25,21 @@ import * as Sharding from "./Sharding.ts"
 import { Stats, type ServerStats } from "./Stats.ts"
 
 /**
+ * The property that marks a {@link DflockdClient} service; {@link isDflockdClient}
+ * checks for it.
+ *
+ * **Example** (Reading the marker of the client in use)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const client = yield* DflockdClient.DflockdClient
+ *   return client[DflockdClient.TypeId] // "~effect-dflockd/DflockdClient"
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -34,6 +49,19 @@ export const TypeId = "~effect-dflockd/DflockdClient"
  * TLS settings: PEM strings or buffers. Verification is on unless
  * `rejectUnauthorized: false`.
  *
+ * **Example** (Trusting a private CA)
+ *
+ * ```ts
+ * import { DflockdClient } from "effect-dflockd"
+ * import { readFileSync } from "node:fs"
+ *
+ * const tls: DflockdClient.TlsOptions = {
+ *   ca: readFileSync("/etc/dflockd/ca.pem", "utf8"),
+ *   servername: "locks.internal"
+ * }
+ * const Live = DflockdClient.layer({ servers: ["locks.internal:6388"], tls })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -41,6 +69,21 @@ export type TlsOptions = Connection.TlsOptions
 
 /**
  * Options of {@link layer}. Every field is optional.
+ *
+ * **Example** (Two servers, an auth token and a smaller pool)
+ *
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const options: DflockdClient.ClientOptions = {
+ *   servers: ["10.0.0.1:6388", ["10.0.0.2", 6388]],
+ *   auth: Redacted.make("s3cret"),
+ *   connectTimeout: "2 seconds",
+ *   pool: { maxIdle: 8 }
+ * }
+ * const Live = DflockdClient.layer(options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -86,6 +129,21 @@ export interface ClientOptions {
 /**
  * Options after defaults and validation.
  *
+ * **Example** (Logging the settings of the client in use)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const describe = (options: DflockdClient.ResolvedOptions): string =>
+ *   `${options.servers.map((server) => server.label).join(", ")}; renew at ${options.renewRatio} of the lease`
+ *
+ * const program = Effect.gen(function*() {
+ *   const client = yield* DflockdClient.DflockdClient
+ *   yield* Effect.log(describe(client.options))
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -103,6 +161,20 @@ export interface ResolvedOptions {
 /**
  * The client service. Most code uses it through `Lock`, `Semaphore` and
  * {@link stats}; `connect` is the single place connections come from.
+ *
+ * **Example** (Which server owns a key)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const client = yield* DflockdClient.DflockdClient
+ *   const server = yield* client.route("orders")
+ *   const idle = yield* client.idleConnections
+ *   yield* Effect.log(`"orders" lives on ${server.label}; ${idle} idle connection(s)`)
+ * }).pipe(Effect.provide(DflockdClient.layer({ servers: ["10.0.0.1:6388", "10.0.0.2:6388"] })))
+ * ```
  *
  * @since 0.1.0
  * @category services
@@ -124,6 +196,15 @@ export class DflockdClient extends Context.Service<DflockdClient, {
 
 /**
  * Whether a value is a {@link DflockdClient} service.
+ *
+ * **Example** (Narrowing an unknown value)
+ *
+ * ```ts
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const describe = (u: unknown): string =>
+ *   DflockdClient.isDflockdClient(u) ? `a client of ${u.options.servers.length} server(s)` : "not a client"
+ * ```
  *
  * @since 0.1.0
  * @category guards
@@ -161,6 +242,18 @@ const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOption
 /**
  * Applies defaults and checks options. Invalid static options are a programming
  * error: the result is a `Result` failure naming the option.
+ *
+ * **Example** (Checking options before building a layer)
+ *
+ * ```ts
+ * import { Result } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const checked = DflockdClient.resolveOptions({ servers: ["10.0.0.1:6388"], renewRatio: 1.5 })
+ * if (Result.isFailure(checked)) {
+ *   console.error(checked.failure.message) // invalid renewRatio: must be between 0 and 1 (exclusive)
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -212,6 +305,19 @@ const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
  * Builds the client from options. The client's scope owns the idle connection
  * pools; connections in use live in the scopes of the locks that use them.
  *
+ * **Example** (A client for the length of one script)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const client = yield* DflockdClient.make({ servers: ["127.0.0.1:6388"] })
+ *   const [first] = yield* client.stats()
+ *   yield* Effect.log(`${first?.stats.connections} connection(s)`)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -221,6 +327,16 @@ export const make = (options: ClientOptions = {}) =>
 /**
  * A dialer: opens a connection to a server for the current scope. The default
  * dials TCP/TLS; `Memory.layer` provides one backed by an in-process server.
+ *
+ * **Example** (Logging every new connection)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { DflockdClient } from "effect-dflockd"
+ *
+ * const logged = (dial: DflockdClient.Dialer): DflockdClient.Dialer => (server, options) =>
+ *   dial(server, options).pipe(Effect.tap(() => Effect.logDebug(`connected to ${server.label}`)))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -232,6 +348,21 @@ export type Dialer = (
 
 /**
  * Builds the client with a custom dialer (everything else as {@link make}).
+ *
+ * **Example** (A client whose servers are all unreachable, for testing)
+ *
+ * ```ts
+ * import { Effect, Layer, Schedule } from "effect"
+ * import { ConnectionError, DflockdClient } from "effect-dflockd"
+ *
+ * const unreachable: DflockdClient.Dialer = (server) =>
+ *   Effect.fail(new ConnectionError({ server: server.label, cause: new Error("connection refused") }))
+ *
+ * const Offline = Layer.effect(
+ *   DflockdClient.DflockdClient,
+ *   DflockdClient.makeWith({ connectRetry: Schedule.recurs(0) }, unreachable)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category constructors

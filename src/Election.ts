@@ -30,6 +30,16 @@ import * as Lock from "./Lock.ts"
  * `retryDelay`, the pause before campaigning again after a lost lease or a
  * connection failure (default 1 second).
  *
+ * **Example** (A short lease and a slower retry)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Election } from "effect-dflockd"
+ *
+ * const options: Election.Options = { leaseTtl: "15 seconds", acquireTimeout: "1 minute", retryDelay: "5 seconds" }
+ * const program = Election.run("report-leader", () => Effect.log("leading"), options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -39,6 +49,20 @@ export interface Options extends Lock.AcquireOptions {
 
 /**
  * Failures that end the election rather than starting another campaign.
+ *
+ * **Example** (Reporting why the election ended)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Election } from "effect-dflockd"
+ *
+ * const explain = (error: Election.ElectionError): string =>
+ *   error._tag === "ServerError" ? `server refused: ${error.reason}` : error.message
+ *
+ * const program = Election.run("scheduler", () => Effect.never).pipe(
+ *   Effect.catch((error) => Effect.logError(`election ended: ${explain(error)}`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -37,6 +37,17 @@ export class AcquireTimeoutError extends Schema.TaggedError<AcquireTimeoutError>
  * The server rejected the auth token (wrong, or missing where the server requires one).
  * The token itself never appears in this error.
  *
+ * **Example** (Turning a rejected token into a defect)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Lock.withLock(Effect.log("working"), "orders").pipe(
+ *   Effect.catchTag("AuthError", (e) => Effect.die(`check DFLOCKD_AUTH_TOKEN: rejected by ${e.server}`))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -53,6 +64,18 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
  * holding it died, or the local watchdog saw the lease deadline pass without a
  * confirmed renewal. A region run by `withLock` / `withPermit` is interrupted and
  * fails with this error.
+ *
+ * **Example** (Noting that a region lost its lease)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Effect.sleep("1 minute").pipe(
+ *   Lock.withLock("orders"),
+ *   Effect.catchTag("LockLostError", (e) => Effect.logWarning(`lost "${e.key}": ${e.reason}; rolling back`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -84,6 +107,17 @@ const describeCause = (cause: unknown): string => {
 /**
  * The connection to a server could not be opened, or broke during an exchange.
  *
+ * **Example** (Retrying the whole region when the connection fails)
+ *
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Lock.withLock(Effect.log("working"), "orders").pipe(
+ *   Effect.retry({ while: (e) => e._tag === "ConnectionError", schedule: Schedule.spaced("1 second"), times: 3 })
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -99,6 +133,18 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
 /**
  * The server sent a reply that is malformed or unexpected for the command sent.
  * The connection it came over is closed, never reused.
+ *
+ * **Example** (Stats from a server too old to send them)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const program = DflockdClient.stats().pipe(
+ *   Effect.catchTag("ProtocolError", (e) =>
+ *     Effect.logWarning(`no stats (${e.detail}); stats need dflockd 1.4+`).pipe(Effect.as([])))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -117,6 +163,18 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
  * (token not held, bad request, internal error, or a status this client does
  * not know yet).
  *
+ * **Example** (Checking and deciding on a reason)
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { ServerErrorReason } from "effect-dflockd"
+ *
+ * const worthRetrying = (reason: ServerErrorReason): boolean => reason === "draining" || reason === "not_leader"
+ *
+ * Schema.is(ServerErrorReason)("max_waiters") // true
+ * Schema.is(ServerErrorReason)("busy") // false
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -133,6 +191,8 @@ export const ServerErrorReason = Schema.Literals([
 ])
 
 /**
+ * One of the reasons in {@link ServerErrorReason}, as found in `ServerError`'s `reason`.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -170,6 +230,18 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
  * An argument was rejected before any I/O: empty key, control characters in a
  * key, a key over the line limit, a non-integer lease, a limit below 1, ...
  *
+ * **Example** (Rejecting a key that came from user input)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const lockFor = (userInput: string) =>
+ *   Lock.withLock(Effect.log("working"), userInput).pipe(
+ *     Effect.catchTag("InvalidArgumentError", (e) => Effect.fail(`bad ${e.argument}: ${e.detail}`))
+ *   )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -184,6 +256,15 @@ export class InvalidArgumentError extends Schema.TaggedError<InvalidArgumentErro
 
 /**
  * Every error effect-dflockd reports.
+ *
+ * **Example** (Deciding what is worth retrying)
+ *
+ * ```ts
+ * import type { DflockdError } from "effect-dflockd"
+ *
+ * const transient = (error: DflockdError): boolean =>
+ *   error._tag === "ConnectionError" || error._tag === "AcquireTimeoutError" || error._tag === "LockLostError"
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -200,6 +281,16 @@ export type DflockdError =
 /**
  * Schema of {@link DflockdError}, e.g. to send errors across a worker boundary.
  *
+ * **Example** (Encoding an error and decoding it on the other side)
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { AcquireTimeoutError, DflockdError } from "effect-dflockd"
+ *
+ * const encoded = Schema.encodeSync(DflockdError)(new AcquireTimeoutError({ key: "orders" }))
+ * const decoded = Schema.decodeUnknownSync(DflockdError)(encoded) // an AcquireTimeoutError again
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -215,6 +306,15 @@ export const DflockdError = Schema.Union([
 
 /**
  * Whether a value is one of effect-dflockd's errors.
+ *
+ * **Example** (Describing any failure)
+ *
+ * ```ts
+ * import { isDflockdError } from "effect-dflockd"
+ *
+ * const describe = (error: unknown): string =>
+ *   isDflockdError(error) ? `dflockd ${error._tag}: ${error.message}` : String(error)
+ * ```
  *
  * @since 0.1.0
  * @category guards

@@ -19,6 +19,21 @@ import * as Lease from "./internal/lease.ts"
 /**
  * A held lock: `key`, `token`, `fence`, `leaseTtl`, `server`, and `lost`.
  *
+ * **Example** (Passing the fence to the protected resource)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const saveReport = (lock: Lock.Lock, report: string) =>
+ *   Effect.log(`saving ${report.length} bytes with fence ${lock.fence} (${lock.key} on ${lock.server})`)
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Lock.acquire("reports")
+ *   yield* saveReport(lock, "monthly totals")
+ * }).pipe(Effect.scoped)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -28,6 +43,16 @@ export interface Lock extends Lease.Lease {}
  * Options of {@link acquire}: `acquireTimeout` (default 10 s, 0 tries once),
  * `leaseTtl` (whole seconds; default the server's), `renewRatio`, `heartbeatInterval`.
  *
+ * **Example** (Options for a long job)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const longJob: Lock.AcquireOptions = { acquireTimeout: "1 minute", leaseTtl: "60 seconds", renewRatio: 0.3 }
+ * const program = Effect.log("migrating").pipe(Lock.withLock("migrations", longJob))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -35,6 +60,23 @@ export interface AcquireOptions extends Lease.AcquireOptions {}
 
 /**
  * The first step of a two-phase acquisition; `wait` is the second.
+ *
+ * **Example** (Logging a wait in line)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const awaitGrant = (ticket: Lock.Ticket) =>
+ *   ticket.status === "acquired"
+ *     ? ticket.wait()
+ *     : Effect.log(`queued for ${ticket.key}`).pipe(Effect.andThen(ticket.wait("30 seconds")))
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Effect.flatMap(Lock.enqueue("orders"), awaitGrant)
+ *   yield* Effect.log(`granted ${lock.token}`)
+ * }).pipe(Effect.scoped)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -44,6 +86,21 @@ export interface Ticket extends Lease.Ticket {}
 /**
  * What acquiring can fail with.
  *
+ * **Example** (One message per failure)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const describe = (error: Lock.AcquireError): string =>
+ *   error._tag === "AcquireTimeoutError" ? `"${error.key}" is busy` : error.message
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Lock.acquire("orders")
+ *   yield* Effect.log(`holding ${lock.key}`)
+ * }).pipe(Effect.scoped, Effect.mapError(describe))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -51,6 +108,14 @@ export type AcquireError = Lease.AcquireError
 
 /**
  * Whether a value is a held lock or permit.
+ *
+ * **Example** (Narrowing an unknown value)
+ *
+ * ```ts
+ * import { Lock } from "effect-dflockd"
+ *
+ * const describe = (u: unknown): string => Lock.isLock(u) ? `lock on ${u.key} (fence ${u.fence})` : "not a lock"
+ * ```
  *
  * @since 0.1.0
  * @category guards

@@ -16,6 +16,17 @@ import * as Lease from "./internal/lease.ts"
 /**
  * A held permit: the same fields as a lock.
  *
+ * **Example** (Logging which permit a job holds)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const logPermit = (permit: Semaphore.Permit) => Effect.log(`permit on ${permit.key} from ${permit.server}`)
+ *
+ * const program = Semaphore.acquire("encoders", { limit: 4 }).pipe(Effect.flatMap(logPermit), Effect.scoped)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -26,6 +37,16 @@ export interface Permit extends Lease.Lease {}
  * it, a different one fails with `ServerError` reason `limit_mismatch`) and the
  * lock options.
  *
+ * **Example** (Ten slots of a partner API)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const apiSlots: Semaphore.SemaphoreOptions = { limit: 10, acquireTimeout: "5 seconds" }
+ * const callApi = Effect.log("calling the partner API").pipe(Semaphore.withPermit("partner-api", apiSlots))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -35,6 +56,21 @@ export interface SemaphoreOptions extends Lease.AcquireOptions {
 
 /**
  * The first step of a two-phase acquisition.
+ *
+ * **Example** (Telling the user they are in line)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const awaitGrant = (ticket: Semaphore.Ticket) =>
+ *   Effect.gen(function*() {
+ *     if (ticket.status === "queued") yield* Effect.log(`every ${ticket.key} permit is taken; waiting`)
+ *     return yield* ticket.wait("30 seconds")
+ *   })
+ *
+ * const program = Semaphore.enqueue("encoders", { limit: 4 }).pipe(Effect.flatMap(awaitGrant), Effect.scoped)
+ * ```
  *
  * @since 0.1.0
  * @category models

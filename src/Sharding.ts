@@ -10,6 +10,19 @@ import { InvalidArgumentError } from "./Errors.ts"
 /**
  * Chooses the index of the server that owns a key, given the number of servers.
  *
+ * **Example** (Keeping each tenant's keys on one server)
+ *
+ * ```ts
+ * import { DflockdClient, Sharding } from "effect-dflockd"
+ *
+ * const byTenant: Sharding.Strategy = (key, serverCount) => {
+ *   const tenant = /^tenant:(\d+):/.exec(key)?.[1]
+ *   return tenant === undefined ? Sharding.stableHashShard(key, serverCount) : Number(tenant) % serverCount
+ * }
+ *
+ * const Live = DflockdClient.layer({ servers: ["10.0.0.1:6388", "10.0.0.2:6388"], sharding: byTenant })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -66,6 +79,17 @@ export const stableHashShard: Strategy = (key, serverCount) => crc32(encoder.enc
 /**
  * Applies a strategy with the checks every caller needs: a non-empty key, at least
  * one server, and an index within range.
+ *
+ * **Example** (Finding the server of a key)
+ *
+ * ```ts
+ * import { Result } from "effect"
+ * import { Sharding } from "effect-dflockd"
+ *
+ * const servers = ["10.0.0.1:6388", "10.0.0.2:6388", "10.0.0.3:6388"]
+ * const owner = Result.map(Sharding.pick(Sharding.stableHashShard, "my-key", servers.length), (i) => servers[i])
+ * // Result.succeed("10.0.0.3:6388")
+ * ```
  *
  * @since 0.1.0
  * @category strategies

@@ -32,6 +32,15 @@ export const fence = (token: string): Option.Option<bigint> =>
 /**
  * Whether a string has the shape of a dflockd token (32 lowercase hex digits).
  *
+ * **Example** (Checking a token received from elsewhere)
+ *
+ * ```ts
+ * import { Token } from "effect-dflockd"
+ *
+ * Token.isToken("000000000000002a0123456789abcdef") // true
+ * Token.isToken("not-a-token") // false
+ * ```
+ *
  * @since 0.1.0
  * @category guards
  */

@@ -323,11 +323,9 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
         const held = yield* Ref.make(Option.none<Lease>())
         const permit = yield* Semaphore.make(1)
 
-        const waitOnce = (timeout: Duration.Input) =>
+        // Step two on the wire: `w` for up to `seconds`, then hold the grant.
+        const grant = (seconds: number) =>
           Effect.gen(function*() {
-            const existing = yield* Ref.get(held)
-            if (Option.isSome(existing)) return existing.value
-            const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout))
             const granted = yield* sendBlocking(
               connection,
               Codec.wait(p.target.kind, p.target.key, seconds),
@@ -345,6 +343,17 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
             const lease = yield* hold({ connection, scope, plan: p }, granted, yield* Clock.currentTimeMillis)
             yield* Ref.set(held, Option.some(lease))
             return lease
+          })
+
+        // Granted at once: complete the exchange now (`w` answers at once with the same
+        // token), so the lease is renewed from this moment rather than from `wait`.
+        if (reply._tag === "Granted") yield* grant(0)
+
+        const waitOnce = (timeout: Duration.Input) =>
+          Effect.gen(function*() {
+            const existing = yield* Ref.get(held)
+            if (Option.isSome(existing)) return existing.value
+            return yield* grant(yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)))
           })
 
         const ticket: Ticket = {
