@@ -61,6 +61,8 @@ export * as Stats from "./Stats.ts"
 export * as Token from "./Token.ts"
 
 /**
+ * Typed errors, their union `DflockdError` and its guard.
+ *
  * @since 0.1.0
  */
 export * from "./Errors.ts"
