@@ -10,7 +10,7 @@
  * | `DFLOCKD_TLS` | `true`/`false` (also yes/no, on/off, 1/0): TLS with the system CAs | `false` |
  * | `DFLOCKD_TLS_CA_FILE` | PEM file of the CA(s) to trust; implies TLS | none |
  * | `DFLOCKD_CONNECT_TIMEOUT` | dial + TLS handshake timeout, e.g. `3 seconds` | `5 seconds` |
- * | `DFLOCKD_CLUSTER` | comma-separated cluster members: rejected, cluster mode is not implemented yet | none |
+ * | `DFLOCKD_CLUSTER` | comma-separated cluster members: rejected: this client version has no cluster mode | none |
  *
  * Every invalid value is a `ConfigError` whose message names the variable. The
  * auth token's value never appears in an error.
