@@ -5,15 +5,16 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync, readdirSync, readlinkSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Duration, Effect, Redacted, Result } from "effect"
+import { Duration, Effect, Redacted, Result, Schedule } from "effect"
 import { inject } from "vitest"
-import { freePort, startServer } from "../scripts/dflockd-server.ts"
+import { freePort } from "../scripts/dflockd-server.ts"
 import { Lock } from "../src/index.ts"
 import { type CliOptions, parseArgs, resolveConnect, type RunOptions } from "../src/internal/cliArgs.ts"
 import { exitCodeOf } from "../src/internal/cliRun.ts"
-import { clientLayer, eventuallyFree, isFree } from "./support/probe.ts"
+import { clientLayer, eventuallyFree, isFree, scopedServer } from "./support/probe.ts"
 
 const shared = inject("dflockd")
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -296,17 +297,41 @@ socket.on("data", (chunk) => {
 })
 `
 
-/** Prints `started`, then on SIGTERM prints `got SIGTERM` and exits 0 after 300 ms (or ignores it). */
+/** Prints `started`, then on SIGTERM prints `got SIGTERM` and exits 0 a second later (or ignores it). */
 const trapScript = (onTerm: "exit" | "ignore") => `
 process.on("SIGTERM", () => {
   console.log("got SIGTERM")
-  ${onTerm === "exit" ? "setTimeout(() => process.exit(0), 300)" : ""}
+  ${onTerm === "exit" ? "setTimeout(() => process.exit(0), 1000)" : ""}
 })
 setInterval(() => {}, 1000)
 console.log("started")
 `
 
 const servers = ["--servers", shared.address]
+
+/**
+ * Waits until the process has a socket open besides stdio (Linux: /proc/<pid>/fd):
+ * dflock has trapped its signals and is talking to the server. Elsewhere, waits 3 seconds.
+ */
+const connected = (pid: number | undefined) => {
+  const fds = `/proc/${pid}/fd`
+  if (pid === undefined || !existsSync(fds)) return Effect.sleep("3 seconds")
+  const hasSocket = Effect.sync(() =>
+    readdirSync(fds).some((fd) => {
+      if (Number(fd) <= 2) return false // stdio: libuv's pipes are socketpairs
+      try {
+        return readlinkSync(`${fds}/${fd}`).startsWith("socket:")
+      } catch {
+        return false
+      }
+    })
+  )
+  return hasSocket.pipe(
+    Effect.flatMap((yes) => yes ? Effect.void : Effect.fail("not yet" as const)),
+    Effect.retry(Schedule.spaced("50 millis")),
+    Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error("dflock never connected")) })
+  )
+}
 
 describe("dflock", () => {
   it.live("runs the command while holding the lock, then releases it", () =>
@@ -424,8 +449,7 @@ describe("dflock", () => {
 
   it.live("lease lost (server killed): the command gets SIGTERM, dflock exits 70", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(Effect.promise(() => startServer()), (s) =>
-        Effect.promise(() => s.stop()))
+      const server = yield* scopedServer()
       const key = freshKey("lost")
       const running = yield* start([
         "--servers",
@@ -436,9 +460,7 @@ describe("dflock", () => {
         ...nodeScript(trapScript("exit"))
       ])
       yield* running.printed("started")
-      yield* Effect.promise(() =>
-        server.kill()
-      )
+      yield* Effect.promise(() => server.kill())
       const result = yield* running.finished
       assert.strictEqual(result.code, 70)
       assert.include(result.stdout, "got SIGTERM")
@@ -447,8 +469,7 @@ describe("dflock", () => {
 
   it.live("lease lost and the command ignores SIGTERM: SIGKILL after 5 s", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(Effect.promise(() => startServer()), (s) =>
-        Effect.promise(() => s.stop()))
+      const server = yield* scopedServer()
       const key = freshKey("lost-stubborn")
       const running = yield* start([
         "--servers",
@@ -459,9 +480,7 @@ describe("dflock", () => {
         ...nodeScript(trapScript("ignore"))
       ])
       yield* running.printed("started")
-      yield* Effect.promise(() =>
-        server.kill()
-      )
+      yield* Effect.promise(() => server.kill())
       yield* running.printed("got SIGTERM")
       const termAt = Date.now()
       const result = yield* running.finished
@@ -508,7 +527,8 @@ describe("dflock", () => {
         yield* Effect.scoped(Effect.gen(function*() {
           yield* Lock.acquire(key)
           const running = yield* start([...servers, "--timeout", "30", key, ...nodeScript("console.log('ran')")])
-          yield* Effect.sleep("2500 millis") // started (about 1 s from source) and queued
+          yield* connected(running.process.pid)
+          yield* Effect.sleep("200 millis") // the `l` is on its way or queued
           running.process.kill("SIGTERM")
           const result = yield* running.finished
           assert.strictEqual(result.code, 143)

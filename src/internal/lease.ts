@@ -351,9 +351,10 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
 
         const waitOnce = (timeout: Duration.Input) =>
           Effect.gen(function*() {
+            const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)) // bad input fails first
             const existing = yield* Ref.get(held)
             if (Option.isSome(existing)) return existing.value
-            return yield* grant(yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)))
+            return yield* grant(seconds)
           })
 
         const ticket: Ticket = {

@@ -1,0 +1,747 @@
+/**
+ * The in-memory dflockd server behind `Memory.layer`: the protocol of dflockd
+ * v1.14+ (separate lock and semaphore key spaces, `ping`) with v2.1 fence
+ * tokens, run on `effect` primitives so `TestClock` drives its leases.
+ *
+ * - State: one `SynchronizedRef` of immutable records per server. Every change
+ *   is a transaction (`transact`) that holds the ref's permit, runs
+ *   uninterruptibly, and may complete waiters' `Deferred`s and start lease
+ *   timers; nothing else mutates state.
+ * - Requests: each request frame is handled by a fiber forked into the server's
+ *   scope, so a client that stops waiting (interrupted exchange) leaves the
+ *   server side running, as a real server keeps a blocked `l` until its timeout
+ *   or the connection closes.
+ * - Leases: one timer fiber per grant, in a `FiberMap` keyed by token, sleeps
+ *   (by `Clock`) until the lease deadline, re-reads it (renewals move it) and
+ *   evicts the holder once it has passed, granting the next waiter. Every
+ *   operation on a key also evicts expired holders first (as the real server
+ *   does lazily on acquire), so timing never depends on which fiber runs first.
+ * - Connections: closing one drops its waiters and releases what it holds
+ *   (`--auto-release-on-disconnect`, the default). Idle keys are forgotten 60 s
+ *   after their last use (`--gc-max-idle`), until then they keep their
+ *   semaphore limit and count towards `max_locks`.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberMap from "effect/FiberMap"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
+import * as SynchronizedRef from "effect/SynchronizedRef"
+import type * as Stats from "../Stats.ts"
+import type * as Codec from "./codec.ts"
+
+/** Idle keys are forgotten after this long (the server's `--gc-max-idle` default). */
+export const GC_MAX_IDLE_MILLIS = 60_000
+
+export interface ServerConfig {
+  /** `host:port` the client knows this server by. */
+  readonly label: string
+  readonly defaultLeaseSeconds: number
+  readonly maxLocks: number
+  /** Waiters per key; 0 = unlimited. */
+  readonly maxWaiters: number
+  readonly authToken: string | undefined
+}
+
+// ---------------------------------------------------------------------------
+// state
+// ---------------------------------------------------------------------------
+
+type Kind = Codec.Kind
+
+type Outcome =
+  | { readonly _tag: "Granted"; readonly token: string }
+  /** The waiter's connection closed. */
+  | { readonly _tag: "Dropped" }
+
+interface Waiter {
+  readonly id: number
+  readonly connId: number
+  readonly leaseSeconds: number
+  readonly outcome: Deferred.Deferred<Outcome>
+}
+
+interface Holder {
+  readonly token: string
+  readonly connId: number
+  readonly leaseSeconds: number
+  readonly expiresAt: number
+}
+
+interface Entry {
+  readonly limit: number
+  readonly holders: ReadonlyArray<Holder>
+  readonly waiters: ReadonlyArray<Waiter>
+  readonly lastActivity: number
+}
+
+/** Two-phase state of one connection on one key: queued (`waiterId`) or granted (`token`). */
+interface Enqueued {
+  readonly leaseSeconds: number
+  readonly waiterId: number | undefined
+  readonly token: string | undefined
+}
+
+interface Conn {
+  readonly id: number
+  readonly authed: boolean
+  /** Completed when the server closes (or forgets) the connection. */
+  readonly closed: Deferred.Deferred<void>
+  readonly enqueued: ReadonlyMap<string, Enqueued>
+}
+
+interface State {
+  readonly lock: ReadonlyMap<string, Entry>
+  readonly semaphore: ReadonlyMap<string, Entry>
+  readonly conns: ReadonlyMap<number, Conn>
+  readonly nextConnId: number
+  readonly nextWaiterId: number
+  /** The last fence issued. */
+  readonly fence: bigint
+}
+
+/** A state change: its result and the next state. */
+type Tx<A> = Effect.Effect<readonly [A, State]>
+
+const enqueuedKey = (kind: Kind, key: string) => `${kind}:${key}`
+
+const setIn = <K, V>(map: ReadonlyMap<K, V>, key: K, value: V | undefined): ReadonlyMap<K, V> => {
+  const next = new Map(map)
+  if (value === undefined) next.delete(key)
+  else next.set(key, value)
+  return next
+}
+
+const entryOf = (s: State, kind: Kind, key: string): Entry | undefined => s[kind].get(key)
+
+const withEntry = (s: State, kind: Kind, key: string, entry: Entry | undefined): State =>
+  kind === "lock" ? { ...s, lock: setIn(s.lock, key, entry) } : { ...s, semaphore: setIn(s.semaphore, key, entry) }
+
+const withConn = (s: State, conn: Conn): State => ({ ...s, conns: setIn(s.conns, conn.id, conn) })
+
+const isIdle = (e: Entry) => e.holders.length === 0 && e.waiters.length === 0
+
+/** Forgets keys idle for {@link GC_MAX_IDLE_MILLIS}. */
+const collect = (s: State, now: number): State => {
+  const keep = (space: ReadonlyMap<string, Entry>) =>
+    new Map([...space].filter(([, e]) => !(isIdle(e) && now - e.lastActivity >= GC_MAX_IDLE_MILLIS)))
+  return { ...s, lock: keep(s.lock), semaphore: keep(s.semaphore) }
+}
+
+/** Drops a connection's two-phase state on `key` when it refers to `token`. */
+const clearEnqueuedToken = (s: State, connId: number, kind: Kind, key: string, token: string): State => {
+  const conn = s.conns.get(connId)
+  const k = enqueuedKey(kind, key)
+  if (conn === undefined || conn.enqueued.get(k)?.token !== token) return s
+  return withConn(s, { ...conn, enqueued: setIn(conn.enqueued, k, undefined) })
+}
+
+const clearEnqueued = (s: State, connId: number, kind: Kind, key: string): State => {
+  const conn = s.conns.get(connId)
+  if (conn === undefined) return s
+  return withConn(s, { ...conn, enqueued: setIn(conn.enqueued, enqueuedKey(kind, key), undefined) })
+}
+
+// ---------------------------------------------------------------------------
+// the server
+// ---------------------------------------------------------------------------
+
+/** What a connection sees of the server. */
+export interface Session {
+  readonly id: number
+  readonly closed: Deferred.Deferred<void>
+}
+
+export interface MemoryServer {
+  readonly config: ServerConfig
+  /** Registers a connection. */
+  readonly open: Effect.Effect<Session>
+  /** The client hung up: drops the connection's waiters and releases what it holds. */
+  readonly disconnect: (connId: number) => Effect.Effect<void>
+  /** Handles one request frame; `None` when the connection is closed instead of answered. */
+  readonly request: (connId: number, frame: string) => Effect.Effect<Option.Option<string>>
+  readonly stats: Effect.Effect<Stats.Stats>
+  /** Ends every lease on `key` as if it had run out. Returns how many ended. */
+  readonly expire: (key: string, kinds: ReadonlyArray<Kind>) => Effect.Effect<number>
+  /** Releases every lease on `key` as if its token had been sent with `r`. Returns how many ended. */
+  readonly releaseAll: (key: string, kinds: ReadonlyArray<Kind>) => Effect.Effect<number>
+  /** A crash and instant restart: every connection breaks, all state is lost (fences keep increasing). */
+  readonly crash: Effect.Effect<void>
+}
+
+const hex = (n: number, width: number) => n.toString(16).padStart(width, "0")
+
+/** Builds a server whose fibers live in the current scope. */
+export const make = Effect.fnUntraced(function*(config: ServerConfig) {
+  const scope: Scope.Scope = yield* Effect.scope
+  const timers = yield* FiberMap.make<string>()
+  const seed = yield* Clock.currentTimeNanos
+  const ref = yield* SynchronizedRef.make<State>({
+    lock: new Map(),
+    semaphore: new Map(),
+    conns: new Map(),
+    nextConnId: 1,
+    nextWaiterId: 1,
+    fence: seed
+  })
+
+  /** One atomic state change, with the clock read once for it. */
+  const transact = <A>(f: (s: State, now: number) => Effect.Effect<readonly [A, State]>): Effect.Effect<A> =>
+    Effect.uninterruptible(
+      SynchronizedRef.modifyEffect(
+        ref,
+        (s) => Effect.flatMap(Clock.currentTimeMillis, (now) => f(collect(s, now), now))
+      )
+    )
+
+  const pure = <A>(a: A, s: State) => Effect.succeed([a, s] as const)
+
+  // -- tokens ---------------------------------------------------------------
+
+  const salt = Effect.map(
+    Effect.all([Random.next, Random.next]),
+    ([a, b]) => hex(Math.floor(a * 0x1_0000_0000), 8) + hex(Math.floor(b * 0x1_0000_0000), 8)
+  )
+
+  /** A v2.1 token: a strictly increasing 64-bit fence, then 16 random hex digits. */
+  const mint = (s: State) =>
+    Effect.map(salt, (random): readonly [string, State] => {
+      const fence = (s.fence + 1n) & 0xffff_ffff_ffff_ffffn
+      return [fence.toString(16).padStart(16, "0") + random, { ...s, fence }]
+    })
+
+  // -- leases ---------------------------------------------------------------
+
+  /** Sleeps to the lease deadline, follows renewals, evicts the holder once the deadline has passed. */
+  const leaseTimer = (kind: Kind, key: string, token: string, deadline: number): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      let due = deadline
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        if (now < due) yield* Effect.sleep(Duration.millis(due - now))
+        const next = yield* transact((s, at) => {
+          const holder = entryOf(s, kind, key)?.holders.find((h) => h.token === token)
+          if (holder === undefined) return pure(Option.none<number>(), s)
+          if (holder.expiresAt > at) return pure(Option.some(holder.expiresAt), s)
+          return Effect.map(evictExpired(s, kind, key, at), ([, next]) => [Option.none<number>(), next] as const)
+        })
+        if (Option.isNone(next)) return
+        due = next.value
+      }
+    })
+
+  // Forked from inside a transaction (uninterruptible): the timer itself must stay interruptible.
+  const startTimer = (kind: Kind, key: string, token: string, deadline: number): Effect.Effect<void> =>
+    Effect.asVoid(FiberMap.run(timers, token, Effect.interruptible(leaseTimer(kind, key, token, deadline))))
+
+  const stopTimers = (tokens: ReadonlyArray<string>) =>
+    Effect.forEach(tokens, (token) => FiberMap.remove(timers, token), { discard: true })
+
+  // -- granting -------------------------------------------------------------
+
+  /** Adds a holder (a fresh token) for `connId`; the caller stores the entry. */
+  const grant = (
+    s: State,
+    kind: Kind,
+    key: string,
+    entry: Entry,
+    connId: number,
+    leaseSeconds: number,
+    now: number
+  ): Tx<string> =>
+    Effect.gen(function*() {
+      const [token, minted] = yield* mint(s)
+      const holder: Holder = { token, connId, leaseSeconds, expiresAt: now + leaseSeconds * 1000 }
+      yield* startTimer(kind, key, token, holder.expiresAt)
+      const next: Entry = { ...entry, holders: [...entry.holders, holder], lastActivity: now }
+      return [token, withEntry(minted, kind, key, next)] as const
+    })
+
+  /** Grants free slots to the head of the queue, strictly in order. */
+  const grantNext = (s: State, kind: Kind, key: string, now: number): Effect.Effect<State> =>
+    Effect.gen(function*() {
+      let state = s
+      while (true) {
+        const entry = entryOf(state, kind, key)
+        const waiter = entry?.waiters[0]
+        if (entry === undefined || waiter === undefined || entry.holders.length >= entry.limit) return state
+        const dequeued: Entry = { ...entry, waiters: entry.waiters.slice(1) }
+        const [token, granted] = yield* grant(state, kind, key, dequeued, waiter.connId, waiter.leaseSeconds, now)
+        state = granted
+        // a two-phase waiter that has not sent `w` yet finds its grant there
+        const conn = state.conns.get(waiter.connId)
+        const k = enqueuedKey(kind, key)
+        const enqueued = conn?.enqueued.get(k)
+        if (conn !== undefined && enqueued !== undefined && enqueued.waiterId === waiter.id) {
+          state = withConn(state, {
+            ...conn,
+            enqueued: setIn(conn.enqueued, k, { ...enqueued, waiterId: undefined, token })
+          })
+        }
+        yield* Deferred.succeed(waiter.outcome, { _tag: "Granted", token })
+      }
+    })
+
+  /** Removes the holders `which` selects, clears two-phase state pointing at them, grants the freed slots. */
+  const endLeases = (
+    s: State,
+    kind: Kind,
+    key: string,
+    now: number,
+    which: (h: Holder) => boolean
+  ): Tx<ReadonlyArray<string>> =>
+    Effect.gen(function*() {
+      const entry = entryOf(s, kind, key)
+      if (entry === undefined) return [[] as ReadonlyArray<string>, s] as const
+      const ended = entry.holders.filter(which)
+      if (ended.length === 0) return [[] as ReadonlyArray<string>, s] as const
+      let state = withEntry(s, kind, key, {
+        ...entry,
+        holders: entry.holders.filter((h) => !which(h)),
+        lastActivity: now
+      })
+      for (const h of ended) state = clearEnqueuedToken(state, h.connId, kind, key, h.token)
+      state = yield* grantNext(state, kind, key, now)
+      return [ended.map((h) => h.token), state] as const
+    })
+
+  const evictExpired = (s: State, kind: Kind, key: string, now: number): Tx<ReadonlyArray<string>> =>
+    endLeases(s, kind, key, now, (h) => h.expiresAt <= now)
+
+  /** The entry for `key`, created if new: `max_locks` counts every key, `limit_mismatch` guards a semaphore's limit. */
+  const getOrCreate = (s: State, kind: Kind, key: string, limit: number, now: number) => {
+    const existing = entryOf(s, kind, key)
+    if (existing !== undefined) {
+      return existing.limit === limit
+        ? Option.some(withEntry(s, kind, key, { ...existing, lastActivity: now }))
+        : Option.none<State>()
+    }
+    return Option.some(withEntry(s, kind, key, { limit, holders: [], waiters: [], lastActivity: now }))
+  }
+
+  const keyCount = (s: State) => s.lock.size + s.semaphore.size
+
+  type Admission =
+    | { readonly _tag: "Granted"; readonly token: string }
+    | { readonly _tag: "Refused"; readonly line: string }
+    | { readonly _tag: "Queued"; readonly waiter: Waiter }
+
+  const refused = (line: string): Admission => ({ _tag: "Refused", line })
+
+  /**
+   * The first half of `l`/`sl`/`e`/`se`: grant at once if the key has a free slot
+   * and nobody queued, else queue a waiter (`queue`), or refuse.
+   */
+  const admit = (
+    s: State,
+    now: number,
+    connId: number,
+    kind: Kind,
+    key: string,
+    limit: number,
+    leaseSeconds: number,
+    queue: boolean
+  ) =>
+    Effect.gen(function*() {
+      if (entryOf(s, kind, key) === undefined && keyCount(s) >= config.maxLocks) {
+        return [refused("error_max_locks"), s] as const
+      }
+      const created = getOrCreate(s, kind, key, limit, now)
+      if (Option.isNone(created)) return [refused("error_limit_mismatch"), s] as const
+      const [, swept] = yield* evictExpired(created.value, kind, key, now)
+      const entry = entryOf(swept, kind, key)!
+      if (entry.holders.length < entry.limit && entry.waiters.length === 0) {
+        const [token, granted] = yield* grant(swept, kind, key, entry, connId, leaseSeconds, now)
+        return [{ _tag: "Granted", token } as Admission, granted] as const
+      }
+      if (config.maxWaiters > 0 && entry.waiters.length >= config.maxWaiters) {
+        return [refused("error_max_waiters"), swept] as const
+      }
+      if (!queue) return [refused("timeout"), swept] as const
+      const waiter: Waiter = {
+        id: swept.nextWaiterId,
+        connId,
+        leaseSeconds,
+        outcome: yield* Deferred.make<Outcome>()
+      }
+      const queued = withEntry({ ...swept, nextWaiterId: swept.nextWaiterId + 1 }, kind, key, {
+        ...entry,
+        waiters: [...entry.waiters, waiter]
+      })
+      return [{ _tag: "Queued", waiter } as Admission, queued] as const
+    })
+
+  /** A grant the client is about to be told of: its lease restarts now (or it has already ended). */
+  const commit = (s: State, now: number, kind: Kind, key: string, token: string, leaseSeconds: number) => {
+    const entry = entryOf(s, kind, key)
+    const holder = entry?.holders.find((h) => h.token === token)
+    if (entry === undefined || holder === undefined) return [Option.some("error_lease_expired"), s] as const
+    const renewed: Entry = {
+      ...entry,
+      lastActivity: now,
+      holders: entry.holders.map((h) => h.token === token ? { ...h, expiresAt: now + leaseSeconds * 1000 } : h)
+    }
+    return [Option.some(`ok ${token} ${leaseSeconds}`), withEntry(s, kind, key, renewed)] as const
+  }
+
+  /**
+   * Waits up to `timeoutSeconds` for a queued waiter's grant, then settles it in
+   * one transaction: granted (possibly just as the wait timed out) → commit;
+   * still queued → removed, `timeout`. `twoPhase` also pops the enqueue state.
+   */
+  const awaitGrant = (
+    connId: number,
+    kind: Kind,
+    key: string,
+    waiter: Waiter,
+    timeoutSeconds: number,
+    twoPhase: boolean
+  ) =>
+    Effect.gen(function*() {
+      if (timeoutSeconds > 0) {
+        yield* Deferred.await(waiter.outcome).pipe(Effect.timeoutOption(Duration.seconds(timeoutSeconds)))
+      }
+      return yield* transact((s, now) =>
+        Effect.gen(function*() {
+          if (!s.conns.has(connId)) return [Option.none<string>(), s] as const
+          const state = twoPhase ? clearEnqueued(s, connId, kind, key) : s
+          if (yield* Deferred.isDone(waiter.outcome)) {
+            const outcome = yield* Deferred.await(waiter.outcome)
+            if (outcome._tag === "Dropped") return [Option.none<string>(), state] as const
+            return commit(state, now, kind, key, outcome.token, waiter.leaseSeconds)
+          }
+          const entry = entryOf(state, kind, key)
+          const removed = entry === undefined ? state : withEntry(state, kind, key, {
+            ...entry,
+            waiters: entry.waiters.filter((w) => w.id !== waiter.id),
+            lastActivity: now
+          })
+          return [Option.some("timeout"), removed] as const
+        })
+      )
+    })
+
+  // -- commands -------------------------------------------------------------
+
+  const acquire = (
+    connId: number,
+    kind: Kind,
+    key: string,
+    timeoutSeconds: number,
+    limit: number,
+    lease: number | undefined
+  ): Effect.Effect<Option.Option<string>> =>
+    Effect.gen(function*() {
+      const leaseSeconds = lease ?? config.defaultLeaseSeconds
+      const admission = yield* transact((s, now) =>
+        s.conns.has(connId)
+          ? Effect.map(
+            admit(s, now, connId, kind, key, limit, leaseSeconds, timeoutSeconds > 0),
+            ([a, next]) => [Option.some(a), next] as const
+          )
+          : pure(Option.none<Admission>(), s)
+      )
+      if (Option.isNone(admission)) return Option.none<string>()
+      const a = admission.value
+      switch (a._tag) {
+        case "Granted":
+          return Option.some(`ok ${a.token} ${leaseSeconds}`)
+        case "Refused":
+          return Option.some(a.line)
+        case "Queued":
+          return yield* awaitGrant(connId, kind, key, a.waiter, timeoutSeconds, false)
+      }
+    })
+
+  const enqueue = (connId: number, kind: Kind, key: string, limit: number, lease: number | undefined) => {
+    const leaseSeconds = lease ?? config.defaultLeaseSeconds
+    return transact((s, now) =>
+      Effect.gen(function*() {
+        const conn = s.conns.get(connId)
+        if (conn === undefined) return [Option.none<string>(), s] as const
+        const k = enqueuedKey(kind, key)
+        if (conn.enqueued.has(k)) return [Option.some("error_already_enqueued"), s] as const
+        const [a, next] = yield* admit(s, now, connId, kind, key, limit, leaseSeconds, true)
+        if (a._tag === "Refused") return [Option.some(a.line), next] as const
+        const current = next.conns.get(connId)!
+        const enqueued: Enqueued = a._tag === "Granted"
+          ? { leaseSeconds, waiterId: undefined, token: a.token }
+          : { leaseSeconds, waiterId: a.waiter.id, token: undefined }
+        const state = withConn(next, { ...current, enqueued: setIn(current.enqueued, k, enqueued) })
+        return [Option.some(a._tag === "Granted" ? `acquired ${a.token} ${leaseSeconds}` : "queued"), state] as const
+      })
+    )
+  }
+
+  const wait = (connId: number, kind: Kind, key: string, timeoutSeconds: number) =>
+    Effect.gen(function*() {
+      type Next =
+        | { readonly _tag: "Reply"; readonly line: Option.Option<string> }
+        | { readonly _tag: "Wait"; readonly waiter: Waiter }
+      const next = yield* transact((s, now): Effect.Effect<readonly [Next, State]> => {
+        const conn = s.conns.get(connId)
+        if (conn === undefined) return pure({ _tag: "Reply", line: Option.none() }, s)
+        const enqueued = conn.enqueued.get(enqueuedKey(kind, key))
+        if (enqueued === undefined) return pure({ _tag: "Reply", line: Option.some("error_not_enqueued") }, s)
+        if (enqueued.token !== undefined) {
+          // granted since `e`: the lease restarts now, unless it already ran out
+          const token = enqueued.token
+          const state = clearEnqueued(s, connId, kind, key)
+          return Effect.gen(function*() {
+            const holder = entryOf(state, kind, key)?.holders.find((h) => h.token === token)
+            if (holder !== undefined && holder.expiresAt <= now) {
+              const [, evicted] = yield* evictExpired(state, kind, key, now)
+              return [{ _tag: "Reply", line: Option.some("error_lease_expired") }, evicted] as const
+            }
+            const [line, committed] = commit(state, now, kind, key, token, enqueued.leaseSeconds)
+            return [{ _tag: "Reply", line }, committed] as const
+          })
+        }
+        const waiter = entryOf(s, kind, key)?.waiters.find((w) => w.id === enqueued.waiterId)
+        if (waiter === undefined) {
+          return pure({ _tag: "Reply", line: Option.some("error_not_enqueued") }, clearEnqueued(s, connId, kind, key))
+        }
+        return pure({ _tag: "Wait", waiter }, s)
+      })
+      if (next._tag === "Reply") return next.line
+      return yield* awaitGrant(connId, kind, key, next.waiter, timeoutSeconds, true)
+    })
+
+  const release = (kind: Kind, key: string, token: string) =>
+    Effect.flatMap(
+      transact((s, now) => endLeases(s, kind, key, now, (h) => h.token === token)),
+      (ended) => Effect.as(stopTimers(ended), Option.some(ended.length > 0 ? "ok" : "error"))
+    )
+
+  const renew = (kind: Kind, key: string, token: string, lease: number | undefined) => {
+    const leaseSeconds = lease ?? config.defaultLeaseSeconds
+    return transact((s, now) => {
+      const entry = entryOf(s, kind, key)
+      const holder = entry?.holders.find((h) => h.token === token)
+      if (entry === undefined || holder === undefined) return pure(Option.some("error"), s)
+      if (holder.expiresAt <= now) {
+        return Effect.map(evictExpired(s, kind, key, now), ([, next]) => [Option.some("error"), next] as const)
+      }
+      const renewed: Entry = {
+        ...entry,
+        lastActivity: now,
+        holders: entry.holders.map((h) => h.token === token ? { ...h, expiresAt: now + leaseSeconds * 1000 } : h)
+      }
+      return pure(Option.some(`ok ${leaseSeconds}`), withEntry(s, kind, key, renewed))
+    })
+  }
+
+  const statsOf = (s: State, now: number): Stats.Stats => {
+    const seconds = (millis: number) => Math.max(0, millis) / 1000
+    const active = (space: ReadonlyMap<string, Entry>) => [...space].filter(([, e]) => !isIdle(e))
+    const idle = (space: ReadonlyMap<string, Entry>) =>
+      [...space].filter(([, e]) => isIdle(e)).map(([key, e]) => ({ key, idle_s: seconds(now - e.lastActivity) }))
+    return {
+      connections: s.conns.size,
+      locks: active(s.lock).map(([key, e]) => ({
+        key,
+        owner_conn_id: e.holders[0]?.connId ?? 0,
+        lease_expires_in_s: e.holders[0] === undefined ? 0 : seconds(e.holders[0].expiresAt - now),
+        waiters: e.waiters.length
+      })),
+      semaphores: active(s.semaphore).map(([key, e]) => ({
+        key,
+        limit: e.limit,
+        holders: e.holders.length,
+        waiters: e.waiters.length
+      })),
+      idle_locks: idle(s.lock),
+      idle_semaphores: idle(s.semaphore)
+    }
+  }
+
+  const stats = transact((s, now) => pure(statsOf(s, now), s))
+
+  // -- connections ----------------------------------------------------------
+
+  const open = transact((s) =>
+    Effect.map(Deferred.make<void>(), (closed) => {
+      const conn: Conn = { id: s.nextConnId, authed: config.authToken === undefined, closed, enqueued: new Map() }
+      return [
+        { id: conn.id, closed } satisfies Session,
+        withConn({ ...s, nextConnId: s.nextConnId + 1 }, conn)
+      ] as const
+    })
+  )
+
+  /** Forgets a connection: drops its waiters, releases its grants, signals `closed`. */
+  const forget = (s: State, connId: number, now: number) =>
+    Effect.gen(function*() {
+      const conn = s.conns.get(connId)
+      if (conn === undefined) return [[] as ReadonlyArray<string>, s] as const
+      let state: State = { ...s, conns: setIn(s.conns, connId, undefined) }
+      const ended: Array<string> = []
+      for (const kind of ["lock", "semaphore"] as const) {
+        for (const [key, entry] of state[kind]) {
+          const dropped = entry.waiters.filter((w) => w.connId === connId)
+          if (dropped.length === 0 && !entry.holders.some((h) => h.connId === connId)) continue
+          for (const w of dropped) yield* Deferred.succeed(w.outcome, { _tag: "Dropped" })
+          state = withEntry(state, kind, key, {
+            ...entry,
+            waiters: entry.waiters.filter((w) => w.connId !== connId),
+            lastActivity: now
+          })
+          const [released, next] = yield* endLeases(state, kind, key, now, (h) => h.connId === connId)
+          ended.push(...released)
+          state = yield* grantNext(next, kind, key, now)
+        }
+      }
+      yield* Deferred.succeed(conn.closed, undefined)
+      return [ended as ReadonlyArray<string>, state] as const
+    })
+
+  const disconnect = (connId: number) => Effect.flatMap(transact((s, now) => forget(s, connId, now)), stopTimers)
+
+  // -- requests -------------------------------------------------------------
+
+  const nonNegative = /^(0|[1-9][0-9]{0,9})$/
+  const positive = /^[1-9][0-9]{0,9}$/
+  const MAX_SECONDS = 9_223_372_036
+  const int = (text: string | undefined, pattern: RegExp, max: number): number | undefined =>
+    text !== undefined && pattern.test(text) && Number(text) <= max ? Number(text) : undefined
+  const seconds = (text: string | undefined) => int(text, nonNegative, MAX_SECONDS)
+  const leaseArg = (text: string | undefined) => int(text, positive, MAX_SECONDS)
+  const limitArg = (text: string | undefined) => int(text, positive, 1_048_576)
+
+  const validKey = (key: string) => key.length > 0 && !/[\s]/u.test(key)
+  const error = Effect.succeed(Option.some("error"))
+
+  const dispatch = (connId: number, cmd: string, key: string, arg: string): Effect.Effect<Option.Option<string>> => {
+    const args = arg === "" ? [] : arg.split(" ")
+    const kind: Kind = cmd.length === 2 && cmd.startsWith("s") ? "semaphore" : "lock"
+    const base = kind === "semaphore" ? cmd.slice(1) : cmd
+    if (base.length === 1 && !validKey(key)) return error
+    switch (base) {
+      case "ping":
+        return Effect.succeed(Option.some("ok"))
+      case "auth":
+        return error // already authenticated, or the server has no token
+      case "stats":
+        return Effect.map(stats, (st) => Option.some(`ok ${JSON.stringify(st)}`))
+      case "l": {
+        const [t, ...rest] = args
+        const timeout = seconds(t)
+        const limit = kind === "semaphore" ? limitArg(rest.shift()) : 1
+        const lease = rest.length === 0 ? undefined : leaseArg(rest[0])
+        if (
+          timeout === undefined || limit === undefined || rest.length > 1 || (rest.length === 1 && lease === undefined)
+        ) return error
+        return acquire(connId, kind, key, timeout, limit, lease)
+      }
+      case "e": {
+        const rest = [...args]
+        const limit = kind === "semaphore" ? limitArg(rest.shift()) : 1
+        const lease = rest.length === 0 ? undefined : leaseArg(rest[0])
+        if (limit === undefined || rest.length > 1 || (rest.length === 1 && lease === undefined)) return error
+        return enqueue(connId, kind, key, limit, lease)
+      }
+      case "w": {
+        const timeout = seconds(args[0])
+        if (timeout === undefined || args.length !== 1) return error
+        return wait(connId, kind, key, timeout)
+      }
+      case "r": {
+        if (args.length !== 1) return error
+        return release(kind, key, args[0]!)
+      }
+      case "n": {
+        const lease = args.length === 2 ? leaseArg(args[1]) : undefined
+        if (args.length < 1 || args.length > 2 || (args.length === 2 && lease === undefined)) return error
+        return renew(kind, key, args[0]!, lease)
+      }
+      default:
+        return error
+    }
+  }
+
+  const handle = (connId: number, frame: string): Effect.Effect<Option.Option<string>> => {
+    const lines = frame.split("\n").map((line) => line.endsWith("\r") ? line.slice(0, -1) : line)
+    if (lines.length !== 4 || lines[3] !== "") return error
+    const [cmd = "", key = "", arg = ""] = lines
+    return Effect.flatMap(SynchronizedRef.get(ref), (s) => {
+      const conn = s.conns.get(connId)
+      if (conn === undefined) return Effect.succeedNone
+      if (conn.authed) return dispatch(connId, cmd, key, arg)
+      const accepted = cmd === "auth" && arg.trim() === config.authToken
+      if (!accepted) return Effect.as(disconnect(connId), Option.some("error_auth")) // then the server hangs up
+      return transact((st) => {
+        const current = st.conns.get(connId)
+        return current === undefined
+          ? pure(Option.none<string>(), st)
+          : pure(Option.some("ok"), withConn(st, { ...current, authed: true }))
+      })
+    })
+  }
+
+  // The handler runs in the server's scope: a client that stops waiting does not stop the server.
+  const request = (connId: number, frame: string) =>
+    Effect.forkIn(Effect.interruptible(handle(connId, frame)), scope).pipe(
+      Effect.flatMap(Fiber.await),
+      Effect.map((exit) => Exit.isSuccess(exit) ? exit.value : Option.none<string>())
+    )
+
+  // -- test control ---------------------------------------------------------
+
+  const endAll = (key: string, kinds: ReadonlyArray<Kind>, how: "expire" | "release") =>
+    Effect.flatMap(
+      transact((s, now) =>
+        Effect.gen(function*() {
+          let state = s
+          const ended: Array<string> = []
+          for (const kind of kinds) {
+            const entry = entryOf(state, kind, key)
+            if (entry === undefined) continue
+            if (how === "expire") {
+              // the lease ran out now: as the sweeper would see it
+              state = withEntry(state, kind, key, {
+                ...entry,
+                holders: entry.holders.map((h) => ({ ...h, expiresAt: now }))
+              })
+            }
+            const [tokens, next] = yield* endLeases(state, kind, key, now, () => true)
+            ended.push(...tokens)
+            state = next
+          }
+          return [ended as ReadonlyArray<string>, state] as const
+        })
+      ),
+      (ended) => Effect.as(stopTimers(ended), ended.length)
+    )
+
+  const crash = Effect.flatMap(
+    transact((s, now) =>
+      Effect.gen(function*() {
+        let state = s
+        const ended: Array<string> = []
+        for (const id of [...s.conns.keys()]) {
+          const [released, next] = yield* forget(state, id, now)
+          ended.push(...released)
+          state = next
+        }
+        return [ended as ReadonlyArray<string>, { ...state, lock: new Map(), semaphore: new Map() }] as const
+      })
+    ),
+    stopTimers
+  )
+
+  return {
+    config,
+    open,
+    disconnect,
+    request,
+    stats,
+    expire: (key, kinds) => endAll(key, kinds, "expire"),
+    releaseAll: (key, kinds) => endAll(key, kinds, "release"),
+    crash
+  } satisfies MemoryServer
+})
