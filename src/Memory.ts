@@ -24,16 +24,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import * as DflockdClient from "./DflockdClient.ts"
-import { AuthError, ConnectionError, InvalidArgumentError, ProtocolError } from "./Errors.ts"
+import { ConnectionError, InvalidArgumentError } from "./Errors.ts"
 import { parseAddress } from "./internal/address.ts"
 import * as Codec from "./internal/codec.ts"
-import type { Connection, ExchangeError } from "./internal/connection.ts"
+import * as Connection from "./internal/connection.ts"
 import * as Internal from "./internal/memory.ts"
 import type * as Stats from "./Stats.ts"
 
@@ -217,103 +214,31 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
 // in-memory connections
 // ---------------------------------------------------------------------------
 
-type State =
-  | { readonly _tag: "Idle" }
-  | { readonly _tag: "InFlight"; readonly command: string }
-  | { readonly _tag: "Broken"; readonly error: ConnectionError | ProtocolError }
-
-const idle: State = { _tag: "Idle" }
-
 /**
- * A connection to an in-memory server, with the semantics of a socket one:
- * one exchange at a time; an interrupted exchange leaves it unusable; closing
- * its scope is a hang-up (the server drops its waiters, releases its grants).
+ * A connection to an in-memory server, with the semantics of a socket one (the
+ * same state machine, `Connection.fromTransport`): one exchange at a time; an
+ * interrupted exchange leaves it unusable; closing its scope is a hang-up (the
+ * server drops its waiters, releases its grants).
  */
 const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, options: DflockdClient.ResolvedOptions) {
   const label = server.config.label
-  const connectionError = (cause: unknown) => new ConnectionError({ server: label, cause })
-  const closedByServer = () => connectionError(new Error("the in-memory server closed the connection"))
+  const closedByServer = () =>
+    new ConnectionError({ server: label, cause: new Error("the in-memory server closed the connection") })
 
   const session = yield* Effect.acquireRelease(server.open, (s) => server.disconnect(s.id))
-  const state = yield* Ref.make<State>(idle)
-  const claimed = yield* Ref.make(false)
-  const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
-  const permit = yield* Semaphore.make(1)
-
-  const markBroken = (error: ConnectionError | ProtocolError) =>
-    Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
-
-  // the server hanging up (crash, failed auth) breaks the connection at once
-  yield* Deferred.await(session.closed).pipe(
-    Effect.andThen(markBroken(closedByServer())),
-    Effect.interruptible,
-    Effect.forkScoped
-  )
-
-  const send = <A>(command: Codec.Command<A>): Effect.Effect<A, ExchangeError> =>
-    permit.withPermit(
-      Effect.flatMap(Ref.get(state), (current): Effect.Effect<A, ExchangeError> => {
-        if (current._tag === "Broken") return Effect.fail(current.error)
-        if (current._tag === "InFlight") {
-          return Effect.fail(connectionError(`connection abandoned during "${current.command}"`))
-        }
-        return Ref.set(state, { _tag: "InFlight", command: command.name }).pipe(
-          Effect.andThen(server.request(session.id, command.frame)),
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.fail(closedByServer()),
-            onSome: Effect.succeed
-          })),
-          Effect.tapError(markBroken),
-          Effect.flatMap((line): Effect.Effect<A, ExchangeError> => {
-            const reply = command.decode(line)
-            if (Result.isSuccess(reply)) return Effect.as(Ref.set(state, idle), reply.success)
-            const failure = reply.failure
-            switch (failure._tag) {
-              case "ServerError":
-                return Effect.andThen(Ref.set(state, idle), Effect.fail(failure))
-              case "AuthRejected": {
-                const error = new AuthError({ server: label })
-                return Effect.andThen(markBroken(connectionError(error)), Effect.fail(error))
-              }
-              case "ProtocolError":
-                return Effect.andThen(markBroken(failure), Effect.fail(failure))
-            }
-          })
-        )
-      })
+  const exchange = (frame: string) =>
+    Effect.flatMap(
+      server.request(session.id, frame),
+      Option.match({ onNone: () => Effect.fail(closedByServer()), onSome: Effect.succeed })
     )
-
-  const alive = permit.withPermit(
-    Effect.gen(function*() {
-      if ((yield* Ref.get(state))._tag !== "Idle") return false
-      if (yield* Deferred.isDone(session.closed)) {
-        yield* markBroken(closedByServer())
-        return false
-      }
-      return true
-    })
-  )
-
-  const connection: Connection = {
+  return yield* Connection.fromTransport({
     server: label,
-    send,
-    reusable: Effect.map(
-      Effect.zip(Ref.get(state), Ref.get(claimed)),
-      ([current, isClaimed]) => current._tag === "Idle" && !isClaimed
-    ),
-    claim: Ref.set(claimed, true),
-    unclaim: Ref.set(claimed, false),
-    alive,
-    broken: Deferred.await(brokenSignal)
-  }
-
-  const auth = options.connection.auth
-  if (auth !== undefined) {
-    yield* send(Codec.auth(Redacted.value(auth))).pipe(
-      Effect.catchTag("ServerError", () => Effect.fail(new AuthError({ server: label })))
-    )
-  }
-  return connection
+    exchange,
+    unsolicited: () => undefined, // the in-memory server only ever answers what it is asked
+    probe: Effect.map(Deferred.isDone(session.closed), (closed) => closed ? closedByServer() : undefined),
+    // the server hanging up (crash, failed auth) breaks the connection at once
+    hangup: Effect.as(Deferred.await(session.closed), closedByServer())
+  }, options.connection.auth)
 })
 
 const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address, options) => {

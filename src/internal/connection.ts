@@ -15,7 +15,6 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
-import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Socket from "effect/socket/Socket"
 import { AuthError, ConnectionError, ProtocolError, type ServerError } from "../Errors.ts"
@@ -103,8 +102,128 @@ const makeSocket = (address: ServerAddress, options: ConnectionOptions) => {
 const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(":")
 
 /**
- * Opens a connection (and authenticates, when a token is configured). The socket
- * closes when the current scope closes.
+ * What a transport provides to a connection: one request/reply exchange at a
+ * time, and what it knows about input nobody asked for. The connection's state
+ * machine (`fromTransport`) is the same over a socket and over the in-memory
+ * server.
+ */
+export interface Transport {
+  readonly server: string
+  /** Sends a frame and reads the one reply line. */
+  readonly exchange: (frame: string) => Effect.Effect<string, ConnectionError | ProtocolError>
+  /** A line received but not asked for, if any. */
+  readonly unsolicited: () => string | undefined
+  /** For an idle connection: why it is dead (closed by the peer, unasked input), or undefined. Never waits. */
+  readonly probe: Effect.Effect<ConnectionError | ProtocolError | undefined>
+  /** Completes when the peer hangs up, for transports that learn it without reading. */
+  readonly hangup?: Effect.Effect<ConnectionError> | undefined
+}
+
+/**
+ * The connection state machine over a transport: serialises exchanges, decodes
+ * replies, and marks the connection broken on any doubt (an interrupted
+ * exchange, a failed one, a malformed or stray reply). Authenticates first when
+ * a token is given. Scoped: the hang-up watcher lives in the current scope.
+ */
+export const fromTransport = Effect.fnUntraced(function*(
+  transport: Transport,
+  auth: Redacted.Redacted<string> | undefined
+) {
+  const { server } = transport
+  const connectionError = (cause: unknown) => new ConnectionError({ server, cause })
+  const state = yield* Ref.make<State>(idle)
+  const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
+  const claimed = yield* Ref.make(false)
+  const permit = yield* Semaphore.make(1)
+
+  const markBroken = (error: ConnectionError | ProtocolError) =>
+    Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
+
+  if (transport.hangup !== undefined) {
+    yield* transport.hangup.pipe(Effect.flatMap(markBroken), Effect.interruptible, Effect.forkScoped)
+  }
+
+  const send = <A>(command: Codec.Command<A>): Effect.Effect<A, ExchangeError> =>
+    permit.withPermit(
+      Effect.flatMap(Ref.get(state), (current): Effect.Effect<A, ExchangeError> => {
+        if (current._tag === "Broken") return Effect.fail(current.error)
+        if (current._tag === "InFlight") {
+          return Effect.fail(connectionError(`connection abandoned during "${current.command}"`))
+        }
+        // A line nobody asked for would be read as this command's reply.
+        const stray = transport.unsolicited()
+        if (stray !== undefined) {
+          const error = new ProtocolError({ reply: stray, detail: "unsolicited reply" })
+          return Effect.andThen(markBroken(error), Effect.fail(error))
+        }
+        return Ref.set(state, { _tag: "InFlight", command: command.name }).pipe(
+          Effect.andThen(transport.exchange(command.frame)),
+          Effect.tapError(markBroken),
+          Effect.flatMap((line): Effect.Effect<A, ExchangeError> => {
+            const reply = command.decode(line)
+            if (Result.isSuccess(reply)) {
+              // More than one line for one request: the stream cannot be trusted any more.
+              const extra = transport.unsolicited()
+              const next = extra !== undefined
+                ? markBroken(new ProtocolError({ reply: extra, detail: "more than one reply to one request" }))
+                : Ref.set(state, idle)
+              return Effect.as(next, reply.success)
+            }
+            const failure = reply.failure
+            switch (failure._tag) {
+              case "ServerError":
+                return Effect.andThen(Ref.set(state, idle), Effect.fail(failure))
+              case "AuthRejected": {
+                // the server closes the connection after error_auth
+                const error = new AuthError({ server })
+                return Effect.andThen(markBroken(connectionError(error)), Effect.fail(error))
+              }
+              case "ProtocolError":
+                return Effect.andThen(markBroken(failure), Effect.fail(failure))
+            }
+          })
+        )
+      })
+    )
+
+  const alive = permit.withPermit(
+    Effect.flatMap(Ref.get(state), (current) => {
+      if (current._tag !== "Idle") return Effect.succeed(false)
+      const stray = transport.unsolicited()
+      const probed: Effect.Effect<ConnectionError | ProtocolError | undefined> = stray !== undefined
+        ? Effect.succeed(new ProtocolError({ reply: stray, detail: "unsolicited reply on an idle connection" }))
+        : transport.probe
+      return Effect.flatMap(
+        probed,
+        (dead) => dead === undefined ? Effect.succeed(true) : Effect.as(markBroken(dead), false)
+      )
+    })
+  )
+
+  const connection: Connection = {
+    server,
+    send,
+    reusable: Effect.map(
+      Effect.zip(Ref.get(state), Ref.get(claimed)),
+      ([current, isClaimed]) => current._tag === "Idle" && !isClaimed
+    ),
+    claim: Ref.set(claimed, true),
+    unclaim: Ref.set(claimed, false),
+    alive,
+    broken: Deferred.await(brokenSignal)
+  }
+
+  if (auth !== undefined) {
+    yield* send(Codec.auth(Redacted.value(auth))).pipe(
+      Effect.catchTag("ServerError", () => Effect.fail(new AuthError({ server })))
+    )
+  }
+  return connection
+})
+
+/**
+ * Opens a connection over TCP or TLS (and authenticates, when a token is
+ * configured). The socket closes when the current scope closes.
  */
 export const open = Effect.fnUntraced(function*(address: ServerAddress, options: ConnectionOptions) {
   const server = address.label
@@ -114,10 +233,6 @@ export const open = Effect.fnUntraced(function*(address: ServerAddress, options:
   const pull = yield* Socket.readerBytes(socket).pipe(Effect.mapError(connectionError))
   const writer = yield* socket.writer
   const splitter = makeLineSplitter(options.maxReplyBytes)
-  const state = yield* Ref.make<State>(idle)
-  const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
-  const claimed = yield* Ref.make(false)
-  const permit = yield* Semaphore.make(1)
 
   // Lines received but not consumed yet; owned by this connection's single reader.
   const ready: Array<string> = []
@@ -144,91 +259,14 @@ export const open = Effect.fnUntraced(function*(address: ServerAddress, options:
       ([, line]) => line
     )
 
-  const markBroken = (error: ConnectionError | ProtocolError) =>
-    Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
-
-  const send = <A>(command: Codec.Command<A>): Effect.Effect<A, ExchangeError> =>
-    permit.withPermit(
-      Effect.flatMap(Ref.get(state), (current): Effect.Effect<A, ExchangeError> => {
-        if (current._tag === "Broken") return Effect.fail(current.error)
-        if (current._tag === "InFlight") {
-          return Effect.fail(connectionError(`connection abandoned during "${current.command}"`))
-        }
-        // A line nobody asked for would be read as this command's reply.
-        if (ready.length > 0) {
-          const error = new ProtocolError({ reply: ready[0]!, detail: "unsolicited reply" })
-          return Effect.andThen(markBroken(error), Effect.fail(error))
-        }
-        return Ref.set(state, { _tag: "InFlight", command: command.name }).pipe(
-          Effect.andThen(exchange(command.frame)),
-          Effect.tapError(markBroken),
-          Effect.flatMap((line): Effect.Effect<A, ExchangeError> => {
-            const reply = command.decode(line)
-            if (Result.isSuccess(reply)) {
-              // More than one line for one request: the stream cannot be trusted any more.
-              const next = ready.length > 0
-                ? markBroken(new ProtocolError({ reply: ready[0]!, detail: "more than one reply to one request" }))
-                : Ref.set(state, idle)
-              return Effect.as(next, reply.success)
-            }
-            const failure = reply.failure
-            switch (failure._tag) {
-              case "ServerError":
-                return Effect.andThen(Ref.set(state, idle), Effect.fail(failure))
-              case "AuthRejected": {
-                // the server closes the connection after error_auth
-                const error = new AuthError({ server })
-                return Effect.andThen(markBroken(connectionError(error)), Effect.fail(error))
-              }
-              case "ProtocolError":
-                return Effect.andThen(markBroken(failure), Effect.fail(failure))
-            }
-          })
-        )
-      })
-    )
-
-  // Anything readable on an idle connection is EOF, an error, or an unasked reply: not alive.
-  const alive = permit.withPermit(
-    Effect.flatMap(Ref.get(state), (current) => {
-      if (current._tag !== "Idle") return Effect.succeed(false)
-      if (ready.length > 0) return Effect.as(markBroken(connectionError("unsolicited reply")), false)
-      return pull.pipe(
-        Effect.timeoutOption(Duration.zero),
-        Effect.flatMap((chunk) =>
-          chunk._tag === "None"
-            ? Effect.succeed(true)
-            : Effect.as(markBroken(connectionError("unsolicited data on an idle connection")), false)
-        ),
-        Effect.catch((error) => Effect.as(markBroken(connectionError(error)), false))
-      )
-    })
+  // Anything readable on an idle connection is EOF, an error, or an unasked reply.
+  const probe = pull.pipe(
+    Effect.timeoutOption(Duration.zero),
+    Effect.map((chunk) =>
+      chunk._tag === "None" ? undefined : connectionError("unsolicited data on an idle connection")
+    ),
+    Effect.catch((error) => Effect.succeed(connectionError(error)))
   )
 
-  const connection: Connection = {
-    server,
-    send,
-    reusable: Effect.map(
-      Effect.zip(Ref.get(state), Ref.get(claimed)),
-      ([current, isClaimed]) => current._tag === "Idle" && !isClaimed
-    ),
-    claim: Ref.set(claimed, true),
-    unclaim: Ref.set(claimed, false),
-    alive,
-    broken: Deferred.await(brokenSignal)
-  }
-
-  if (options.auth !== undefined) {
-    yield* send(Codec.auth(Redacted.value(options.auth))).pipe(
-      Effect.catchTag("ServerError", () => Effect.fail(new AuthError({ server })))
-    )
-  }
-  return connection
+  return yield* fromTransport({ server, exchange, unsolicited: () => ready[0], probe }, options.auth)
 })
-
-/** Runs `open` in a fresh child scope of the current one, so the caller can close it early. */
-export const openIn = (
-  scope: Scope.Scope,
-  address: ServerAddress,
-  options: ConnectionOptions
-): Effect.Effect<Connection, ExchangeError> => Scope.provide(open(address, options), scope)
