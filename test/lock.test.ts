@@ -338,16 +338,20 @@ describe("two-phase", () => {
       assert.isFalse(yield* isFree(shared, key))
     }).pipe(Effect.scoped, Effect.provide(Live)))
 
-  it.live("an acquired ticket's lease is renewed at once, even if wait comes later than the lease", () =>
-    Effect.gen(function*() {
-      const key = freshKey("two-phase-late-wait")
-      const ticket = yield* Lock.enqueue(key, { leaseTtl: "2 seconds" })
-      assert.strictEqual(ticket.status, "acquired")
-      yield* Effect.sleep("3 seconds") // longer than the lease
-      assert.isFalse(yield* isFree(shared, key), "still held: renewal started at enqueue")
-      const lock = yield* ticket.wait("1 second")
-      assert.strictEqual(Duration.toSeconds(lock.leaseTtl), 2)
-    }).pipe(Effect.scoped, Effect.provide(Live)), 10_000)
+  it.live(
+    "an acquired ticket's lease is renewed at once, even if wait comes later than the lease",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("two-phase-late-wait")
+        const ticket = yield* Lock.enqueue(key, { leaseTtl: "2 seconds" })
+        assert.strictEqual(ticket.status, "acquired")
+        yield* Effect.sleep("3 seconds") // longer than the lease
+        assert.isFalse(yield* isFree(shared, key), "still held: renewal started at enqueue")
+        const lock = yield* ticket.wait("1 second")
+        assert.strictEqual(Duration.toSeconds(lock.leaseTtl), 2)
+      }).pipe(Effect.scoped, Effect.provide(Live)),
+    10_000
+  )
 
   it.live("a queued ticket's wait times out with AcquireTimeoutError and leaves no waiter", () =>
     Effect.gen(function*() {
