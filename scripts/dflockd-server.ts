@@ -7,7 +7,8 @@
  * through the `prepare` script, and by .ci/run).
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -96,19 +97,27 @@ export const startServer = async (flags: ServerFlags = {}): Promise<ServerHandle
   const host = String(flags["host"] ?? "127.0.0.1")
   const port = Number(flags["port"] ?? (await freePort()))
   const allFlags: ServerFlags = { "lease-sweep-interval": 1, ...flags, host, port }
-  const lines: Array<string> = []
+  // The server logs every request, synchronously. Its log goes to a file, never a
+  // pipe: a pipe nobody drains (a caller busy in spawnSync, say) fills up and
+  // blocks the whole server.
+  const logFile = Path.join(mkdtempSync(Path.join(tmpdir(), "dflockd-")), "server.log")
   let child: ChildProcess | undefined
   let exited: Promise<void> = Promise.resolve()
 
   const launch = () => {
-    const proc = spawn(serverBinary, toArgs(allFlags), { env: cleanEnv(), stdio: ["ignore", "ignore", "pipe"] })
-    proc.stderr?.setEncoding("utf8")
-    proc.stderr?.on("data", (text: string) => {
-      lines.push(...text.split("\n").filter((l) => l.length > 0))
-      if (lines.length > 200) lines.splice(0, lines.length - 200)
-    })
+    const log = openSync(logFile, "a")
+    const proc = spawn(serverBinary, toArgs(allFlags), { env: cleanEnv(), stdio: ["ignore", "ignore", log] })
+    closeSync(log)
     exited = new Promise((resolve) => proc.once("exit", () => resolve()))
     child = proc
+  }
+
+  const lines = () => {
+    try {
+      return readFileSync(logFile, "utf8").split("\n").filter((l) => l.length > 0).slice(-200)
+    } catch {
+      return []
+    }
   }
 
   const signalAndWait = async (signal: NodeJS.Signals) => {
@@ -124,11 +133,11 @@ export const startServer = async (flags: ServerFlags = {}): Promise<ServerHandle
   const deadline = Date.now() + 15_000
   while (!(await probe(host, port))) {
     if (child?.exitCode !== null && child?.exitCode !== undefined) {
-      throw new Error(`dflockd exited with ${child.exitCode}:\n${lines.join("\n")}`)
+      throw new Error(`dflockd exited with ${child.exitCode}:\n${lines().join("\n")}`)
     }
     if (Date.now() > deadline) {
       await signalAndWait("SIGKILL")
-      throw new Error(`dflockd did not become ready on ${host}:${port}:\n${lines.join("\n")}`)
+      throw new Error(`dflockd did not become ready on ${host}:${port}:\n${lines().join("\n")}`)
     }
     await delay(50)
   }
@@ -140,7 +149,7 @@ export const startServer = async (flags: ServerFlags = {}): Promise<ServerHandle
     flags: allFlags,
     stop: () => signalAndWait("SIGTERM"),
     kill: () => signalAndWait("SIGKILL"),
-    log: () => lines.join("\n")
+    log: () => lines().join("\n")
   }
 }
 

@@ -8,7 +8,7 @@
  * ports and DFLOCKD_SERVERS lists them (examples that need one server use the
  * first). Each example runs in its own Node process, like a user's program.
  */
-import { spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { readdirSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -45,15 +45,17 @@ let failed = 0
 try {
   for (const example of examples) {
     console.log(`\n=== ${example}`)
-    const result = spawnSync(process.execPath, ["--conditions=source", example], {
-      cwd: root,
-      env,
-      stdio: "inherit",
-      timeout: 120_000
+    const code = await new Promise<number | string>((resolve) => {
+      const child = spawn(process.execPath, ["--conditions=source", example], { cwd: root, env, stdio: "inherit" })
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
+      child.once("exit", (status, signal) => {
+        clearTimeout(timer)
+        resolve(status ?? signal ?? "unknown")
+      })
     })
-    if (result.status !== 0) {
+    if (code !== 0) {
       failed++
-      console.error(`!!! ${example} exited with ${result.status ?? result.signal}`)
+      console.error(`!!! ${example} exited with ${code}`)
     }
   }
 } finally {
