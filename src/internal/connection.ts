@@ -9,9 +9,12 @@
  * server drop a waiter or release a grant).
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
@@ -260,12 +263,20 @@ export const open = Effect.fnUntraced(function*(address: ServerAddress, options:
     )
 
   // Anything readable on an idle connection is EOF, an error, or an unasked reply.
-  const probe = pull.pipe(
-    Effect.timeoutOption(Duration.zero),
-    Effect.map((chunk) =>
-      chunk._tag === "None" ? undefined : connectionError("unsolicited data on an idle connection")
-    ),
-    Effect.catch((error) => Effect.succeed(connectionError(error)))
+  // The pull answers synchronously when the socket already has one of those, so a
+  // fiber started immediately and polled at once tells, without waiting on a timer;
+  // a pull still parked is interrupted (the socket keeps any bytes it then reads).
+  const probe = Effect.flatMap(
+    Effect.forkChild(pull, { startImmediately: true }),
+    (fiber): Effect.Effect<ConnectionError | undefined> => {
+      const exit = fiber.pollUnsafe()
+      if (exit === undefined) return Effect.as(Fiber.interrupt(fiber), undefined)
+      return Effect.succeed(
+        Exit.isSuccess(exit)
+          ? connectionError("unsolicited data on an idle connection")
+          : connectionError(Cause.squash(exit.cause))
+      )
+    }
   )
 
   return yield* fromTransport({ server, exchange, unsolicited: () => ready[0], probe }, options.auth)

@@ -189,10 +189,11 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
   const lostSignal = yield* Deferred.make<never, LockLostError>()
   // Uninterruptible: signalling `lost` interrupts the region, whose scope then
   // interrupts this fiber; the metric and the log must not be cut off.
+  // Lazy: building the error (schema check, stack trace) costs; only a lost lease pays.
   const lose = (reason: string) =>
     Effect.uninterruptible(
       Effect.andThen(
-        Deferred.fail(lostSignal, new LockLostError({ key, token, reason })),
+        Effect.suspend(() => Deferred.fail(lostSignal, new LockLostError({ key, token, reason }))),
         (first) =>
           first
             ? Effect.andThen(
@@ -224,9 +225,12 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
     })
   )
 
+  // A renewal runs to its reply or its timeout in its own fiber: cut off by the
+  // scope closing, it would leave the connection mid-exchange and the release
+  // could not be sent. The release waits for it on the connection instead.
   const renewOnce = Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
     Effect.andThen(
-      sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout),
+      settle(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout)),
       watchdog.confirm(sentAt + leaseMillis)
     ))
 

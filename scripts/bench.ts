@@ -1,0 +1,1199 @@
+/**
+ * Benchmark of effect-dflockd against a real dflockd server, a hand-written
+ * `node:net` floor, and dflockd's own Go bench.
+ *
+ *   npm run bench -- --mode uncontended --workers 10 --rounds 200 [--servers host:port[,host:port]] [--json]
+ *   npm run bench -- --mode contended   --workers 10 --rounds 50
+ *   npm run bench -- --mode raw         --workers 10 --rounds 200
+ *   npm run bench -- --mode go          --workers 10 --rounds 200
+ *   npm run bench -- --mode memory      --locks 10000 [--cycles 3]
+ *   npm run bench -- --compare [--rounds R]   (default 400 rounds per worker)
+ *
+ * Modes
+ * - `uncontended`: N workers (fibers), each `Lock.withLock` on its own key, R rounds,
+ *   through one `DflockdClient.layer` (pooled connections). The Go bench's workload.
+ * - `contended`: N workers on one key: FIFO hand-off latency.
+ * - `raw`: the uncontended workload over one persistent `node:net` socket per
+ *   worker (`l` then `r`, line parsing, no Effect): the floor for any Node client.
+ * - `go`: dflockd's `cmd/bench`, installed once with `go install` into
+ *   `.dflockd/go-bin`; when that fails the mode says why and reports no figures.
+ * - `memory`: holds `--locks` locks at once (each owns a connection), reports bytes
+ *   per held lock, releases them and checks memory returns near its baseline.
+ *
+ * Latency of one op = acquire + release, measured around each round. Each worker
+ * runs untimed warm-up rounds first (connections dialed, code warmed): 200 ops
+ * spread over the workers unless `--warmup W` (rounds per worker) says otherwise.
+ * Percentiles interpolate linearly, as the Go bench does.
+ *
+ * Process layout: without `--servers`, this process starts a dflockd server and
+ * runs the measurement in a child process (the Python server logs every request
+ * to stderr, which the starting process drains; that work must not land in the
+ * measured process). `--compare` does the same for every run.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import * as Zlib from "node:zlib"
+import { Cause, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { DflockdClient, Lock } from "effect-dflockd"
+import { startServer } from "./dflockd-server.ts"
+
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+const scriptPath = fileURLToPath(import.meta.url)
+const resultsDir = Path.join(root, "bench", "results")
+
+/** The Go bench tracks the Go server's module; v1.10.0 is the version PROTOCOL.md was checked against. */
+const GO_MODULE = "github.com/mtingers/dflockd/cmd/bench"
+const GO_VERSION = process.env["DFLOCKD_GO_BENCH_VERSION"] ?? "v1.10.0"
+const goBin = Path.join(root, ".dflockd", "go-bin")
+
+const MODES = ["uncontended", "contended", "raw", "go", "memory"] as const
+type Mode = (typeof MODES)[number]
+
+const DEFAULT_ROUNDS = 200
+/** `--compare` runs 18 processes; 400 rounds per worker keep it near 2 minutes on 2 cores with the Python server. */
+const COMPARE_DEFAULT_ROUNDS = 400
+/** Untimed ops before timing starts (JIT, connections), spread over the workers, unless `--warmup` says otherwise. */
+const DEFAULT_WARMUP_OPS = 200
+const COMPARE_WORKERS: ReadonlyArray<number> = [1, 10, 50]
+const COMPARE_REPEATS = 3
+
+// ---------------------------------------------------------------------------
+// command line
+// ---------------------------------------------------------------------------
+
+interface Args {
+  readonly mode: Mode | undefined
+  readonly compare: boolean
+  readonly workers: number
+  readonly rounds: number
+  /** Untimed rounds per worker; undefined: {@link DEFAULT_WARMUP_OPS} spread over the workers. */
+  readonly warmup: number | undefined
+  readonly servers: ReadonlyArray<string> | undefined
+  readonly json: boolean
+  readonly locks: number
+  readonly cycles: number
+  readonly maxIdle: number | undefined
+}
+
+const usage = `usage:
+  npm run bench -- --mode <uncontended|contended|raw|go> --workers N --rounds R [--servers host:port[,host:port]] [--json]
+  npm run bench -- --mode memory --locks 10000 [--cycles 3] [--servers host:port]
+  npm run bench -- --compare [--rounds R]
+options: --warmup W (untimed rounds per worker, default ${DEFAULT_WARMUP_OPS} ops spread over the workers), --max-idle M (client pool size, default the library's)`
+
+const fail = (message: string): never => {
+  console.error(`bench: ${message}\n${usage}`)
+  process.exit(2)
+}
+
+const positiveInt = (name: string, value: string | undefined, fallback: number, min = 1): number => {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  return Number.isInteger(n) && n >= min ? n : fail(`--${name} must be an integer >= ${min}, got ${value}`)
+}
+
+const parse = (argv: ReadonlyArray<string>): Args => {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      mode: { type: "string" },
+      compare: { type: "boolean", default: false },
+      workers: { type: "string" },
+      rounds: { type: "string" },
+      warmup: { type: "string" },
+      servers: { type: "string" },
+      json: { type: "boolean", default: false },
+      locks: { type: "string" },
+      cycles: { type: "string" },
+      "max-idle": { type: "string" },
+      help: { type: "boolean", default: false }
+    },
+    strict: true
+  })
+  if (values.help) {
+    console.log(usage)
+    process.exit(0)
+  }
+  const mode = values.mode
+  if (mode !== undefined && !(MODES as ReadonlyArray<string>).includes(mode)) fail(`unknown mode ${mode}`)
+  if (mode === undefined && !values.compare) fail("give --mode or --compare")
+  const servers = values.servers?.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  if (servers !== undefined && servers.length === 0) fail("--servers is empty")
+  return {
+    mode: mode as Mode | undefined,
+    compare: values.compare,
+    workers: positiveInt("workers", values.workers, 10),
+    rounds: positiveInt("rounds", values.rounds, values.compare ? COMPARE_DEFAULT_ROUNDS : DEFAULT_ROUNDS),
+    warmup: values.warmup === undefined ? undefined : positiveInt("warmup", values.warmup, 1, 0),
+    servers,
+    json: values.json,
+    locks: positiveInt("locks", values.locks, 10_000),
+    cycles: positiveInt("cycles", values.cycles, 3),
+    maxIdle: values["max-idle"] === undefined ? undefined : positiveInt("max-idle", values["max-idle"], 32, 0)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// measurement
+// ---------------------------------------------------------------------------
+
+/** The JSON line every run ends with (`--json`). */
+interface Summary {
+  readonly mode: string
+  readonly workers: number
+  readonly rounds: number
+  readonly ops: number
+  readonly throughput: number
+  readonly mean_ms: number
+  readonly p50_ms: number
+  readonly p99_ms: number
+}
+
+/** What a run measured besides the summary (printed, not in the JSON line). */
+interface Extra {
+  readonly wallMs: number
+  /** Client CPU (user + system) per op, microseconds. */
+  readonly clientCpuUsPerOp: number | undefined
+  /** Server CPU during the timed phase, percent of one core. */
+  readonly serverCpuPercent: number | undefined
+}
+
+const round = (n: number, digits: number) => Number(n.toFixed(digits))
+
+/** Linear interpolation between closest ranks (as dflockd's Go bench). */
+const percentile = (sorted: Float64Array, pct: number): number => {
+  if (sorted.length === 0) return Number.NaN
+  const rank = (pct / 100) * (sorted.length - 1)
+  const lo = Math.floor(rank)
+  const hi = Math.min(lo + 1, sorted.length - 1)
+  const frac = rank - lo
+  return sorted[lo]! * (1 - frac) + sorted[hi]! * frac
+}
+
+const summarize = (mode: string, workers: number, rounds: number, latencies: Float64Array, wallMs: number): Summary => {
+  const sorted = Float64Array.from(latencies).sort()
+  let sum = 0
+  for (const v of sorted) sum += v
+  return {
+    mode,
+    workers,
+    rounds,
+    ops: sorted.length,
+    throughput: round(sorted.length / (wallMs / 1000), 1),
+    mean_ms: round(sum / sorted.length, 3),
+    p50_ms: round(percentile(sorted, 50), 3),
+    p99_ms: round(percentile(sorted, 99), 3)
+  }
+}
+
+const isLoopback = (host: string) => host === "127.0.0.1" || host === "localhost" || host === "::1"
+
+const splitAddress = (address: string): { readonly host: string; readonly port: number } => {
+  const colon = address.lastIndexOf(":")
+  const port = Number(address.slice(colon + 1))
+  if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) fail(`bad server address ${address}`)
+  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ""), port }
+}
+
+/**
+ * The pids of local dflockd processes listening on the given ports (found by
+ * their command line in /proc), to read their CPU time. Best effort: Linux only.
+ */
+const serverPids = (servers: ReadonlyArray<string>): Array<number> => {
+  const ports = servers.map(splitAddress).filter((s) => isLoopback(s.host)).map((s) => String(s.port))
+  if (ports.length === 0 || !existsSync("/proc")) return []
+  const pids: Array<number> = []
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")
+      const portIndex = argv.indexOf("--port")
+      if (argv.some((a) => a.endsWith("dflockd")) && portIndex !== -1 && ports.includes(argv[portIndex + 1] ?? "")) {
+        pids.push(Number(entry))
+      }
+    } catch {
+      // the process went away
+    }
+  }
+  return pids
+}
+
+const clockTicks = (() => {
+  const out = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" })
+  const n = Number(out.stdout?.trim())
+  return Number.isInteger(n) && n > 0 ? n : 100
+})()
+
+/** utime + stime of the given pids, in milliseconds. */
+const cpuMillisOf = (pids: ReadonlyArray<number>): number | undefined => {
+  if (pids.length === 0) return undefined
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14, 15)
+    } catch {
+      return undefined
+    }
+  }
+  return (ticks * 1000) / clockTicks
+}
+
+/** CPU ticks are 10 ms: below a second of wall time the percentage means little. */
+const serverCpuPercent = (start: number | undefined, end: number | undefined, wallMs: number): number | undefined =>
+  start === undefined || end === undefined || wallMs < 1000 ? undefined : (100 * (end - start)) / wallMs
+
+/** Wall clock, own CPU and server CPU over the timed phase. */
+const startMeter = (servers: ReadonlyArray<string>) => {
+  const pids = serverPids(servers)
+  const serverStart = cpuMillisOf(pids)
+  const cpuStart = process.cpuUsage()
+  const wallStart = performance.now()
+  return (ops: number): Extra => {
+    const wallMs = performance.now() - wallStart
+    const cpu = process.cpuUsage(cpuStart)
+    const serverEnd = cpuMillisOf(pids)
+    return {
+      wallMs,
+      clientCpuUsPerOp: (cpu.user + cpu.system) / ops,
+      serverCpuPercent: serverCpuPercent(serverStart, serverEnd, wallMs)
+    }
+  }
+}
+
+interface Measured {
+  readonly summary: Summary
+  readonly extra: Extra
+}
+
+const warmupRounds = (args: Args) => args.warmup ?? Math.ceil(DEFAULT_WARMUP_OPS / args.workers)
+
+const keyPrefix = () => `bench_${process.pid}_${Math.floor(Math.random() * 1e9).toString(36)}`
+
+// ---------------------------------------------------------------------------
+// ours: effect-dflockd
+// ---------------------------------------------------------------------------
+
+const runOurs = (args: Args, servers: ReadonlyArray<string>, contended: boolean): Promise<Measured> => {
+  const { rounds, workers } = args
+  const warmup = warmupRounds(args)
+  const prefix = keyPrefix()
+  const keyOf = (worker: number) => contended ? `${prefix}_shared` : `${prefix}_${worker}`
+  const ids = Array.from({ length: workers }, (_, i) => i)
+  const latencies = new Float64Array(workers * rounds)
+  const options = { acquireTimeout: "60 seconds" } as const
+  const once = (key: string) => Lock.withLock(Effect.void, key, options)
+
+  const program = Effect.gen(function*() {
+    for (let w = 0; w < warmup; w++) {
+      yield* Effect.forEach(ids, (i) => once(keyOf(i)), { concurrency: "unbounded", discard: true })
+    }
+    const stop = startMeter(servers)
+    yield* Effect.forEach(
+      ids,
+      (i) =>
+        Effect.gen(function*() {
+          const key = keyOf(i)
+          const base = i * rounds
+          for (let r = 0; r < rounds; r++) {
+            const t0 = performance.now()
+            yield* once(key)
+            latencies[base + r] = performance.now() - t0
+          }
+        }),
+      { concurrency: "unbounded", discard: true }
+    )
+    return stop(workers * rounds)
+  })
+
+  const layer = DflockdClient.layer({
+    servers,
+    ...(args.maxIdle === undefined ? {} : { pool: { maxIdle: args.maxIdle } })
+  })
+  return Effect.runPromise(Effect.provide(program, layer)).then((extra) => ({
+    summary: summarize(contended ? "contended" : "uncontended", workers, rounds, latencies, extra.wallMs),
+    extra
+  }))
+}
+
+// ---------------------------------------------------------------------------
+// raw: node:net, one persistent connection per worker, no Effect
+// ---------------------------------------------------------------------------
+
+interface RawConnection {
+  readonly request: (frame: string) => Promise<string>
+  readonly close: () => void
+}
+
+const rawConnect = (address: string): Promise<RawConnection> =>
+  new Promise((resolve, reject) => {
+    const { host, port } = splitAddress(address)
+    const socket = Net.createConnection({ host, port, noDelay: true })
+    const pending: Array<{ readonly resolve: (line: string) => void; readonly reject: (e: Error) => void }> = []
+    let buffer = ""
+    socket.setEncoding("utf8")
+    socket.on("data", (text: string) => {
+      buffer += text
+      let nl = buffer.indexOf("\n")
+      while (nl !== -1) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        pending.shift()?.resolve(line)
+        nl = buffer.indexOf("\n")
+      }
+    })
+    const broken = (error: Error) => {
+      for (const p of pending.splice(0)) p.reject(error)
+      reject(error)
+    }
+    socket.on("error", broken)
+    socket.on("close", () => broken(new Error(`connection to ${address} closed`)))
+    socket.once("connect", () =>
+      resolve({
+        request: (frame) =>
+          new Promise((res, rej) => {
+            pending.push({ resolve: res, reject: rej })
+            socket.write(frame)
+          }),
+        close: () => socket.destroy()
+      }))
+  })
+
+/** The same routing rule as the library and the official clients: crc32(key) mod n. */
+const shard = (key: string, servers: ReadonlyArray<string>) =>
+  servers[Zlib.crc32(Buffer.from(key, "utf8")) % servers.length]!
+
+const rawRound = async (connection: RawConnection, key: string) => {
+  const granted = await connection.request(`l\n${key}\n10\n`)
+  const [status, token] = granted.split(" ")
+  if (status !== "ok" || token === undefined) throw new Error(`l ${key}: ${granted}`)
+  const released = await connection.request(`r\n${key}\n${token}\n`)
+  if (released !== "ok") throw new Error(`r ${key}: ${released}`)
+}
+
+const runRaw = async (args: Args, servers: ReadonlyArray<string>): Promise<Measured> => {
+  const { rounds, workers } = args
+  const warmup = warmupRounds(args)
+  const prefix = keyPrefix()
+  const keys = Array.from({ length: workers }, (_, i) => `${prefix}_${i}`)
+  const latencies = new Float64Array(workers * rounds)
+  const connections = await Promise.all(keys.map((key) => rawConnect(shard(key, servers))))
+  try {
+    await Promise.all(keys.map(async (key, i) => {
+      for (let w = 0; w < warmup; w++) await rawRound(connections[i]!, key)
+    }))
+    const stop = startMeter(servers)
+    await Promise.all(keys.map(async (key, i) => {
+      const connection = connections[i]!
+      const base = i * rounds
+      for (let r = 0; r < rounds; r++) {
+        const t0 = performance.now()
+        await rawRound(connection, key)
+        latencies[base + r] = performance.now() - t0
+      }
+    }))
+    const extra = stop(workers * rounds)
+    return { summary: summarize("raw", workers, rounds, latencies, extra.wallMs), extra }
+  } finally {
+    for (const c of connections) c.close()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// go: dflockd's cmd/bench
+// ---------------------------------------------------------------------------
+
+type GoBench = { readonly ok: true; readonly binary: string } | { readonly ok: false; readonly reason: string }
+
+let goBench: GoBench | undefined
+
+/** Finds the Go bench, or tries `go install` of the pinned version once per process. */
+const ensureGoBench = (): GoBench => {
+  if (goBench !== undefined) return goBench
+  const binary = Path.join(goBin, "bench")
+  if (existsSync(binary)) return goBench = { ok: true, binary }
+  const target = `${GO_MODULE}@${GO_VERSION}`
+  mkdirSync(goBin, { recursive: true })
+  const result = spawnSync("go", ["install", target], {
+    env: { ...process.env, GOBIN: goBin },
+    encoding: "utf8",
+    timeout: 180_000
+  })
+  if (result.error !== undefined) {
+    const code = (result.error as NodeJS.ErrnoException).code
+    return goBench = {
+      ok: false,
+      reason: code === "ENOENT" ? "go toolchain not found on PATH" : `go install ${target}: ${result.error.message}`
+    }
+  }
+  if (result.status !== 0 || !existsSync(binary)) {
+    const lines = `${result.stderr ?? ""}${result.stdout ?? ""}`.split("\n").map((l) => l.trim()).filter((l) =>
+      l.length > 0
+    )
+    const detail = lines.find((l) => /403|404|not available|not found|unknown revision|invalid version/i.test(l)) ??
+      lines.at(-1) ?? `exit status ${result.status}`
+    // the go command repeats the module path before the cause: keep the cause
+    const cause = detail.includes("reading https://") ? detail.slice(detail.indexOf("reading https://")) : detail
+    return goBench = { ok: false, reason: `go install ${target} failed: ${cause}` }
+  }
+  return goBench = { ok: true, binary }
+}
+
+const runGo = async (args: Args, servers: ReadonlyArray<string>, binary: string): Promise<Measured> => {
+  const pids = serverPids(servers)
+  const serverStart = cpuMillisOf(pids)
+  const out = await run(binary, [
+    "--workers",
+    String(args.workers),
+    "--rounds",
+    String(args.rounds),
+    "--servers",
+    servers.join(","),
+    "--timeout",
+    "60"
+  ], "pipe")
+  if (out.code !== 0) throw new Error(`go bench exited with ${out.code}:\n${out.stderr}${out.stdout}`)
+  const field = (name: string): number => {
+    const match = new RegExp(`^\\s*${name}\\s*:\\s*([\\d.]+)`, "m").exec(out.stdout)
+    if (match === null) throw new Error(`go bench output has no "${name}":\n${out.stdout}`)
+    return Number(match[1])
+  }
+  const ops = field("total ops")
+  const wallMs = field("wall time") * 1000
+  const serverEnd = cpuMillisOf(pids)
+  return {
+    summary: {
+      mode: "go",
+      workers: args.workers,
+      rounds: args.rounds,
+      ops,
+      throughput: round(field("throughput"), 1),
+      mean_ms: round(field("mean"), 3),
+      p50_ms: round(field("p50"), 3),
+      p99_ms: round(field("p99"), 3)
+    },
+    extra: {
+      wallMs,
+      clientCpuUsPerOp: undefined,
+      serverCpuPercent: serverCpuPercent(serverStart, serverEnd, wallMs)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// memory: many locks held at once
+// ---------------------------------------------------------------------------
+
+interface Memory {
+  readonly heapUsed: number
+  readonly rss: number
+  readonly external: number
+}
+
+const gc = (): void => {
+  const collect = globalThis.gc
+  if (collect === undefined) throw new Error("run with --expose-gc")
+  collect()
+  collect()
+}
+
+const memoryNow = (): Memory => {
+  gc()
+  const m = process.memoryUsage()
+  return { heapUsed: m.heapUsed, rss: m.rss, external: m.external }
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+const signedMib = (bytes: number) => `${bytes >= 0 ? "+" : ""}${mib(bytes)}`
+
+/** The soft limit on open files of this process (`ulimit -n`, inherited by children). */
+const openFileLimit = (): number | undefined => {
+  const out = spawnSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" })
+  const n = Number(out.stdout?.trim())
+  return Number.isInteger(n) && n > 0 ? n : undefined
+}
+
+/** File descriptors kept free for everything else (stdio, pool, server's own files). */
+const FD_HEADROOM = 256
+
+const lockBudget = (requested: number): number => {
+  const limit = openFileLimit()
+  if (limit === undefined || limit >= requested + FD_HEADROOM) return requested
+  const locks = Math.max(1, limit - FD_HEADROOM)
+  console.log(
+    `memory: ulimit -n is ${limit}; each held lock owns one socket here and one in the server (same limit), ` +
+      `so holding ${locks} locks instead of ${requested}. Raise it with \`ulimit -n ${requested + FD_HEADROOM}\`.`
+  )
+  return locks
+}
+
+/** Open file descriptors of the given local server processes (undefined when not local). */
+const serverFds = (pids: ReadonlyArray<number>): number | undefined => {
+  if (pids.length === 0) return undefined
+  try {
+    return pids.reduce((n, pid) => n + readdirSync(`/proc/${pid}/fd`).length, 0)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Waits until a local server has closed the connections of the last cycle (the
+ * Python server's per-connection cleanup scans every lock key, so closing 10,000
+ * connections takes it a while); otherwise the next cycle's connections and the
+ * closing ones together exceed the server's file limit.
+ */
+const waitForServer = (pids: ReadonlyArray<number>, baselineFds: number | undefined) =>
+  Effect.gen(function*() {
+    if (baselineFds === undefined) return
+    const started = performance.now()
+    let fds = serverFds(pids) ?? 0
+    while (fds > baselineFds + 64 && performance.now() - started < 300_000) {
+      yield* Effect.sleep("500 millis")
+      fds = serverFds(pids) ?? 0
+    }
+    const waited = (performance.now() - started) / 1000
+    if (waited >= 1) console.log(`  (waited ${waited.toFixed(1)} s for the server to close the released connections)`)
+  })
+
+/**
+ * Counts log lines by message (keys and numbers folded) instead of printing
+ * thousands of them; the first of each kind is kept as an example.
+ */
+const makeLogTally = () => {
+  const counts = new Map<string, { count: number; example: string }>()
+  const logger = Logger.make<unknown, void>(({ cause, logLevel, message }) => {
+    const parts = Array.isArray(message) ? message : [message]
+    const text = parts.map((p) => typeof p === "string" ? p : String(p)).join(" ")
+    const kind = `${logLevel}: ${text.replace(/"[^"]*"/g, "<key>")}`
+    const entry = counts.get(kind)
+    if (entry !== undefined) entry.count++
+    else {
+      const reason = Cause.hasFails(cause) || Cause.hasDies(cause) ? ` (${Cause.pretty(cause).split("\n")[0]})` : ""
+      counts.set(kind, { count: 1, example: `${text}${reason}` })
+    }
+  })
+  const drain = () => {
+    const lines = [...counts.values()].map(({ count, example }) => `  ${count} x log: ${example}`)
+    counts.clear()
+    return lines
+  }
+  return { layer: Logger.layer([logger]), drain }
+}
+
+const runMemory = async (args: Args, servers: ReadonlyArray<string>): Promise<number> => {
+  const locks = lockBudget(args.locks)
+  const pids = serverPids(servers)
+  const tally = makeLogTally()
+  const prefix = keyPrefix()
+  const keys = Array.from({ length: locks }, (_, i) => `${prefix}_${i}`)
+  const concurrency = 100
+  const holdAll = Effect.forEach(keys, (key) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      yield* Scope.provide(Lock.acquire(key, { acquireTimeout: "60 seconds" }), scope).pipe(
+        Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+      )
+      return scope
+    }), { concurrency })
+  const releaseAll = (scopes: ReadonlyArray<Scope.Closeable>) =>
+    Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { concurrency, discard: true })
+  const settle = Effect.sleep("1 second") // let closed sockets' handles go before measuring
+
+  const program = Effect.gen(function*() {
+    // warm-up: load and optimise the code paths, fill the pool
+    const warm = yield* Effect.forEach(
+      keys.slice(0, 200),
+      (key) =>
+        Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          yield* Scope.provide(Lock.acquire(key), scope)
+          return scope
+        }),
+      { concurrency }
+    )
+    yield* releaseAll(warm)
+    yield* settle
+    for (const line of tally.drain()) console.log(line)
+    const baselineFds = serverFds(pids)
+    const baseline = memoryNow()
+    console.log(
+      `memory: ${locks} locks x ${args.cycles} cycles; baseline heapUsed ${mib(baseline.heapUsed)}, rss ${
+        mib(baseline.rss)
+      }, external ${mib(baseline.external)}`
+    )
+    const cycles: Array<{ held: Memory; released: Memory; acquireMs: number; releaseMs: number }> = []
+    // the scopes stay local to one cycle, so nothing references them when measuring after release
+    const cycle = Effect.gen(function*() {
+      const t0 = performance.now()
+      const scopes = yield* holdAll
+      const acquireMs = performance.now() - t0
+      const held = memoryNow()
+      const t1 = performance.now()
+      yield* releaseAll(scopes)
+      return { held, acquireMs, releaseMs: performance.now() - t1 }
+    })
+    for (let c = 1; c <= args.cycles; c++) {
+      const { acquireMs, held, releaseMs } = yield* cycle
+      yield* settle
+      const released = memoryNow()
+      const logs = tally.drain()
+      cycles.push({ held, released, acquireMs, releaseMs })
+      const perLock = (field: keyof Memory) => Math.round((held[field] - baseline[field]) / locks)
+      console.log(
+        `cycle ${c}: acquired ${locks} in ${(acquireMs / 1000).toFixed(1)} s, released in ${
+          (releaseMs / 1000).toFixed(1)
+        } s | held: heapUsed ${signedMib(held.heapUsed - baseline.heapUsed)} (${perLock("heapUsed")} B/lock), rss ${
+          signedMib(held.rss - baseline.rss)
+        } (${perLock("rss")} B/lock), external ${perLock("external")} B/lock | after release: heapUsed ${
+          signedMib(released.heapUsed - baseline.heapUsed)
+        }, rss ${signedMib(released.rss - baseline.rss)}`
+      )
+      for (const line of logs) console.log(line)
+      if (c < args.cycles) yield* waitForServer(pids, baselineFds)
+    }
+    return { baseline, cycles }
+  })
+
+  const layer = DflockdClient.layer({
+    servers,
+    ...(args.maxIdle === undefined ? {} : { pool: { maxIdle: args.maxIdle } })
+  })
+  const { baseline, cycles } = await Effect.runPromise(Effect.provide(program, Layer.merge(layer, tally.layer)))
+  const last = cycles.at(-1)!
+  const heldHeap = cycles.reduce((a, c) => a + c.held.heapUsed - baseline.heapUsed, 0) / cycles.length
+  const heldRss = cycles.reduce((a, c) => a + c.held.rss - baseline.rss, 0) / cycles.length
+  const residue = last.released.heapUsed - baseline.heapUsed
+  // "near the baseline": what is left after the last release is small next to what the locks held
+  const tolerance = Math.max(2 * 1024 * 1024, 0.1 * heldHeap)
+  const ok = residue <= tolerance
+  const residues = cycles.map((c) => signedMib(c.released.heapUsed - baseline.heapUsed)).join(", ")
+  console.log(
+    `memory: ${Math.round(heldHeap / locks)} bytes of heap and ${
+      Math.round(heldRss / locks)
+    } bytes of rss per held lock ` +
+      `(mean of ${cycles.length} cycles, ${locks} locks each, client process only)`
+  )
+  console.log(
+    `memory: after releasing, heapUsed is ${signedMib(residue)} from the baseline (tolerance ${mib(tolerance)}): ${
+      ok ? "returns to baseline, no unbounded growth" : "DID NOT return near the baseline"
+    } (after each cycle: ${residues})`
+  )
+  if (args.json) {
+    console.log(JSON.stringify({
+      mode: "memory",
+      locks,
+      cycles: cycles.length,
+      heap_bytes_per_lock: Math.round(heldHeap / locks),
+      rss_bytes_per_lock: Math.round(heldRss / locks),
+      heap_residue_bytes: residue,
+      ok
+    }))
+  }
+  return ok ? 0 : 1
+}
+
+// ---------------------------------------------------------------------------
+// child processes
+// ---------------------------------------------------------------------------
+
+interface Output {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a command without blocking this process's event loop (a server's log pipe keeps draining). */
+const run = (command: string, argv: ReadonlyArray<string>, stdio: "pipe" | "inherit"): Promise<Output> =>
+  new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(command, argv, { stdio: ["ignore", stdio, stdio] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout?.setEncoding("utf8").on("data", (t: string) => (stdout += t))
+    child.stderr?.setEncoding("utf8").on("data", (t: string) => (stderr += t))
+    child.on("error", reject)
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal === null ? 1 : 128), stdout, stderr }))
+  })
+
+/** This script again, on the given servers. */
+const runSelf = (argv: ReadonlyArray<string>, stdio: "pipe" | "inherit", nodeFlags: ReadonlyArray<string> = []) =>
+  run(process.execPath, [...nodeFlags, "--conditions=source", scriptPath, ...argv], stdio)
+
+// ---------------------------------------------------------------------------
+// one run
+// ---------------------------------------------------------------------------
+
+const report = ({ extra, summary }: Measured, json: boolean) => {
+  const lines = [
+    `mode       : ${summary.mode}`,
+    `workers    : ${summary.workers}`,
+    `rounds     : ${summary.rounds}`,
+    `total ops  : ${summary.ops}`,
+    `wall time  : ${(extra.wallMs / 1000).toFixed(3)} s`,
+    `throughput : ${summary.throughput.toFixed(1)} ops/s`,
+    `mean       : ${summary.mean_ms.toFixed(3)} ms`,
+    `p50        : ${summary.p50_ms.toFixed(3)} ms`,
+    `p99        : ${summary.p99_ms.toFixed(3)} ms`,
+    `client cpu : ${extra.clientCpuUsPerOp === undefined ? "n/a" : `${extra.clientCpuUsPerOp.toFixed(1)} us/op`}`,
+    `server cpu : ${extra.serverCpuPercent === undefined ? "n/a" : `${extra.serverCpuPercent.toFixed(0)}% of one core`}`
+  ]
+  console.log(lines.join("\n"))
+  if (json) console.log(JSON.stringify(summary))
+}
+
+/** Runs one mode in this process against `servers`. Returns the exit code. */
+const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): Promise<number> => {
+  switch (mode) {
+    case "uncontended":
+    case "contended":
+      report(await runOurs(args, servers, mode === "contended"), args.json)
+      return 0
+    case "raw":
+      report(await runRaw(args, servers), args.json)
+      return 0
+    case "go": {
+      const go = ensureGoBench()
+      if (!go.ok) {
+        console.log(`go client unavailable: ${go.reason}`)
+        return 3
+      }
+      report(await runGo(args, servers, go.binary), args.json)
+      return 0
+    }
+    case "memory":
+      return runMemory(args, servers)
+  }
+}
+
+/** Starts a server, runs this script on it in a child process, stops the server. */
+const runWithServer = async (args: Args, mode: Mode, argv: ReadonlyArray<string>): Promise<number> => {
+  const flags = mode === "memory"
+    ? { "default-lease-ttl": 33, "max-locks": Math.max(20_000, args.locks + 1024) }
+    : { "default-lease-ttl": 33 }
+  const server = await startServer(flags)
+  try {
+    const out = await runSelf(
+      [...argv, "--servers", server.address],
+      "inherit",
+      mode === "memory" ? ["--expose-gc"] : []
+    )
+    return out.code
+  } finally {
+    await server.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// --compare
+// ---------------------------------------------------------------------------
+
+interface Sample {
+  readonly summary: Summary
+  readonly clientCpuUsPerOp: number | undefined
+  readonly serverCpuPercent: number | undefined
+}
+
+interface Cell {
+  readonly throughput: number
+  readonly p50_ms: number
+  readonly p99_ms: number
+  readonly mean_ms: number
+  readonly client_cpu_us_per_op: number | undefined
+  readonly server_cpu_percent: number | undefined
+  readonly runs: ReadonlyArray<Summary>
+}
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const medianOf = (values: ReadonlyArray<number | undefined>): number | undefined => {
+  const defined = values.filter((v): v is number => v !== undefined)
+  return defined.length === 0 ? undefined : median(defined)
+}
+
+const parseSample = (out: Output): Sample => {
+  const lines = out.stdout.trim().split("\n")
+  const summary = JSON.parse(lines.at(-1) ?? "") as Summary
+  const number = (pattern: RegExp) => {
+    const match = pattern.exec(out.stdout)
+    return match === null ? undefined : Number(match[1])
+  }
+  return {
+    summary,
+    clientCpuUsPerOp: number(/^client cpu : ([\d.]+) us\/op/m),
+    serverCpuPercent: number(/^server cpu : ([\d.]+)%/m)
+  }
+}
+
+const compareModes = ["raw", "uncontended", "go"] as const
+type CompareMode = (typeof compareModes)[number]
+const modeLabel: Record<CompareMode, string> = {
+  raw: "raw (node:net)",
+  uncontended: "ours (effect-dflockd)",
+  go: "go (cmd/bench)"
+}
+const modeColor: Record<CompareMode, string> = { raw: "#6b7280", uncontended: "#2563eb", go: "#16a34a" }
+
+const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+
+interface Series {
+  readonly name: string
+  readonly color: string
+  readonly dash: boolean
+  readonly values: ReadonlyArray<number | undefined>
+}
+
+/** One line chart panel: categories on x (worker counts), linear y from 0. */
+const panel = (
+  x0: number,
+  y0: number,
+  width: number,
+  height: number,
+  title: string,
+  yLabel: string,
+  categories: ReadonlyArray<number>,
+  series: ReadonlyArray<Series>,
+  legend: ReadonlyArray<string> = []
+): string => {
+  const left = 64
+  const right = 16
+  const top = 36
+  const bottom = 44
+  const plotW = width - left - right
+  const plotH = height - top - bottom
+  const max = Math.max(1e-9, ...series.flatMap((s) => s.values.filter((v): v is number => v !== undefined)))
+  const step = niceStep(max / 5)
+  const yMax = Math.ceil((max * 1.05) / step) * step
+  const px = (i: number) => x0 + left + ((i + 0.5) * plotW) / categories.length // category band centres
+  const py = (v: number) => y0 + top + plotH - (v / yMax) * plotH
+  const parts: Array<string> = []
+  parts.push(
+    `<text x="${x0 + width / 2}" y="${y0 + 20}" text-anchor="middle" font-size="15" font-weight="bold">${
+      escapeXml(title)
+    }</text>`
+  )
+  for (let v = 0; v <= yMax + step / 2; v += step) {
+    const y = py(v).toFixed(1)
+    parts.push(`<line x1="${x0 + left}" y1="${y}" x2="${x0 + left + plotW}" y2="${y}" stroke="#e5e7eb"/>`)
+    parts.push(
+      `<text x="${x0 + left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" font-size="11">${
+        formatTick(v)
+      }</text>`
+    )
+  }
+  parts.push(`<line x1="${x0 + left}" y1="${y0 + top}" x2="${x0 + left}" y2="${y0 + top + plotH}" stroke="#374151"/>`)
+  parts.push(
+    `<line x1="${x0 + left}" y1="${y0 + top + plotH}" x2="${x0 + left + plotW}" y2="${
+      y0 + top + plotH
+    }" stroke="#374151"/>`
+  )
+  categories.forEach((c, i) => {
+    parts.push(
+      `<text x="${px(i).toFixed(1)}" y="${y0 + top + plotH + 18}" text-anchor="middle" font-size="12">${c}</text>`
+    )
+  })
+  parts.push(
+    `<text x="${x0 + left + plotW / 2}" y="${y0 + height - 6}" text-anchor="middle" font-size="12">workers</text>`
+  )
+  parts.push(
+    `<text transform="translate(${x0 + 14},${y0 + top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12">${
+      escapeXml(yLabel)
+    }</text>`
+  )
+  for (const s of series) {
+    const points = s.values.flatMap((v, i) => v === undefined ? [] : [`${px(i).toFixed(1)},${py(v).toFixed(1)}`])
+    if (points.length === 0) continue
+    const dash = s.dash ? ` stroke-dasharray="6 4"` : ""
+    parts.push(`<polyline points="${points.join(" ")}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`)
+    for (const p of points) {
+      const [cx, cy] = p.split(",")
+      parts.push(`<circle cx="${cx}" cy="${cy}" r="3.5" fill="${s.color}"/>`)
+    }
+  }
+  // legend, top-left inside the plot, on a light background
+  const legendWidth = 30 + 6.2 * Math.max(0, ...legend.map((l) => l.length), ...series.map((s) => s.name.length))
+  const legendRows = series.length + legend.length
+  parts.push(
+    `<rect x="${x0 + left + 4}" y="${y0 + top + 2}" width="${legendWidth.toFixed(0)}" height="${
+      legendRows * 16 + 4
+    }" fill="#ffffff" fill-opacity="0.85" stroke="#e5e7eb"/>`
+  )
+  legend.forEach((text, i) => {
+    const ly = y0 + top + 10 + (series.length + i) * 16
+    parts.push(
+      `<text x="${
+        x0 + left + 10
+      }" y="${ly}" dominant-baseline="middle" font-size="11" font-style="italic" fill="#6b7280">${
+        escapeXml(text)
+      }</text>`
+    )
+  })
+  series.forEach((s, i) => {
+    const lx = x0 + left + 10
+    const ly = y0 + top + 10 + i * 16
+    const dash = s.dash ? ` stroke-dasharray="6 4"` : ""
+    parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${s.color}" stroke-width="2"${dash}/>`)
+    parts.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle" font-size="11">${escapeXml(s.name)}</text>`)
+  })
+  return parts.join("\n")
+}
+
+const niceStep = (raw: number): number => {
+  const power = 10 ** Math.floor(Math.log10(raw))
+  const m = raw / power
+  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * power
+}
+
+const formatTick = (v: number) =>
+  v >= 1000 ? `${(v / 1000).toFixed(v % 1000 === 0 ? 0 : 1)}k` : `${Number(v.toPrecision(3))}`
+
+const compare = async (args: Args): Promise<number> => {
+  const rounds = args.rounds
+  const started = performance.now()
+  const loadBefore = Os.loadavg()
+  const go = ensureGoBench()
+  if (!go.ok) console.log(`go client unavailable: ${go.reason}`)
+  const modes: ReadonlyArray<CompareMode> = go.ok ? compareModes : ["raw", "uncontended"]
+  const server = await startServer({ "default-lease-ttl": 33 })
+  const samples = new Map<string, Array<Sample>>()
+  const cellKey = (mode: CompareMode, workers: number) => `${mode}/${workers}`
+  try {
+    console.log(
+      `compare: server ${server.address} (dflockd ${
+        readFileSync(Path.join(root, "scripts", "dflockd-version"), "utf8").trim()
+      }, Python), ` +
+        `${COMPARE_REPEATS} repeats x workers ${COMPARE_WORKERS.join("/")} x ${
+          modes.join("/")
+        }, ${rounds} rounds per worker`
+    )
+    for (let rep = 0; rep < COMPARE_REPEATS; rep++) {
+      for (const workers of COMPARE_WORKERS) {
+        // rotate the order per repeat so no mode always runs first on a warm or cold server
+        const order = modes.map((_, i) => modes[(i + rep) % modes.length]!)
+        for (const mode of order) {
+          const argv = [
+            "--mode",
+            mode,
+            "--workers",
+            String(workers),
+            "--rounds",
+            String(rounds),
+            ...(args.warmup === undefined ? [] : ["--warmup", String(args.warmup)]),
+            "--servers",
+            server.address,
+            "--json",
+            ...(args.maxIdle === undefined ? [] : ["--max-idle", String(args.maxIdle)])
+          ]
+          const out = await runSelf(argv, "pipe")
+          if (out.code !== 0) {
+            throw new Error(`${mode} with ${workers} workers exited with ${out.code}:\n${out.stderr}${out.stdout}`)
+          }
+          const sample = parseSample(out)
+          const list = samples.get(cellKey(mode, workers)) ?? []
+          list.push(sample)
+          samples.set(cellKey(mode, workers), list)
+          const s = sample.summary
+          console.log(
+            `  [${rep + 1}/${COMPARE_REPEATS}] ${mode.padEnd(11)} workers=${String(workers).padStart(2)}  ${
+              s.throughput.toFixed(0).padStart(6)
+            } ops/s  p50 ${s.p50_ms.toFixed(2)} ms  p99 ${s.p99_ms.toFixed(2)} ms  client ${
+              sample.clientCpuUsPerOp?.toFixed(0) ?? "n/a"
+            } us/op  server ${sample.serverCpuPercent === undefined ? "n/a" : `${sample.serverCpuPercent.toFixed(0)}%`}`
+          )
+        }
+      }
+    }
+  } finally {
+    await server.stop()
+  }
+
+  const cells = new Map<string, Cell>()
+  for (const [key, list] of samples) {
+    cells.set(key, {
+      throughput: round(median(list.map((s) => s.summary.throughput)), 1),
+      p50_ms: round(median(list.map((s) => s.summary.p50_ms)), 3),
+      p99_ms: round(median(list.map((s) => s.summary.p99_ms)), 3),
+      mean_ms: round(median(list.map((s) => s.summary.mean_ms)), 3),
+      client_cpu_us_per_op: medianOf(list.map((s) => s.clientCpuUsPerOp)),
+      server_cpu_percent: medianOf(list.map((s) => s.serverCpuPercent)),
+      runs: list.map((s) => s.summary)
+    })
+  }
+  const cell = (mode: CompareMode, workers: number) => cells.get(cellKey(mode, workers))
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? undefined : round(a / b, 2)
+  const rows = COMPARE_WORKERS.map((workers) => {
+    const raw = cell("raw", workers)
+    const ours = cell("uncontended", workers)
+    const goCell = cell("go", workers)
+    return {
+      workers,
+      raw,
+      ours,
+      go: goCell,
+      ours_over_raw: ratio(ours?.throughput, raw?.throughput),
+      ours_over_go: ratio(ours?.throughput, goCell?.throughput),
+      ours_p99_over_p50: ratio(ours?.p99_ms, ours?.p50_ms)
+    }
+  })
+
+  const cpus = Os.cpus()
+  const machine = `${cpus.length} x ${cpus[0]?.model.trim() ?? "unknown CPU"}, ${
+    mib(Os.totalmem())
+  } RAM, ${Os.type()} ${Os.release()}, Node ${process.version}`
+  const serverDesc = `dflockd ${
+    readFileSync(Path.join(root, "scripts", "dflockd-version"), "utf8").trim()
+  } (Python, PyPI) on loopback, same machine`
+  const goDesc = go.ok ? `${GO_MODULE}@${GO_VERSION}` : `unavailable: ${go.reason}`
+  const fmt = (n: number | undefined, digits = 0) => n === undefined ? "n/a" : n.toFixed(digits)
+  const pct = (n: number | undefined) => n === undefined ? "n/a" : `${n.toFixed(0)}%`
+  const latency = (c: Cell | undefined) => c === undefined ? "n/a" : `${c.p50_ms.toFixed(2)} / ${c.p99_ms.toFixed(2)}`
+  const table = [
+    "| workers | raw ops/s | ours ops/s | go ops/s | ours/raw | ours/go | raw p50/p99 ms | ours p50/p99 ms | go p50/p99 ms | ours p99/p50 | client CPU us/op raw / ours | server CPU raw / ours |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.workers} | ${fmt(r.raw?.throughput)} | ${fmt(r.ours?.throughput)} | ${fmt(r.go?.throughput)} | ${
+        fmt(r.ours_over_raw, 2)
+      } | ${fmt(r.ours_over_go, 2)} | ${latency(r.raw)} | ${latency(r.ours)} | ${latency(r.go)} | ${
+        fmt(r.ours_p99_over_p50, 2)
+      } | ${fmt(r.raw?.client_cpu_us_per_op)} / ${fmt(r.ours?.client_cpu_us_per_op)} | ${
+        pct(r.raw?.server_cpu_percent)
+      } / ${pct(r.ours?.server_cpu_percent)} |`
+    )
+  ].join("\n")
+  const elapsed = (performance.now() - started) / 1000
+  const loadAfter = Os.loadavg()
+  const load = `1-min load average ${loadBefore[0]!.toFixed(2)} before, ${
+    loadAfter[0]!.toFixed(2)
+  } after (${cpus.length} CPUs; includes this run)`
+  const markdown = [
+    "# effect-dflockd benchmark: ours vs raw node:net vs Go",
+    "",
+    `Uncontended acquire+release, each worker on its own key; median of ${COMPARE_REPEATS} runs per cell, ${rounds} rounds per worker ` +
+    `(+${
+      args.warmup === undefined
+        ? `${DEFAULT_WARMUP_OPS} untimed warm-up ops spread over the workers`
+        : `${args.warmup} untimed warm-up rounds per worker`
+    }). Generated by \`npm run bench -- --compare --rounds ${rounds}\` in ${elapsed.toFixed(0)} s.`,
+    "",
+    `- Machine: ${machine}`,
+    `- Server: ${serverDesc}`,
+    `- Go client: ${goDesc}`,
+    `- Load: ${load}`,
+    `- Date: ${new Date().toISOString()}`,
+    "",
+    table,
+    "",
+    "Client CPU is user+system time of the bench process per op; server CPU is the dflockd process's CPU during the timed phase, in percent of one core.",
+    ""
+  ].join("\n")
+
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(Path.join(resultsDir, "compare.md"), markdown)
+  writeFileSync(
+    Path.join(resultsDir, "compare.json"),
+    JSON.stringify(
+      {
+        machine,
+        server: serverDesc,
+        go: goDesc,
+        load,
+        rounds,
+        warmup: args.warmup,
+        repeats: COMPARE_REPEATS,
+        date: new Date().toISOString(),
+        rows
+      },
+      null,
+      2
+    ) + "\n"
+  )
+  const plotted = modes.map((m) => ({ mode: m, cells: COMPARE_WORKERS.map((w) => cell(m, w)) }))
+  const throughputSeries: Array<Series> = plotted.map(({ cells: cs, mode }) => ({
+    name: modeLabel[mode],
+    color: modeColor[mode],
+    dash: false,
+    values: cs.map((c) => c?.throughput)
+  }))
+  const latencySeries: Array<Series> = plotted.flatMap(({ cells: cs, mode }) => [
+    { name: `${modeLabel[mode]} p50`, color: modeColor[mode], dash: false, values: cs.map((c) => c?.p50_ms) },
+    { name: `${modeLabel[mode]} p99`, color: modeColor[mode], dash: true, values: cs.map((c) => c?.p99_ms) }
+  ])
+  const width = 1000
+  const height = 440
+  const goNote: ReadonlyArray<string> = go.ok ? [] : ["go (cmd/bench): unavailable, not plotted"]
+  const svg = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 40}" viewBox="0 0 ${width} ${
+      height + 40
+    }" font-family="Helvetica, Arial, sans-serif">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    panel(
+      0,
+      0,
+      width / 2,
+      height,
+      "Throughput (median of 3)",
+      "acquire+release per second",
+      COMPARE_WORKERS,
+      throughputSeries,
+      goNote
+    ),
+    panel(
+      width / 2,
+      0,
+      width / 2,
+      height,
+      "Latency per op: p50 (solid), p99 (dashed)",
+      "milliseconds",
+      COMPARE_WORKERS,
+      latencySeries
+    ),
+    `<text x="${width / 2}" y="${height + 12}" text-anchor="middle" font-size="11" fill="#4b5563">${
+      escapeXml(`Server: ${serverDesc}. Uncontended, ${rounds} rounds per worker, median of ${COMPARE_REPEATS} runs.`)
+    }</text>`,
+    `<text x="${width / 2}" y="${height + 28}" text-anchor="middle" font-size="11" fill="#4b5563">${
+      escapeXml(`Machine: ${machine}. ${load}.`)
+    }</text>`,
+    `</svg>`,
+    ""
+  ].join("\n")
+  writeFileSync(Path.join(resultsDir, "compare.svg"), svg)
+
+  console.log(`\n${table}\n`)
+  console.log(`wrote ${Path.relative(root, resultsDir)}/compare.{md,json,svg} (${elapsed.toFixed(0)} s)`)
+  return 0
+}
+
+// ---------------------------------------------------------------------------
+// main
+// ---------------------------------------------------------------------------
+
+const main = async (): Promise<number> => {
+  const argv = process.argv.slice(2)
+  const args = parse(argv)
+  if (args.compare) return compare(args)
+  const mode = args.mode!
+  const direct = args.servers !== undefined && (mode !== "memory" || globalThis.gc !== undefined)
+  if (!direct) {
+    if (args.servers !== undefined) return (await runSelf(argv, "inherit", ["--expose-gc"])).code
+    return runWithServer(args, mode, argv)
+  }
+  return runHere(args, mode, args.servers!)
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error("bench failed:", error)
+    process.exit(1)
+  }
+)
