@@ -144,12 +144,8 @@ export const isLock = (u: unknown): u is Lock => Predicate.hasProperty(u, Lease.
 export const acquire: (
   key: string,
   options?: AcquireOptions
-) => Effect.Effect<Lock, AcquireError, Scope.Scope | DflockdClient> = Effect.fn("dflockd.Lock.acquire")(
-  function*(key: string, options?: AcquireOptions) {
-    yield* Effect.annotateCurrentSpan("dflockd.key", key)
-    return yield* Lease.acquire({ kind: "lock", key }, options)
-  }
-)
+) => Effect.Effect<Lock, AcquireError, Scope.Scope | DflockdClient> = (key: string, options?: AcquireOptions) =>
+  Lease.acquire({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.acquire", key))
 
 /**
  * Acquires the lock only if it is free now; `None` if someone holds it.
@@ -173,12 +169,10 @@ export const acquire: (
 export const tryAcquire: (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
-) => Effect.Effect<Option.Option<Lock>, AcquireError, Scope.Scope | DflockdClient> = Effect.fn(
-  "dflockd.Lock.tryAcquire"
-)(function*(key: string, options?: Omit<AcquireOptions, "acquireTimeout">) {
-  yield* Effect.annotateCurrentSpan("dflockd.key", key)
-  return yield* Lease.tryAcquire({ kind: "lock", key }, options)
-})
+) => Effect.Effect<Option.Option<Lock>, AcquireError, Scope.Scope | DflockdClient> = (
+  key: string,
+  options?: Omit<AcquireOptions, "acquireTimeout">
+) => Lease.tryAcquire({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.tryAcquire", key))
 
 /**
  * Two-phase acquisition, step one: joins the key's FIFO queue and returns at once
@@ -205,12 +199,10 @@ export const tryAcquire: (
 export const enqueue: (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
-) => Effect.Effect<Ticket, AcquireError, Scope.Scope | DflockdClient> = Effect.fn("dflockd.Lock.enqueue")(
-  function*(key: string, options?: Omit<AcquireOptions, "acquireTimeout">) {
-    yield* Effect.annotateCurrentSpan("dflockd.key", key)
-    return yield* Lease.enqueue({ kind: "lock", key }, options)
-  }
-)
+) => Effect.Effect<Ticket, AcquireError, Scope.Scope | DflockdClient> = (
+  key: string,
+  options?: Omit<AcquireOptions, "acquireTimeout">
+) => Lease.enqueue({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.enqueue", key))
 
 /**
  * Runs an effect while holding the lock: acquire, run, release. If the lease is
@@ -245,7 +237,7 @@ export const withLock: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: AcquireOptions) =>
-    Lease.withLease(self, acquire(key, options)).pipe(
-      Effect.withSpan("dflockd.Lock.withLock", { attributes: { "dflockd.key": key } })
+    Lease.withLease(self, Lease.acquire({ kind: "lock", key }, options)).pipe(
+      Lease.traced("dflockd.Lock.withLock", key)
     )
 )

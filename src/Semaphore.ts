@@ -98,12 +98,13 @@ export interface Ticket extends Lease.Ticket {}
 export const acquire: (
   key: string,
   options: SemaphoreOptions
-) => Effect.Effect<Permit, Lease.AcquireError, Scope.Scope | DflockdClient> = Effect.fn("dflockd.Semaphore.acquire")(
-  function*(key: string, options: SemaphoreOptions) {
-    yield* Effect.annotateCurrentSpan("dflockd.key", key)
-    return yield* Lease.acquire({ kind: "semaphore", key, limit: options.limit }, options)
-  }
-)
+) => Effect.Effect<Permit, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+  key: string,
+  options: SemaphoreOptions
+) =>
+  Lease.acquire({ kind: "semaphore", key, limit: options.limit }, options).pipe(
+    Lease.traced("dflockd.Semaphore.acquire", key)
+  )
 
 /**
  * Acquires a permit only if one is free now.
@@ -126,12 +127,13 @@ export const acquire: (
 export const tryAcquire: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
-) => Effect.Effect<Option.Option<Permit>, Lease.AcquireError, Scope.Scope | DflockdClient> = Effect.fn(
-  "dflockd.Semaphore.tryAcquire"
-)(function*(key: string, options: Omit<SemaphoreOptions, "acquireTimeout">) {
-  yield* Effect.annotateCurrentSpan("dflockd.key", key)
-  return yield* Lease.tryAcquire({ kind: "semaphore", key, limit: options.limit }, options)
-})
+) => Effect.Effect<Option.Option<Permit>, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+  key: string,
+  options: Omit<SemaphoreOptions, "acquireTimeout">
+) =>
+  Lease.tryAcquire({ kind: "semaphore", key, limit: options.limit }, options).pipe(
+    Lease.traced("dflockd.Semaphore.tryAcquire", key)
+  )
 
 /**
  * Two-phase acquisition of a permit, step one.
@@ -155,12 +157,13 @@ export const tryAcquire: (
 export const enqueue: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
-) => Effect.Effect<Ticket, Lease.AcquireError, Scope.Scope | DflockdClient> = Effect.fn("dflockd.Semaphore.enqueue")(
-  function*(key: string, options: Omit<SemaphoreOptions, "acquireTimeout">) {
-    yield* Effect.annotateCurrentSpan("dflockd.key", key)
-    return yield* Lease.enqueue({ kind: "semaphore", key, limit: options.limit }, options)
-  }
-)
+) => Effect.Effect<Ticket, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+  key: string,
+  options: Omit<SemaphoreOptions, "acquireTimeout">
+) =>
+  Lease.enqueue({ kind: "semaphore", key, limit: options.limit }, options).pipe(
+    Lease.traced("dflockd.Semaphore.enqueue", key)
+  )
 
 /**
  * Runs an effect while holding a permit; interrupted with `LockLostError` if the
@@ -194,7 +197,7 @@ export const withPermit: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options: SemaphoreOptions) =>
-    Lease.withLease(self, acquire(key, options)).pipe(
-      Effect.withSpan("dflockd.Semaphore.withPermit", { attributes: { "dflockd.key": key } })
+    Lease.withLease(self, Lease.acquire({ kind: "semaphore", key, limit: options.limit }, options)).pipe(
+      Lease.traced("dflockd.Semaphore.withPermit", key)
     )
 )

@@ -1,180 +1,125 @@
 /**
- * The lease watchdog's timing, on the TestClock (`it.effect` provides it).
+ * The keep-alive loop and lease watchdog (src/internal/watchdog.ts), on the
+ * TestClock: when renewals go out, and exactly when a lease counts as lost.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Clock from "effect/Clock"
-import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
+import { Clock, Effect, Fiber, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as Watchdog from "../src/internal/watchdog.ts"
 
-/** Forks `expired`; `isDone` reports whether it has completed. */
-const watch = (watchdog: Watchdog.Watchdog) =>
-  Effect.map(Effect.forkChild(watchdog.expired), (fiber) => ({
-    fiber,
-    isDone: Effect.sync(() => fiber.pollUnsafe() !== undefined)
-  }))
+/** Lets forked fibers run up to their next sleep. */
+const settle = Effect.yieldNow
 
-/** Moves the TestClock forward and lets woken fibers run. */
-const advance = (millis: number) => Effect.andThen(TestClock.adjust(millis), Effect.yieldNow)
+const isDone = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() !== undefined
 
-const now = Clock.currentTimeMillis
-
-describe("Watchdog.make", () => {
-  it.effect("expired does not complete before deadline - margin, and completes at it", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const watchdog = yield* Watchdog.make(start + 10_000, 1_000)
-      const { fiber, isDone } = yield* watch(watchdog)
-      yield* advance(0)
-      assert.isFalse(yield* isDone)
-      yield* advance(8_999)
-      assert.isFalse(yield* isDone, "not before deadline - margin")
-      yield* advance(1)
-      assert.isTrue(yield* isDone, "at deadline - margin")
-      yield* Fiber.join(fiber)
-      assert.strictEqual((yield* now) - start, 9_000)
-    }))
-
-  it.effect("completes after the due time even when the clock jumps past it", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const { isDone } = yield* watch(yield* Watchdog.make(start + 10_000, 1_000))
-      yield* advance(60_000)
-      assert.isTrue(yield* isDone)
-    }))
-
-  it.effect("completes at once when the deadline is already past", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const watchdog = yield* Watchdog.make(start - 1, 0)
-      yield* watchdog.expired
-      assert.strictEqual(yield* now, start)
-    }))
-
-  it.effect("completes at the deadline itself with a zero margin", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const { isDone } = yield* watch(yield* Watchdog.make(start + 5_000, 0))
-      yield* advance(4_999)
-      assert.isFalse(yield* isDone)
-      yield* advance(1)
-      assert.isTrue(yield* isDone)
-    }))
-
-  it.effect("confirm() extends the deadline, also for a fiber already waiting", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const watchdog = yield* Watchdog.make(start + 10_000, 1_000)
-      const { isDone } = yield* watch(watchdog)
-      yield* advance(5_000)
-      yield* watchdog.confirm(start + 20_000)
-      assert.strictEqual(yield* watchdog.deadline, start + 20_000)
-      yield* advance(4_000) // t = 9 s: the old due time
-      assert.isFalse(yield* isDone, "the fiber re-reads the deadline when it wakes")
-      yield* advance(9_999) // t = 18.999 s
-      assert.isFalse(yield* isDone)
-      yield* advance(1) // t = 19 s = new deadline - margin
-      assert.isTrue(yield* isDone)
-    }))
-
-  it.effect("confirm() with an older deadline does not move it back", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const watchdog = yield* Watchdog.make(start + 10_000, 1_000)
-      yield* watchdog.confirm(start + 20_000)
-      // a late reply to an older renewal
-      yield* watchdog.confirm(start + 12_000)
-      yield* watchdog.confirm(start + 1_000)
-      assert.strictEqual(yield* watchdog.deadline, start + 20_000)
-      const { isDone } = yield* watch(watchdog)
-      yield* advance(18_999)
-      assert.isFalse(yield* isDone)
-      yield* advance(1)
-      assert.isTrue(yield* isDone)
-    }))
-
-  it.effect("an older deadline than the initial one is ignored too", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const watchdog = yield* Watchdog.make(start + 10_000, 1_000)
-      yield* watchdog.confirm(start + 2_000)
-      assert.strictEqual(yield* watchdog.deadline, start + 10_000)
-      const { isDone } = yield* watch(watchdog)
-      yield* advance(8_999)
-      assert.isFalse(yield* isDone)
-    }))
-
-  it.effect("regular confirmations keep it alive; it fires one lease after the last one", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const lease = 10_000
-      const margin = Watchdog.marginFor(lease)
-      const watchdog = yield* Watchdog.make(start + lease, margin)
-      const { isDone } = yield* watch(watchdog)
-      // a renewal every half lease, as the renewal fiber does, for a minute
-      for (let i = 0; i < 12; i++) {
-        yield* advance(lease / 2)
-        yield* watchdog.confirm((yield* now) + lease)
-        assert.isFalse(yield* isDone, `after renewal ${i + 1}`)
-      }
-      const lastConfirmed = yield* now
-      // renewals stop (server silent): lost at lastConfirmed + lease - margin
-      yield* advance(lease - margin - 1)
-      assert.isFalse(yield* isDone)
-      yield* advance(1)
-      assert.isTrue(yield* isDone)
-      assert.strictEqual((yield* now) - lastConfirmed, lease - margin)
-    }))
-
-  it.effect.each(
-    [
-      [1_000, 100],
-      [2_000, 200],
-      [33_000, 1_000],
-      [3_600_000, 1_000]
-    ] as const
-  )("a lease of %i ms with its margin %i ms fires at lease - margin", ([lease, margin]) =>
-    Effect.gen(function*() {
-      assert.strictEqual(Watchdog.marginFor(lease), margin)
-      const start = yield* now
-      const { isDone } = yield* watch(yield* Watchdog.make(start + lease, Watchdog.marginFor(lease)))
-      yield* advance(lease - margin - 1)
-      assert.isFalse(yield* isDone)
-      yield* advance(1)
-      assert.isTrue(yield* isDone)
-    }))
-
-  it.effect("interrupting a waiting expired leaves nothing behind", () =>
-    Effect.gen(function*() {
-      const start = yield* now
-      const { fiber } = yield* watch(yield* Watchdog.make(start + 10_000, 1_000))
-      yield* advance(1_000)
-      yield* Fiber.interrupt(fiber)
-      const exit = fiber.pollUnsafe()
-      assert.isDefined(exit)
-      assert.strictEqual(exit?._tag, "Failure")
-    }))
+describe("marginFor", () => {
+  it("is a tenth of the lease, at most one second", () => {
+    assert.strictEqual(Watchdog.marginFor(2000), 200)
+    assert.strictEqual(Watchdog.marginFor(10_000), 1000)
+    assert.strictEqual(Watchdog.marginFor(60_000), 1000)
+  })
 })
 
-describe("Watchdog.marginFor", () => {
-  it("is a tenth of the lease, at most one second", () => {
-    assert.strictEqual(Watchdog.marginFor(0), 0)
-    assert.strictEqual(Watchdog.marginFor(1_000), 100)
-    assert.strictEqual(Watchdog.marginFor(5_000), 500)
-    assert.strictEqual(Watchdog.marginFor(9_999), 999.9)
-    assert.strictEqual(Watchdog.marginFor(10_000), 1_000)
-    assert.strictEqual(Watchdog.marginFor(10_001), 1_000)
-    assert.strictEqual(Watchdog.marginFor(60_000), 1_000)
-    assert.strictEqual(Watchdog.marginFor(Number.MAX_SAFE_INTEGER), 1_000)
-  })
+describe("keepAlive", () => {
+  it.effect("renews every renewEvery and never expires while renewals succeed", () =>
+    Effect.gen(function*() {
+      const renewals = yield* Ref.make<ReadonlyArray<number>>([])
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 10_000,
+        renewEvery: 5000,
+        renew: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(renewals, (r) => [...r, now]))
+      }).pipe(Effect.forkChild)
+      yield* settle
+      for (let i = 0; i < 12; i++) {
+        yield* TestClock.adjust("5 seconds")
+        yield* settle
+      }
+      assert.isFalse(isDone(fiber))
+      assert.deepStrictEqual(yield* Ref.get(renewals), Array.from({ length: 12 }, (_, i) => (i + 1) * 5000))
+      yield* Fiber.interrupt(fiber)
+    }))
 
-  it("is always below the lease for positive leases", () => {
-    for (let lease = 1; lease <= 100_000; lease += 997) {
-      const margin = Watchdog.marginFor(lease)
-      assert.isBelow(margin, lease)
-      assert.isAtMost(margin, 1_000)
-      assert.isAtMost(margin, lease / 10)
-    }
-  })
+  it.effect("a renewal that never answers: Expired exactly at the deadline less the margin", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 10_000,
+        renewEvery: 5000,
+        renew: Effect.never
+      }).pipe(Effect.flip, Effect.forkChild)
+      yield* settle
+      yield* TestClock.adjust(8999) // deadline 10 s, margin 1 s
+      yield* settle
+      assert.isFalse(isDone(fiber), "not before 9 s")
+      yield* TestClock.adjust(1)
+      yield* settle
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "Expired")
+    }))
+
+  it.effect("a confirmed renewal moves the deadline to its send time plus the lease", () =>
+    Effect.gen(function*() {
+      const calls = yield* Ref.make(0)
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 10_000,
+        renewEvery: 5000,
+        // the first renewal (sent at 5 s) is confirmed; later ones hang
+        renew: Effect.flatMap(Ref.getAndUpdate(calls, (n) => n + 1), (n) => n === 0 ? Effect.void : Effect.never)
+      }).pipe(Effect.flip, Effect.forkChild)
+      yield* settle
+      yield* TestClock.adjust(13_999) // new deadline 15 s, margin 1 s
+      yield* settle
+      assert.isFalse(isDone(fiber), "still held before 14 s")
+      yield* TestClock.adjust(1)
+      yield* settle
+      assert.strictEqual((yield* Fiber.join(fiber))._tag, "Expired")
+      assert.strictEqual(yield* Ref.get(calls), 2)
+    }))
+
+  it.effect("a failed renewal fails with its error at once", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 10_000,
+        renewEvery: 5000,
+        renew: Effect.fail("refused" as const)
+      }).pipe(Effect.flip, Effect.forkChild)
+      yield* settle
+      yield* TestClock.adjust(4999)
+      yield* settle
+      assert.isFalse(isDone(fiber))
+      yield* TestClock.adjust(1)
+      yield* settle
+      assert.strictEqual(yield* Fiber.join(fiber), "refused")
+    }))
+
+  it.effect("a renew interval too close to the lease is capped, so renewals still come in time", () =>
+    Effect.gen(function*() {
+      const renewals = yield* Ref.make(0)
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 10_000,
+        renewEvery: 9_500, // a renew ratio of 0.95 would miss the 9 s deadline
+        renew: Ref.update(renewals, (n) => n + 1)
+      }).pipe(Effect.forkChild)
+      yield* settle
+      for (let i = 0; i < 10; i++) {
+        yield* TestClock.adjust("8 seconds") // capped at lease - 2 × margin = 8 s
+        yield* settle
+      }
+      assert.isFalse(isDone(fiber))
+      assert.strictEqual(yield* Ref.get(renewals), 10)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a lease granted long ago with no renewal yet expires at once", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust("20 seconds")
+      const error = yield* Effect.flip(
+        Watchdog.keepAlive({ grantedAt: 0, leaseMillis: 10_000, renewEvery: 5000, renew: Effect.void })
+      )
+      assert.strictEqual(error._tag, "Expired")
+    }))
 })

@@ -204,8 +204,6 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
       )
     )
 
-  const watchdog = yield* Watchdog.make(grantedAtMillis + leaseMillis, Watchdog.marginFor(leaseMillis))
-
   yield* Metric.modify(Metrics.held(kind), 1)
   yield* Scope.addFinalizer(
     scope,
@@ -225,22 +223,19 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
     })
   )
 
-  // A renewal runs to its reply or its timeout in its own fiber: cut off by the
-  // scope closing, it would leave the connection mid-exchange and the release
-  // could not be sent. The release waits for it on the connection instead.
-  const renewOnce = Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
-    Effect.andThen(
-      settle(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout)),
-      watchdog.confirm(sentAt + leaseMillis)
-    ))
-
-  yield* Effect.sleep(renewEvery).pipe(
-    Effect.andThen(renewOnce),
-    Effect.forever,
-    Effect.catch((error) => lose(describe(error))),
-    Effect.forkIn(scope)
-  )
-  yield* Effect.andThen(watchdog.expired, lose("lease deadline passed without a confirmed renewal")).pipe(
+  // One fiber renews the lease and watches its deadline. A renewal runs to its
+  // reply or its timeout in its own fiber: cut off by the scope closing, it would
+  // leave the connection mid-exchange and the release could not be sent (the
+  // release waits for it on the connection instead).
+  yield* Watchdog.keepAlive({
+    grantedAt: grantedAtMillis,
+    leaseMillis,
+    renewEvery,
+    renew: settle(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout))
+  }).pipe(
+    Effect.catch((error) =>
+      lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
+    ),
     Effect.forkIn(scope)
   )
 
@@ -370,6 +365,13 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
         return ticket
       }))
   })
+
+/**
+ * A span for a public operation, with the key as an attribute. No stack trace
+ * capture: it would cost an `Error` per lock, and the call site is the caller's.
+ */
+export const traced = (name: string, key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withSpan(self, name, { attributes: { "dflockd.key": key }, captureStackTrace: false })
 
 /**
  * Runs `region` while holding a lease. If the lease is lost, the region is

@@ -1,40 +1,63 @@
 /**
- * The lease watchdog: the client's own view of when a lease runs out.
+ * Keeping a lease alive, and the lease watchdog: one loop that renews the lease
+ * on schedule and declares it lost when its deadline passes without a confirmed
+ * renewal, whether or not the server ever answers.
  *
- * Each confirmed renewal moves the deadline to `sent + lease` (the server renewed
- * no earlier than the request was sent, so that bound never overstates the
- * lease). `expired` completes once `deadline - margin` passes without a newer
- * confirmation, whether or not the server ever answers.
+ * The deadline is the client's own, conservative view: a renewal confirmed by
+ * the server moves it to `sent + lease` (the server renewed no earlier than the
+ * request was sent, so this never overstates the lease). The lease counts as
+ * lost a safety margin before the deadline.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Ref from "effect/Ref"
-
-export interface Watchdog {
-  /** Records a confirmed lease that runs until `deadlineMillis` (by `Clock`). */
-  readonly confirm: (deadlineMillis: number) => Effect.Effect<void>
-  /** Completes when the deadline, less the margin, has passed. */
-  readonly expired: Effect.Effect<void>
-  /** The current deadline in `Clock` milliseconds. */
-  readonly deadline: Effect.Effect<number>
-}
+import * as Option from "effect/Option"
 
 /** Safety margin before the deadline: a tenth of the lease, at most one second. */
 export const marginFor = (leaseMillis: number): number => Math.min(leaseMillis / 10, 1000)
 
-export const make = (initialDeadlineMillis: number, marginMillis: number): Effect.Effect<Watchdog> =>
-  Effect.map(Ref.make(initialDeadlineMillis), (deadline) => {
-    const expired: Effect.Effect<void> = Effect.flatMap(
-      Effect.zip(Clock.currentTimeMillis, Ref.get(deadline)),
-      ([now, current]) => {
-        const due = current - marginMillis
-        return now >= due ? Effect.void : Effect.andThen(Effect.sleep(due - now), expired)
+/** The lease deadline (less the margin) passed without a confirmed renewal. */
+export interface Expired {
+  readonly _tag: "Expired"
+}
+
+const expired: Expired = { _tag: "Expired" }
+
+export interface KeepAliveOptions<E> {
+  /** When the lease was granted (by `Clock`, milliseconds): it runs `leaseMillis` from then. */
+  readonly grantedAt: number
+  readonly leaseMillis: number
+  /** Time between renewals (at most the lease less twice the margin). */
+  readonly renewEvery: number
+  /** Sends one renewal; on success the lease runs `leaseMillis` from when it was sent. */
+  readonly renew: Effect.Effect<void, E>
+}
+
+/**
+ * Renews every `renewEvery` until interrupted. Fails with the renewal's error
+ * if one fails, or with `Expired` once the deadline less the margin passes
+ * without a confirmed renewal (a renewal still waiting for its reply then is
+ * abandoned). One fiber, one timer at a time.
+ */
+export const keepAlive = <E>(options: KeepAliveOptions<E>): Effect.Effect<never, E | Expired> =>
+  Effect.gen(function*() {
+    const { leaseMillis, renew } = options
+    const margin = marginFor(leaseMillis)
+    // a renewal must start early enough to be confirmed before the deadline
+    const renewEvery = Math.max(1, Math.min(options.renewEvery, leaseMillis - 2 * margin))
+    let due = options.grantedAt + leaseMillis - margin
+    let nextRenewal = options.grantedAt + renewEvery
+    while (true) {
+      const now = yield* Clock.currentTimeMillis
+      if (now >= due) return yield* Effect.fail(expired)
+      if (now < nextRenewal) {
+        yield* Effect.sleep(Math.min(nextRenewal, due) - now)
+        continue
       }
-    )
-    return {
-      // never move the deadline backwards (a late reply to an old renewal)
-      confirm: (deadlineMillis) => Ref.update(deadline, (current) => Math.max(current, deadlineMillis)),
-      expired,
-      deadline: Ref.get(deadline)
+      const confirmed = yield* Effect.timeoutOption(renew, due - now)
+      if (Option.isSome(confirmed)) {
+        due = Math.max(due, now + leaseMillis - margin)
+        nextRenewal = now + renewEvery
+      }
+      // else the deadline passed while waiting for the reply: the next turn fails
     }
   })
