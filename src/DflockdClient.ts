@@ -216,16 +216,8 @@ const defaultRetry: Schedule.Schedule<unknown, Connection.ExchangeError> = Sched
   Schedule.recurs(3)
 ])
 
-const positiveDuration = (
-  argument: string,
-  input: Duration.Input | undefined,
-  fallback: Duration.Input
-): Result.Result<Duration.Duration, InvalidArgumentError> => {
-  const d = Duration.fromInput(input ?? fallback)
-  return d._tag === "Some" && Duration.isFinite(d.value) && Duration.toMillis(d.value) > 0
-    ? Result.succeed(d.value)
-    : Result.fail(new InvalidArgumentError({ argument, detail: "must be a positive finite duration" }))
-}
+const positiveDuration = (argument: string, input: Duration.Input | undefined, fallback: Duration.Input) =>
+  Codec.validatePositiveDuration(argument, input ?? fallback)
 
 const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOptions, InvalidArgumentError> => {
   if (pool === false) return Result.succeed({ maxIdle: 0, idleTimeToLive: Duration.seconds(10) })
@@ -265,12 +257,7 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
     for (const input of inputs) servers.push(yield* parseAddress(input))
     yield* Sharding.pick(Sharding.stableHashShard, "probe", servers.length)
     if (options.auth !== undefined) yield* Codec.validateAuthToken(Redacted.value(options.auth))
-    const renewRatio = options.renewRatio ?? 0.5
-    if (!(renewRatio > 0 && renewRatio < 1)) {
-      return yield* Result.fail(
-        new InvalidArgumentError({ argument: "renewRatio", detail: "must be between 0 and 1 (exclusive)" })
-      )
-    }
+    const renewRatio = yield* Codec.validateRenewRatio(options.renewRatio ?? 0.5)
     const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls
     return {
       servers,

@@ -74,6 +74,20 @@ export const validateTimeout = (
     return Result.succeed(Math.min(Math.ceil(millis / 1000), MAX_SECONDS))
   })
 
+/** A positive, finite duration (timeouts and intervals of the client itself). */
+export const validatePositiveDuration = (
+  argument: string,
+  input: Duration.Input
+): Result.Result<Duration.Duration, InvalidArgumentError> =>
+  Result.flatMap(toDuration(argument, input), (d) =>
+    Duration.isFinite(d) && Duration.toMillis(d) > 0
+      ? Result.succeed(d)
+      : invalid(argument, "must be a positive finite duration"))
+
+/** The fraction of the lease after which to renew: strictly between 0 and 1. */
+export const validateRenewRatio = (ratio: number): Result.Result<number, InvalidArgumentError> =>
+  ratio > 0 && ratio < 1 ? Result.succeed(ratio) : invalid("renewRatio", "must be between 0 and 1 (exclusive)")
+
 /** A semaphore limit: an integer from 1 to {@link MAX_LIMIT}. */
 export const validateLimit = (limit: number): Result.Result<number, InvalidArgumentError> =>
   Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIMIT

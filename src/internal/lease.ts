@@ -102,22 +102,14 @@ const plan = (spec: Spec, options: AcquireOptions): Effect.Effect<Plan, InvalidA
     const leaseSeconds = options.leaseTtl === undefined
       ? undefined
       : yield* Effect.fromResult(Codec.validateLease(options.leaseTtl))
-    const renewRatio = options.renewRatio
-    if (renewRatio !== undefined && !(renewRatio > 0 && renewRatio < 1)) {
-      return yield* Effect.fail(invalid("renewRatio", "must be between 0 and 1 (exclusive)"))
-    }
-    let heartbeat: Duration.Duration | undefined
-    if (options.heartbeatInterval !== undefined) {
-      const d = Duration.fromInput(options.heartbeatInterval)
-      if (Option.isNone(d) || !Duration.isFinite(d.value) || Duration.toMillis(d.value) <= 0) {
-        return yield* Effect.fail(invalid("heartbeatInterval", "must be a positive finite duration"))
-      }
-      heartbeat = d.value
-    }
+    const renewRatio = options.renewRatio === undefined
+      ? undefined
+      : yield* Effect.fromResult(Codec.validateRenewRatio(options.renewRatio))
+    const heartbeat = options.heartbeatInterval === undefined
+      ? undefined
+      : yield* Effect.fromResult(Codec.validatePositiveDuration("heartbeatInterval", options.heartbeatInterval))
     return { target: { kind: spec.kind, key, limit }, timeoutSeconds, leaseSeconds, renewRatio, heartbeat }
   })
-
-const invalid = (argument: string, detail: string) => new InvalidArgumentError({ argument, detail })
 
 /**
  * Sends a command that may block on the server for `timeoutSeconds`, bounded on
