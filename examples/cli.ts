@@ -17,7 +17,7 @@ import { servers } from "./_servers.ts"
 const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url))
 
 const dflock = (...args: ReadonlyArray<string>) =>
-  ChildProcess.make(process.execPath, ["--conditions=source", cli, ...args], {
+  ChildProcess.make(process.execPath, ["--conditions=effect-dflockd-source", cli, ...args], {
     env: { DFLOCKD_SERVERS: servers.join(",") },
     extendEnv: true,
     stderr: "inherit" // dflock's own diagnostics, if any

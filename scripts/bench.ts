@@ -723,7 +723,7 @@ const run = (command: string, argv: ReadonlyArray<string>, stdio: "pipe" | "inhe
 
 /** This script again, on the given servers. */
 const runSelf = (argv: ReadonlyArray<string>, stdio: "pipe" | "inherit", nodeFlags: ReadonlyArray<string> = []) =>
-  run(process.execPath, [...nodeFlags, "--conditions=source", scriptPath, ...argv], stdio)
+  run(process.execPath, [...nodeFlags, "--conditions=effect-dflockd-source", scriptPath, ...argv], stdio)
 
 // ---------------------------------------------------------------------------
 // one run

@@ -19,7 +19,7 @@
  * With `--require-category`, each export also needs a `@category` tag.
  *
  * Examples in ```ts / ```typescript / unlabelled fences are compiled against the package itself
- * (`import { Lock } from "effect-dflockd"` resolves to src/ through the "source" export condition).
+ * (`import { Lock } from "effect-dflockd"` resolves to src/ through the "effect-dflockd-source" export condition).
  * Every problem is printed; the exit code is 1 if there is any.
  */
 import { existsSync, readdirSync } from "node:fs"

@@ -5,7 +5,7 @@
  *
  * Fails unless every packed file is under dist/ or is README.md, LICENSE, CHANGELOG.md or
  * package.json, and unless the package holds those four files and every file that package.json's
- * "exports" points to (each public module's .js, .cjs and .d.ts; the "source" condition is for this
+ * "exports" points to (each public module's .js, .cjs and .d.ts; the "effect-dflockd-source" condition is for this
  * repository's own tools and is not published).
  */
 import { execFileSync } from "node:child_process"
@@ -52,12 +52,12 @@ for (const [subpath, entry] of Object.entries(pkg.exports ?? {})) {
   if (entry === null) continue
   const conditions = typeof entry === "string" ? { default: entry } : entry
   for (const [condition, target] of Object.entries(conditions)) {
-    if (condition === "source") continue
+    if (condition === "effect-dflockd-source") continue
     const stems = subpath.includes("*") ? modules : [undefined]
     for (const stem of stems) {
       const path = (stem === undefined ? target : target.replace("*", stem)).replace(/^\.\//, "")
       // an explicit subpath whose source module does not exist yet (e.g. ./promise) is skipped
-      const source = conditions["source"]
+      const source = conditions["effect-dflockd-source"]
       if (stem === undefined && source !== undefined && !existsSync(Path.join(root, source))) continue
       targets.add(path)
     }

@@ -1,6 +1,6 @@
 /**
  * The `dflock` command line: `parseArgs` and friends as pure functions, then the
- * real program as a child process (`node --conditions=source src/cli.ts ...`)
+ * real program as a child process (`node --conditions=effect-dflockd-source src/cli.ts ...`)
  * against real dflockd servers, on the real clock.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -220,7 +220,7 @@ const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) =
 const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.acquireRelease(
     Effect.sync((): Running => {
-      const proc = spawn(process.execPath, ["--conditions=source", cliPath, ...args], {
+      const proc = spawn(process.execPath, ["--conditions=effect-dflockd-source", cliPath, ...args], {
         cwd: root,
         env: { ...baseEnv, ...env },
         stdio: ["ignore", "pipe", "pipe"]

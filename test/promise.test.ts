@@ -560,7 +560,7 @@ describe("effect-dflockd/promise", () => {
   describe("process exit", () => {
     const runScript = (body: string) => {
       // A throwaway project whose node_modules/effect-dflockd links to this package, so the script
-      // imports "effect-dflockd/promise" exactly like a user (resolved to src/ by --conditions=source).
+      // imports "effect-dflockd/promise" exactly like a user (resolved to src/ by --conditions=effect-dflockd-source).
       const dir = mkdtempSync(Path.join(tmpdir(), "effect-dflockd-exit-"))
       try {
         mkdirSync(Path.join(dir, "node_modules"))
@@ -578,7 +578,7 @@ describe("effect-dflockd/promise", () => {
             `console.log("done")`
           ].join("\n")
         )
-        return spawnSync(process.execPath, ["--conditions=source", script], {
+        return spawnSync(process.execPath, ["--conditions=effect-dflockd-source", script], {
           cwd: dir,
           encoding: "utf8",
           timeout: 30_000
