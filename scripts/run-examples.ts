@@ -46,7 +46,11 @@ try {
   for (const example of examples) {
     console.log(`\n=== ${example}`)
     const code = await new Promise<number | string>((resolve) => {
-      const child = spawn(process.execPath, ["--conditions=effect-dflockd-source", example], { cwd: root, env, stdio: "inherit" })
+      const child = spawn(process.execPath, ["--conditions=effect-dflockd-source", example], {
+        cwd: root,
+        env,
+        stdio: "inherit"
+      })
       const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
       child.once("exit", (status, signal) => {
         clearTimeout(timer)
