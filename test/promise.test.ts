@@ -479,20 +479,21 @@ describe("effect-dflockd/promise", () => {
         assert.isString(token)
         let regionStarted = () => {}
         const started = new Promise<void>((resolve) => regionStarted = resolve)
-        const regionResult = region.withLock(
+        // the handler is attached at once: the region may reject before the test awaits it
+        const regionOutcome = rejection(region.withLock(
           (signal) =>
             new Promise<string>((resolve) => {
               regionStarted()
               signal.addEventListener("abort", () => resolve("aborted"))
             })
-        )
+        ))
         await started
         await own.kill()
         await Promise.race([lostReported, sleep(8000).then(() => assert.fail("onLockLost was not called"))])
         assert.deepStrictEqual(lostCalls, [[key, token!]])
         assert.isUndefined(lock.token)
         assert.strictEqual(lock.lease, 0)
-        const regionError = await rejection(regionResult)
+        const regionError = await regionOutcome
         assert.instanceOf(regionError, LockError)
         assert.strictEqual(causeTag(regionError), "LockLostError")
         assert.isUndefined(region.token)
