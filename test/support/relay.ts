@@ -21,6 +21,24 @@ export interface Relay {
   readonly cut: () => void
 }
 
+/**
+ * Forwards bytes both ways between two sockets; when either side ends or fails,
+ * both are destroyed (as a network failure would), then `onDrop` runs.
+ */
+export const splice = (a: Net.Socket, b: Net.Socket, onDrop: () => void = () => {}): void => {
+  const drop = () => {
+    onDrop()
+    a.destroy()
+    b.destroy()
+  }
+  for (const socket of [a, b]) {
+    socket.on("error", drop)
+    socket.on("close", drop)
+  }
+  a.pipe(b)
+  b.pipe(a)
+}
+
 interface Link {
   readonly client: Net.Socket
   readonly upstream: Net.Socket
@@ -38,17 +56,7 @@ export const relay = (target: { readonly host: string; readonly port: number }) 
         const upstream = Net.createConnection({ host: target.host, port: target.port })
         const link: Link = { client, upstream }
         links.add(link)
-        const drop = () => {
-          links.delete(link)
-          client.destroy()
-          upstream.destroy()
-        }
-        client.on("error", drop)
-        upstream.on("error", drop)
-        client.on("close", drop)
-        upstream.on("close", drop)
-        client.pipe(upstream)
-        upstream.pipe(client)
+        splice(client, upstream, () => links.delete(link))
         if (stalled) {
           client.pause()
           upstream.pause()

@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
+import { splice } from "./relay.ts"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Tls from "node:tls"
@@ -122,16 +123,7 @@ export const startTlsRelay = (
       secured++
       const upstream = Net.createConnection({ host: target.host, port: target.port })
       track(upstream)
-      const drop = () => {
-        client.destroy()
-        upstream.destroy()
-      }
-      client.on("error", drop)
-      upstream.on("error", drop)
-      client.on("close", drop)
-      upstream.on("close", drop)
-      client.pipe(upstream)
-      upstream.pipe(client)
+      splice(client, upstream)
     })
     server.on("connection", (socket: Net.Socket) => {
       accepted++
