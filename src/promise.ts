@@ -569,7 +569,7 @@ const enqueueTicket = (
           yield* install(instance, scope, { _tag: "Queued", scope, ticket })
           return "queued" as const
         }
-        // Granted at once: take the lease now (`w` answers at once) so that renewal starts, as the other clients do.
+        // Granted at once: the core already holds and renews the lease; `wait` returns it without a round trip.
         const lease = yield* restore(ticket.wait(0)).pipe(Effect.onExit(closeOnFailure(scope)))
         yield* hold(instance, scope, lease)
         return "acquired" as const
