@@ -385,12 +385,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     Effect.scoped(
       Effect.gen(function*() {
         const connection = yield* connect(server)
-        const reply = yield* connection.send(Codec.stats).pipe(
-          Effect.timeoutOrElse({
-            duration: resolved.requestTimeout,
-            orElse: () => Effect.fail(new ProtocolError({ reply: "", detail: "no stats reply in time" }))
-          })
-        )
+        const reply = yield* connection.send(Codec.stats, Duration.toMillis(resolved.requestTimeout))
         const stats = yield* decodeStats(reply.json).pipe(
           Effect.mapError((e) =>
             new ProtocolError({ reply: reply.json.slice(0, 200), detail: `bad stats JSON: ${e.message}` })

@@ -91,16 +91,7 @@ export class LockLostError extends Schema.TaggedError<LockLostError>()("LockLost
 }
 
 const describeCause = (cause: unknown): string => {
-  // effect/socket errors carry their specifics in `reason`
-  const reason = Predicate.hasProperty(cause, "reason") ? cause.reason : undefined
-  if (Predicate.isTagged(reason, "SocketCloseError")) return "the connection was closed by the peer"
-  if (
-    Predicate.isTagged(reason, "SocketOpenError") && Predicate.hasProperty(reason, "kind") && reason.kind === "Timeout"
-  ) {
-    return "timed out connecting"
-  }
-  const inner = Predicate.hasProperty(reason, "cause") ? reason.cause : cause
-  if (Predicate.hasProperty(inner, "message") && typeof inner.message === "string") return inner.message
+  if (Predicate.hasProperty(cause, "message") && typeof cause.message === "string") return cause.message
   return typeof cause === "string" ? cause : String(cause)
 }
 

@@ -226,10 +226,16 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
     new ConnectionError({ server: label, cause: new Error("the in-memory server closed the connection") })
 
   const session = yield* Effect.acquireRelease(server.open, (s) => server.disconnect(s.id))
-  const exchange = (frame: string) =>
-    Effect.flatMap(
-      server.request(session.id, frame),
-      Option.match({ onNone: () => Effect.fail(closedByServer()), onSome: Effect.succeed })
+  // The deadline is a race, whose contender runs in a fiber of its own: it ends
+  // the exchange on time even when the caller is uninterruptible.
+  const exchange = (frame: string, timeoutMillis: number) =>
+    server.request(session.id, frame).pipe(
+      Effect.timeoutOrElse({
+        duration: timeoutMillis,
+        orElse: () =>
+          Effect.fail(new ConnectionError({ server: label, cause: new Error(`no reply within ${timeoutMillis} ms`) }))
+      }),
+      Effect.flatMap(Option.match({ onNone: () => Effect.fail(closedByServer()), onSome: Effect.succeed }))
     )
   return yield* Connection.fromTransport({
     server: label,
@@ -238,7 +244,7 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
     probe: Effect.map(Deferred.isDone(session.closed), (closed) => closed ? closedByServer() : undefined),
     // the server hanging up (crash, failed auth) breaks the connection at once
     hangup: Effect.as(Deferred.await(session.closed), closedByServer())
-  }, options.connection.auth)
+  }, options.connection)
 })
 
 const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address, options) => {

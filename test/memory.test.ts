@@ -187,7 +187,7 @@ describe("Memory: FIFO and semaphores", () => {
       // a lock token means nothing to the semaphore commands
       const client = yield* DflockdClient.DflockdClient
       const connection = yield* client.connect(yield* client.route(key))
-      const refused = yield* Effect.flip(connection.send(Codec.release("semaphore", key, lock.token)))
+      const refused = yield* Effect.flip(connection.send(Codec.release("semaphore", key, lock.token), 5_000))
       assert.strictEqual(refused._tag === "ServerError" && refused.reason, "error")
     }).pipe(Effect.scoped, Effect.provide(Memory.layer())))
 
@@ -225,14 +225,14 @@ describe("Memory: two-phase", () => {
       const server = yield* client.route(key)
       const connection = yield* client.connect(server)
       yield* connection.claim
-      const first = yield* connection.send(Codec.enqueue({ kind: "lock", key }, 7))
+      const first = yield* connection.send(Codec.enqueue({ kind: "lock", key }, 7), 5_000)
       assert.strictEqual(first._tag, "Granted")
-      const again = yield* Effect.flip(connection.send(Codec.enqueue({ kind: "lock", key }, 7)))
+      const again = yield* Effect.flip(connection.send(Codec.enqueue({ kind: "lock", key }, 7), 5_000))
       assert.strictEqual(again._tag === "ServerError" && again.reason, "already_enqueued")
-      const waited = yield* connection.send(Codec.wait("lock", key, 0))
+      const waited = yield* connection.send(Codec.wait("lock", key, 0), 5_000)
       assert.deepStrictEqual<unknown>(waited, first, "w returns the grant made at e")
       const other = yield* client.connect(server)
-      const notEnqueued = yield* Effect.flip(other.send(Codec.wait("lock", key, 0)))
+      const notEnqueued = yield* Effect.flip(other.send(Codec.wait("lock", key, 0), 5_000))
       assert.strictEqual(notEnqueued._tag === "ServerError" && notEnqueued.reason, "not_enqueued")
     }).pipe(Effect.scoped, Effect.provide(Memory.layer())))
 
@@ -368,10 +368,15 @@ describe("Memory: the wire", () => {
     Effect.gen(function*() {
       const client = yield* DflockdClient.DflockdClient
       const connection = yield* client.connect(yield* client.route("k"))
-      const raw = (frame: string) => connection.send({ name: "raw", frame, blocking: false, decode: Codec.decodeOk })
+      const raw = (frame: string) =>
+        connection.send({ name: "raw", frame, blocking: false, decode: Codec.decodeOk }, 5_000)
       const reason = (e: { readonly _tag: string; readonly reason?: string }) => e.reason ?? e._tag
-      assert.deepStrictEqual(yield* connection.send(Codec.ping), { _tag: "Ok" })
-      assert.strictEqual(reason(yield* Effect.flip(connection.send(Codec.auth("x")))), "error", "no token configured")
+      assert.deepStrictEqual(yield* connection.send(Codec.ping, 5_000), { _tag: "Ok" })
+      assert.strictEqual(
+        reason(yield* Effect.flip(connection.send(Codec.auth("x"), 5_000))),
+        "error",
+        "no token configured"
+      )
       assert.strictEqual(reason(yield* Effect.flip(raw("nope\nk\n_\n"))), "error")
       assert.strictEqual(reason(yield* Effect.flip(raw("l\nk\n-1\n"))), "error")
       assert.strictEqual(reason(yield* Effect.flip(raw("l\nk\n1 0\n"))), "error", "lease must be >= 1")
@@ -379,7 +384,7 @@ describe("Memory: the wire", () => {
       assert.strictEqual(reason(yield* Effect.flip(raw("l\n\n1\n"))), "error", "empty key")
       assert.strictEqual(reason(yield* Effect.flip(raw("r\nk\n0123\n"))), "error", "token not held")
       // the connection is still usable after `error` replies
-      assert.deepStrictEqual(yield* connection.send(Codec.ping), { _tag: "Ok" })
+      assert.deepStrictEqual(yield* connection.send(Codec.ping, 5_000), { _tag: "Ok" })
     }).pipe(Effect.scoped, Effect.provide(Memory.layer())))
 
   it.effect("idle keys are forgotten 60 s after last use, and with them a semaphore's limit", () =>

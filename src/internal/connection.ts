@@ -1,5 +1,6 @@
 /**
- * One connection to one dflockd server, over `effect/socket` (NodeSocket).
+ * One connection to one dflockd server: the protocol's state machine over a
+ * transport (a socket, see `socket.ts`, or the in-memory server).
  *
  * Lifetime: the socket is opened when `open` runs and closed when the scope it
  * runs in closes. Exchanges are serialised (one request in flight, as the
@@ -8,22 +9,18 @@
  * with `ConnectionError`, and its owner must close it (closing is what makes the
  * server drop a waiter or release a grant).
  */
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import * as Socket from "effect/socket/Socket"
 import { AuthError, ConnectionError, ProtocolError, type ServerError } from "../Errors.ts"
 import type { ServerAddress } from "./address.ts"
 import * as Codec from "./codec.ts"
-import { makeLineSplitter } from "./lines.ts"
+import * as Socket from "./socket.ts"
 
 /**
  * TLS settings. PEM strings or buffers; certificate verification stays on unless
@@ -50,8 +47,12 @@ export type ExchangeError = ConnectionError | ProtocolError | ServerError | Auth
 
 export interface Connection {
   readonly server: string
-  /** Sends one command and decodes its reply. Serialised per connection. */
-  readonly send: <A>(command: Codec.Command<A>) => Effect.Effect<A, ExchangeError>
+  /**
+   * Sends one command and decodes its reply. Serialised per connection. With
+   * no reply within `timeoutMillis` it fails with `ConnectionError` and the
+   * connection is broken; it ends by then even where it cannot be interrupted.
+   */
+  readonly send: <A>(command: Codec.Command<A>, timeoutMillis: number) => Effect.Effect<A, ExchangeError>
   /**
    * True when the connection may serve another owner: no exchange pending, not
    * broken, and no claim on it (see `claim`).
@@ -81,29 +82,6 @@ type State =
 
 const idle: State = { _tag: "Idle" }
 
-const toBuffer = (value: string | Uint8Array) => typeof value === "string" ? value : Buffer.from(value)
-
-const makeSocket = (address: ServerAddress, options: ConnectionOptions) => {
-  const common = { host: address.host, port: address.port, noDelay: true, openTimeout: options.connectTimeout }
-  const tls = options.tls
-  if (tls === undefined) return NodeSocket.makeNet(common)
-  const key = tls.key === undefined ? undefined : Redacted.isRedacted(tls.key) ? Redacted.value(tls.key) : tls.key
-  return NodeSocket.makeTls(
-    {
-      ...common,
-      ...(tls.ca !== undefined
-        ? { ca: Array.isArray(tls.ca) ? tls.ca.map(toBuffer) : toBuffer(tls.ca as string | Uint8Array) }
-        : {}),
-      ...(tls.cert !== undefined ? { cert: toBuffer(tls.cert) } : {}),
-      ...(key !== undefined ? { key: toBuffer(key) } : {}),
-      servername: tls.servername ?? (isIp(address.host) ? undefined : address.host),
-      rejectUnauthorized: tls.rejectUnauthorized ?? true
-    } as Parameters<typeof NodeSocket.makeTls>[0]
-  )
-}
-
-const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(":")
-
 /**
  * What a transport provides to a connection: one request/reply exchange at a
  * time, and what it knows about input nobody asked for. The connection's state
@@ -112,8 +90,11 @@ const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(":")
  */
 export interface Transport {
   readonly server: string
-  /** Sends a frame and reads the one reply line. */
-  readonly exchange: (frame: string) => Effect.Effect<string, ConnectionError | ProtocolError>
+  /**
+   * Sends a frame and reads the one reply line. Fails with `ConnectionError`
+   * when no line comes within `timeoutMillis`, even when run uninterruptibly.
+   */
+  readonly exchange: (frame: string, timeoutMillis: number) => Effect.Effect<string, ConnectionError | ProtocolError>
   /** A line received but not asked for, if any. */
   readonly unsolicited: () => string | undefined
   /** For an idle connection: why it is dead (closed by the peer, unasked input), or undefined. Never waits. */
@@ -130,7 +111,7 @@ export interface Transport {
  */
 export const fromTransport = Effect.fnUntraced(function*(
   transport: Transport,
-  auth: Redacted.Redacted<string> | undefined
+  options: Pick<ConnectionOptions, "auth" | "connectTimeout">
 ) {
   const { server } = transport
   const connectionError = (cause: unknown) => new ConnectionError({ server, cause })
@@ -146,7 +127,7 @@ export const fromTransport = Effect.fnUntraced(function*(
     yield* transport.hangup.pipe(Effect.flatMap(markBroken), Effect.interruptible, Effect.forkScoped)
   }
 
-  const send = <A>(command: Codec.Command<A>): Effect.Effect<A, ExchangeError> =>
+  const send = <A>(command: Codec.Command<A>, timeoutMillis: number): Effect.Effect<A, ExchangeError> =>
     permit.withPermit(
       Effect.flatMap(Ref.get(state), (current): Effect.Effect<A, ExchangeError> => {
         if (current._tag === "Broken") return Effect.fail(current.error)
@@ -160,7 +141,7 @@ export const fromTransport = Effect.fnUntraced(function*(
           return Effect.andThen(markBroken(error), Effect.fail(error))
         }
         return Ref.set(state, { _tag: "InFlight", command: command.name }).pipe(
-          Effect.andThen(transport.exchange(command.frame)),
+          Effect.andThen(transport.exchange(command.frame, timeoutMillis)),
           Effect.tapError(markBroken),
           Effect.flatMap((line): Effect.Effect<A, ExchangeError> => {
             const reply = command.decode(line)
@@ -216,8 +197,9 @@ export const fromTransport = Effect.fnUntraced(function*(
     broken: Deferred.await(brokenSignal)
   }
 
-  if (auth !== undefined) {
-    yield* send(Codec.auth(Redacted.value(auth))).pipe(
+  // authenticating is part of connecting: it is bounded by the connect timeout
+  if (options.auth !== undefined) {
+    yield* send(Codec.auth(Redacted.value(options.auth)), Duration.toMillis(options.connectTimeout)).pipe(
       Effect.catchTag("ServerError", () => Effect.fail(new AuthError({ server })))
     )
   }
@@ -228,56 +210,8 @@ export const fromTransport = Effect.fnUntraced(function*(
  * Opens a connection over TCP or TLS (and authenticates, when a token is
  * configured). The socket closes when the current scope closes.
  */
-export const open = Effect.fnUntraced(function*(address: ServerAddress, options: ConnectionOptions) {
-  const server = address.label
-  const connectionError = (cause: unknown) => new ConnectionError({ server, cause })
-
-  const socket = yield* makeSocket(address, options)
-  const pull = yield* Socket.readerBytes(socket).pipe(Effect.mapError(connectionError))
-  const writer = yield* socket.writer
-  const splitter = makeLineSplitter(options.maxReplyBytes)
-
-  // Lines received but not consumed yet; owned by this connection's single reader.
-  const ready: Array<string> = []
-  const readLine: Effect.Effect<string, ConnectionError | ProtocolError> = Effect.suspend(() => {
-    const line = ready.shift()
-    if (line !== undefined) return Effect.succeed(line)
-    return Effect.flatMap(Effect.mapError(pull, connectionError), (chunks) => {
-      for (const chunk of chunks) {
-        const lines = splitter.push(chunk)
-        if (Result.isFailure(lines)) return Effect.fail(lines.failure)
-        ready.push(...lines.success)
-      }
-      return readLine
-    })
-  })
-
-  // Write and read together: after the peer closes, a write can wait for `drain`
-  // forever while the read fails at once.
-  const exchange = (frame: string) =>
-    Effect.map(
-      Effect.all([Effect.interruptible(Effect.mapError(writer.write(frame), connectionError)), readLine], {
-        concurrency: 2
-      }),
-      ([, line]) => line
-    )
-
-  // Anything readable on an idle connection is EOF, an error, or an unasked reply.
-  // The pull answers synchronously when the socket already has one of those, so a
-  // fiber started immediately and polled at once tells, without waiting on a timer;
-  // a pull still parked is interrupted (the socket keeps any bytes it then reads).
-  const probe = Effect.flatMap(
-    Effect.forkChild(pull, { startImmediately: true }),
-    (fiber): Effect.Effect<ConnectionError | undefined> => {
-      const exit = fiber.pollUnsafe()
-      if (exit === undefined) return Effect.as(Fiber.interrupt(fiber), undefined)
-      return Effect.succeed(
-        Exit.isSuccess(exit)
-          ? connectionError("unsolicited data on an idle connection")
-          : connectionError(Cause.squash(exit.cause))
-      )
-    }
-  )
-
-  return yield* fromTransport({ server, exchange, unsolicited: () => ready[0], probe }, options.auth)
-})
+export const open = (
+  address: ServerAddress,
+  options: ConnectionOptions
+): Effect.Effect<Connection, ExchangeError, Scope.Scope> =>
+  Effect.flatMap(Socket.connect(address, options), (transport) => fromTransport(transport, options))

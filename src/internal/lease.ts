@@ -20,7 +20,7 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { DflockdClient } from "../DflockdClient.ts"
-import { AcquireTimeoutError, ConnectionError, InvalidArgumentError, LockLostError } from "../Errors.ts"
+import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../Errors.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
 import type { Connection, ExchangeError } from "./connection.ts"
@@ -121,24 +121,16 @@ const sendBlocking = <A>(
   timeoutSeconds: number,
   requestTimeout: Duration.Duration
 ): Effect.Effect<A, ExchangeError> =>
-  connection.send(command).pipe(
-    Effect.timeoutOrElse({
-      duration: Duration.sum(Duration.seconds(timeoutSeconds), requestTimeout),
-      orElse: () =>
-        Effect.fail(
-          new ConnectionError({ server: connection.server, cause: new Error(`no reply to "${command.name}"`) })
-        )
-    })
-  )
+  connection.send(command, timeoutSeconds * 1000 + Duration.toMillis(requestTimeout))
 
 /**
- * Runs a bounded effect to its end in a fresh interruptible fiber and waits for
- * it. A finalizer of an interrupted fiber uses this for `r`: made interruptible
- * in place, the command would be cut off by the pending interruption at once,
- * while uninterruptible it could not be bounded by its timeout.
+ * Runs a bounded effect to its end in a fresh fiber and waits for it. The
+ * renewal uses this: when the lease's scope closes and interrupts the renewal
+ * fiber, a renewal in flight still gets its reply, so the connection stays
+ * usable for the release.
  */
 const settle = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.flatMap(Effect.forkDetach(effect, { uninterruptible: false }), Fiber.join)
+  Effect.flatMap(Effect.forkDetach(effect, { startImmediately: true }), Fiber.join)
 
 /** Sends a short command, bounded by the request timeout. */
 const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
@@ -203,7 +195,8 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
       yield* Metric.modify(Metrics.held(kind), -1)
       // A lost lease is not ours to release: the server may have granted it to someone else.
       if (yield* Deferred.isDone(lostSignal)) return
-      yield* settle(sendShort(connection, Codec.release(kind, key, token), requestTimeout)).pipe(
+      // Finalizers are uninterruptible; the exchange ends by its own deadline.
+      yield* sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
         Effect.andThen(connection.unclaim),
         Effect.catchCause((cause) =>
           Effect.logWarning(

@@ -51,7 +51,7 @@ export const sendRaw = <A>(address: string, command: Codec.Command<A>) =>
       }),
       scope
     )
-    return yield* connection.send(command).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+    return yield* connection.send(command, 5_000).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
   })
 
 /** TCP sockets and timers alive in this process (what a leaked connection or fiber would hold). */
