@@ -241,7 +241,7 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
     server: label,
     exchange,
     unsolicited: () => undefined, // the in-memory server only ever answers what it is asked
-    probe: Effect.map(Deferred.isDone(session.closed), (closed) => closed ? closedByServer() : undefined),
+    probe: () => Deferred.isDoneUnsafe(session.closed) ? closedByServer() : undefined,
     // the server hanging up (crash, failed auth) breaks the connection at once
     hangup: Effect.as(Deferred.await(session.closed), closedByServer())
   }, options.connection)

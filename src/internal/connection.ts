@@ -16,7 +16,6 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import { AuthError, ConnectionError, ProtocolError, type ServerError } from "../Errors.ts"
 import type { ServerAddress } from "./address.ts"
 import * as Codec from "./codec.ts"
@@ -98,16 +97,21 @@ export interface Transport {
   /** A line received but not asked for, if any. */
   readonly unsolicited: () => string | undefined
   /** For an idle connection: why it is dead (closed by the peer, unasked input), or undefined. Never waits. */
-  readonly probe: Effect.Effect<ConnectionError | ProtocolError | undefined>
+  readonly probe: () => ConnectionError | ProtocolError | undefined
   /** Completes when the peer hangs up, for transports that learn it without reading. */
   readonly hangup?: Effect.Effect<ConnectionError> | undefined
 }
 
 /**
- * The connection state machine over a transport: serialises exchanges, decodes
- * replies, and marks the connection broken on any doubt (an interrupted
- * exchange, a failed one, a malformed or stray reply). Authenticates first when
- * a token is given. Scoped: the hang-up watcher lives in the current scope.
+ * The connection state machine over a transport: one exchange at a time,
+ * decoded replies, and the connection marked broken on any doubt (an
+ * interrupted exchange, a failed one, a malformed or stray reply).
+ * Authenticates first when a token is given. Scoped: the hang-up watcher lives
+ * in the current scope.
+ *
+ * A connection has one owner at a time (a lock, or the pool), and its owner
+ * sends one command at a time: a second `send` while one is in flight fails
+ * rather than queueing (a lock's release waits for its renewal itself).
  */
 export const fromTransport = Effect.fnUntraced(function*(
   transport: Transport,
@@ -118,79 +122,78 @@ export const fromTransport = Effect.fnUntraced(function*(
   const state = yield* Ref.make<State>(idle)
   const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
   const claimed = yield* Ref.make(false)
-  const permit = yield* Semaphore.make(1)
 
   const markBroken = (error: ConnectionError | ProtocolError) =>
     Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
+  const failWith = (error: ConnectionError | ProtocolError) => Effect.andThen(markBroken(error), Effect.fail(error))
 
   if (transport.hangup !== undefined) {
     yield* transport.hangup.pipe(Effect.flatMap(markBroken), Effect.interruptible, Effect.forkScoped)
   }
 
+  const decode = <A>(command: Codec.Command<A>, line: string): Effect.Effect<A, ExchangeError> => {
+    const reply = command.decode(line)
+    if (Result.isSuccess(reply)) {
+      // More than one line for one request: the stream cannot be trusted any more.
+      const extra = transport.unsolicited()
+      return extra !== undefined
+        ? Effect.as(
+          markBroken(new ProtocolError({ reply: extra, detail: "more than one reply to one request" })),
+          reply.success
+        )
+        : Effect.as(Ref.set(state, idle), reply.success)
+    }
+    const failure = reply.failure
+    switch (failure._tag) {
+      case "ServerError":
+        return Effect.andThen(Ref.set(state, idle), Effect.fail(failure))
+      case "AuthRejected": {
+        // the server closes the connection after error_auth
+        const error = new AuthError({ server })
+        return Effect.andThen(markBroken(connectionError(error)), Effect.fail(error))
+      }
+      case "ProtocolError":
+        return failWith(failure)
+    }
+  }
+
   const send = <A>(command: Codec.Command<A>, timeoutMillis: number): Effect.Effect<A, ExchangeError> =>
-    permit.withPermit(
-      Effect.flatMap(Ref.get(state), (current): Effect.Effect<A, ExchangeError> => {
-        if (current._tag === "Broken") return Effect.fail(current.error)
-        if (current._tag === "InFlight") {
-          return Effect.fail(connectionError(`connection abandoned during "${current.command}"`))
+    Effect.flatMap(
+      Ref.modify(state, (current): readonly [State, State] =>
+        current._tag === "Idle" ? [current, { _tag: "InFlight", command: command.name }] : [current, current]),
+      (previous): Effect.Effect<A, ExchangeError> => {
+        if (previous._tag === "Broken") {
+          return Effect.fail(previous.error)
+        }
+        if (previous._tag === "InFlight") {
+          return Effect.fail(connectionError(`connection busy or abandoned during "${previous.command}"`))
         }
         // A line nobody asked for would be read as this command's reply.
         const stray = transport.unsolicited()
         if (stray !== undefined) {
-          const error = new ProtocolError({ reply: stray, detail: "unsolicited reply" })
-          return Effect.andThen(markBroken(error), Effect.fail(error))
+          return failWith(new ProtocolError({ reply: stray, detail: "unsolicited reply" }))
         }
-        return Ref.set(state, { _tag: "InFlight", command: command.name }).pipe(
-          Effect.andThen(transport.exchange(command.frame, timeoutMillis)),
-          Effect.tapError(markBroken),
-          Effect.flatMap((line): Effect.Effect<A, ExchangeError> => {
-            const reply = command.decode(line)
-            if (Result.isSuccess(reply)) {
-              // More than one line for one request: the stream cannot be trusted any more.
-              const extra = transport.unsolicited()
-              const next = extra !== undefined
-                ? markBroken(new ProtocolError({ reply: extra, detail: "more than one reply to one request" }))
-                : Ref.set(state, idle)
-              return Effect.as(next, reply.success)
-            }
-            const failure = reply.failure
-            switch (failure._tag) {
-              case "ServerError":
-                return Effect.andThen(Ref.set(state, idle), Effect.fail(failure))
-              case "AuthRejected": {
-                // the server closes the connection after error_auth
-                const error = new AuthError({ server })
-                return Effect.andThen(markBroken(connectionError(error)), Effect.fail(error))
-              }
-              case "ProtocolError":
-                return Effect.andThen(markBroken(failure), Effect.fail(failure))
-            }
-          })
-        )
-      })
+        return Effect.matchEffect(transport.exchange(command.frame, timeoutMillis), {
+          onFailure: failWith,
+          onSuccess: (line) =>
+            decode(command, line)
+        })
+      }
     )
 
-  const alive = permit.withPermit(
-    Effect.flatMap(Ref.get(state), (current) => {
-      if (current._tag !== "Idle") return Effect.succeed(false)
-      const stray = transport.unsolicited()
-      const probed: Effect.Effect<ConnectionError | ProtocolError | undefined> = stray !== undefined
-        ? Effect.succeed(new ProtocolError({ reply: stray, detail: "unsolicited reply on an idle connection" }))
-        : transport.probe
-      return Effect.flatMap(
-        probed,
-        (dead) => dead === undefined ? Effect.succeed(true) : Effect.as(markBroken(dead), false)
-      )
-    })
-  )
+  const alive = Effect.suspend(() => {
+    if (Ref.getUnsafe(state)._tag !== "Idle") return Effect.succeed(false)
+    const stray = transport.unsolicited()
+    const dead = stray !== undefined
+      ? new ProtocolError({ reply: stray, detail: "unsolicited reply on an idle connection" })
+      : transport.probe()
+    return dead === undefined ? Effect.succeed(true) : Effect.as(markBroken(dead), false)
+  })
 
   const connection: Connection = {
     server,
     send,
-    reusable: Effect.map(
-      Effect.zip(Ref.get(state), Ref.get(claimed)),
-      ([current, isClaimed]) => current._tag === "Idle" && !isClaimed
-    ),
+    reusable: Effect.sync(() => Ref.getUnsafe(state)._tag === "Idle" && !Ref.getUnsafe(claimed)),
     claim: Ref.set(claimed, true),
     unclaim: Ref.set(claimed, false),
     alive,

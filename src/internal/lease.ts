@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { DflockdClient } from "../DflockdClient.ts"
@@ -80,6 +81,7 @@ export interface Ticket {
 export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError
 
 const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = "10 seconds"
+const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
 
 interface Plan {
   readonly target: Codec.Target
@@ -89,25 +91,21 @@ interface Plan {
   readonly heartbeat: Duration.Duration | undefined
 }
 
-/** Validates everything before any I/O. */
-const plan = (spec: Spec, options: AcquireOptions): Effect.Effect<Plan, InvalidArgumentError> =>
-  Effect.gen(function*() {
-    const key = yield* Effect.fromResult(Codec.validateKey(spec.key))
-    const limit = spec.kind === "semaphore"
-      ? yield* Effect.fromResult(Codec.validateLimit(spec.limit ?? Number.NaN))
-      : undefined
-    const timeoutSeconds = yield* Effect.fromResult(
-      Codec.validateTimeout("acquireTimeout", options.acquireTimeout ?? DEFAULT_ACQUIRE_TIMEOUT)
-    )
-    const leaseSeconds = options.leaseTtl === undefined
-      ? undefined
-      : yield* Effect.fromResult(Codec.validateLease(options.leaseTtl))
+/** Validates everything before any I/O. Pure; the common case (defaults) parses nothing. */
+const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> =>
+  Result.gen(function*() {
+    const key = yield* Codec.validateKey(spec.key)
+    const limit = spec.kind === "semaphore" ? yield* Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
+    const timeoutSeconds = options.acquireTimeout === undefined
+      ? DEFAULT_ACQUIRE_TIMEOUT_SECONDS
+      : yield* Codec.validateTimeout("acquireTimeout", options.acquireTimeout)
+    const leaseSeconds = options.leaseTtl === undefined ? undefined : yield* Codec.validateLease(options.leaseTtl)
     const renewRatio = options.renewRatio === undefined
       ? undefined
-      : yield* Effect.fromResult(Codec.validateRenewRatio(options.renewRatio))
+      : yield* Codec.validateRenewRatio(options.renewRatio)
     const heartbeat = options.heartbeatInterval === undefined
       ? undefined
-      : yield* Effect.fromResult(Codec.validatePositiveDuration("heartbeatInterval", options.heartbeatInterval))
+      : yield* Codec.validatePositiveDuration("heartbeatInterval", options.heartbeatInterval)
     return { target: { kind: spec.kind, key, limit }, timeoutSeconds, leaseSeconds, renewRatio, heartbeat }
   })
 
@@ -122,15 +120,6 @@ const sendBlocking = <A>(
   requestTimeout: Duration.Duration
 ): Effect.Effect<A, ExchangeError> =>
   connection.send(command, timeoutSeconds * 1000 + Duration.toMillis(requestTimeout))
-
-/**
- * Runs a bounded effect to its end in a fresh fiber and waits for it. The
- * renewal uses this: when the lease's scope closes and interrupts the renewal
- * fiber, a renewal in flight still gets its reply, so the connection stays
- * usable for the release.
- */
-const settle = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.flatMap(Effect.forkDetach(effect, { startImmediately: true }), Fiber.join)
 
 /** Sends a short command, bounded by the request timeout. */
 const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
@@ -188,6 +177,19 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
       )
     )
 
+  // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
+  // the scope closing, it would leave the connection mid-exchange. The release
+  // waits for it instead (a connection carries one exchange at a time).
+  const renewing = yield* Ref.make<Fiber.Fiber<unknown, ExchangeError> | undefined>(undefined)
+  const renew = Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      Effect.forkDetach(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout), {
+        startImmediately: true
+      }),
+      (fiber) => Effect.andThen(Ref.set(renewing, fiber), restore(Fiber.join(fiber)))
+    )
+  )
+
   yield* Metric.modify(Metrics.held(kind), 1)
   yield* Scope.addFinalizer(
     scope,
@@ -195,6 +197,8 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
       yield* Metric.modify(Metrics.held(kind), -1)
       // A lost lease is not ours to release: the server may have granted it to someone else.
       if (yield* Deferred.isDone(lostSignal)) return
+      const renewal = yield* Ref.get(renewing)
+      if (renewal !== undefined) yield* Fiber.await(renewal)
       // Finalizers are uninterruptible; the exchange ends by its own deadline.
       yield* sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
         Effect.andThen(connection.unclaim),
@@ -208,19 +212,12 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
     })
   )
 
-  // One fiber renews the lease and watches its deadline. A renewal runs to its
-  // reply or its timeout in its own fiber: cut off by the scope closing, it would
-  // leave the connection mid-exchange and the release could not be sent (the
-  // release waits for it on the connection instead).
-  yield* Watchdog.keepAlive({
-    grantedAt: grantedAtMillis,
-    leaseMillis,
-    renewEvery,
-    renew: settle(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout))
-  }).pipe(
+  // One fiber renews the lease and watches its deadline.
+  yield* Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }).pipe(
     Effect.catch((error) =>
       lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
     ),
+    // started here and now: no scheduler hop, and its first timer is set before `hold` returns
     Effect.forkIn(scope)
   )
 
@@ -262,7 +259,7 @@ const withConnection = <A, E>(
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
 export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
   Effect.gen(function*() {
-    const p = yield* plan(spec, options)
+    const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
     const started = yield* Clock.currentTimeMillis
     return yield* withConnection(p.target.key, (connection, scope) =>
@@ -297,7 +294,7 @@ export const tryAcquire = (spec: Spec, options: Omit<AcquireOptions, "acquireTim
 /** Two-phase step one: join the queue (or get the grant at once) and return. */
 export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeout"> = {}) =>
   Effect.gen(function*() {
-    const p = yield* plan(spec, options)
+    const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
     const requestTimeout = client.options.requestTimeout
     return yield* withConnection(p.target.key, (connection, scope) =>

@@ -76,28 +76,30 @@ export const make = Effect.fnUntraced(function*(
   })
 
   const giveBack = (entry: Entry) =>
-    Effect.gen(function*() {
-      const reusable = (yield* entry.connection.reusable) && !(yield* Ref.get(closed))
-      if (!reusable) return yield* close(entry)
-      const now = yield* Clock.currentTimeMillis
-      const overflow = yield* Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
-        const next = [...entries, { ...entry, idleSince: now }]
-        const excess = Math.max(0, next.length - options.maxIdle)
-        return [next.slice(0, excess), next.slice(excess)]
+    Effect.flatMap(entry.connection.reusable, (reusable) => {
+      if (!reusable || Ref.getUnsafe(closed)) return close(entry)
+      return Effect.clockWith((clock) => {
+        const now = clock.currentTimeMillisUnsafe()
+        return Effect.flatMap(
+          Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
+            const next = [...entries, { ...entry, idleSince: now }]
+            const excess = Math.max(0, next.length - options.maxIdle)
+            return [next.slice(0, excess), next.slice(excess)]
+          }),
+          (overflow) => overflow.length === 0 ? Effect.void : Effect.forEach(overflow, close, { discard: true })
+        )
       })
-      yield* Effect.forEach(overflow, close, { discard: true })
     })
 
   // Taking an entry and registering its return are one uninterruptible step, so an
   // interruption cannot orphan a connection between them; only the dial is
   // interruptible (it closes its own socket when interrupted).
+  const register = (entry: Entry) => Effect.as(Effect.addFinalizer(() => giveBack(entry)), entry.connection)
   const get = Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function*() {
-      const scope = yield* Effect.scope
-      const entry = (yield* takeAlive) ?? (yield* restore(open))
-      yield* Scope.addFinalizer(scope, giveBack(entry))
-      return entry.connection
-    })
+    Effect.flatMap(
+      takeAlive,
+      (entry) => entry !== undefined ? register(entry) : Effect.flatMap(restore(open), register)
+    )
   )
 
   const sweep = Effect.gen(function*() {

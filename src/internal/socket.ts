@@ -167,7 +167,7 @@ export const connect = (
         server,
         exchange,
         unsolicited: () => ready[0],
-        probe: Effect.sync(() => broken)
+        probe: () => broken
       }
       return transport
     })
