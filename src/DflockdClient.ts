@@ -14,7 +14,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { type DflockdError, InvalidArgumentError, ProtocolError } from "./Errors.ts"
 import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
 import * as InternalConfig from "./internal/config.ts"
@@ -184,10 +184,11 @@ export class DflockdClient extends Context.Service<DflockdClient, {
   readonly options: ResolvedOptions
   /** The server that owns a key. */
   readonly route: (key: string) => Effect.Effect<ServerAddress, InvalidArgumentError>
-  /** A connection to a server for as long as the current scope lasts. */
-  readonly connect: (
-    server: ServerAddress
-  ) => Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+  /** A connection to a server for as long as the current scope (or the given one) lasts. */
+  readonly connect: {
+    (server: ServerAddress): Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+    (server: ServerAddress, scope: Scope.Scope): Effect.Effect<Connection.Connection, Connection.ExchangeError>
+  }
   /** Stats of one server (by `host:port`) or of all. */
   readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, DflockdError>
   /** Connections kept idle for reuse, across all servers. */
@@ -358,11 +359,14 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
   const resolved = yield* Effect.orDie(Effect.fromResult(resolveOptions(options)))
   const { servers } = resolved
 
+  // one server and the default strategy: that server owns every key, no hashing
+  const only = servers.length === 1 && resolved.sharding === Sharding.stableHashShard
+    ? Effect.succeed(servers[0]!)
+    : undefined
   const route = (key: string) =>
-    Effect.map(
-      Effect.fromResult(Sharding.pick(resolved.sharding, key, servers.length)),
-      (index) => servers[index]!
-    )
+    only !== undefined && key.length > 0
+      ? only
+      : Effect.map(Effect.fromResult(Sharding.pick(resolved.sharding, key, servers.length)), (index) => servers[index]!)
 
   const dial = (server: ServerAddress) =>
     dialer(server, resolved).pipe(
@@ -376,9 +380,19 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
   const pools = new Map<string, Pool.ConnectionPool>()
   for (const server of servers) pools.set(server.label, yield* Pool.make(dial(server), resolved.pool))
 
-  const connect = (server: ServerAddress) => {
+  const connectIn = (server: ServerAddress, scope: Scope.Scope) => {
     const pool = pools.get(server.label)
-    return pool === undefined ? dial(server) : pool.get
+    return pool === undefined ? Scope.provide(dial(server), scope) : pool.get(scope)
+  }
+  function connect(server: ServerAddress): Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+  function connect(
+    server: ServerAddress,
+    scope: Scope.Scope
+  ): Effect.Effect<Connection.Connection, Connection.ExchangeError>
+  function connect(server: ServerAddress, scope?: Scope.Scope) {
+    return scope === undefined
+      ? Effect.flatMap(Effect.scope, (current) => connectIn(server, current))
+      : connectIn(server, scope)
   }
 
   const statsOf = (server: ServerAddress) =>

@@ -38,7 +38,8 @@ export const validateKey = (key: string): Result.Result<string, InvalidArgumentE
   if (typeof key !== "string" || key.length === 0) return invalid("key", "must be a non-empty string")
   if (forbiddenInKey.test(key)) return invalid("key", "must not contain space, tab, CR, LF or NUL")
   if (loneSurrogate.test(key)) return invalid("key", "must be well-formed Unicode (no lone surrogates)")
-  const bytes = byteLength(key)
+  // a UTF-16 code unit is at most 3 UTF-8 bytes: short keys need no count
+  const bytes = key.length * 3 <= MAX_LINE_BYTES ? 0 : byteLength(key)
   if (bytes > MAX_LINE_BYTES) return invalid("key", `is ${bytes} bytes long, at most ${MAX_LINE_BYTES} are allowed`)
   return Result.succeed(key)
 }

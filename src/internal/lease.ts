@@ -92,22 +92,31 @@ interface Plan {
 }
 
 /** Validates everything before any I/O. Pure; the common case (defaults) parses nothing. */
-const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> =>
-  Result.gen(function*() {
-    const key = yield* Codec.validateKey(spec.key)
-    const limit = spec.kind === "semaphore" ? yield* Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
-    const timeoutSeconds = options.acquireTimeout === undefined
-      ? DEFAULT_ACQUIRE_TIMEOUT_SECONDS
-      : yield* Codec.validateTimeout("acquireTimeout", options.acquireTimeout)
-    const leaseSeconds = options.leaseTtl === undefined ? undefined : yield* Codec.validateLease(options.leaseTtl)
-    const renewRatio = options.renewRatio === undefined
-      ? undefined
-      : yield* Codec.validateRenewRatio(options.renewRatio)
-    const heartbeat = options.heartbeatInterval === undefined
-      ? undefined
-      : yield* Codec.validatePositiveDuration("heartbeatInterval", options.heartbeatInterval)
-    return { target: { kind: spec.kind, key, limit }, timeoutSeconds, leaseSeconds, renewRatio, heartbeat }
+const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
+  const key = Codec.validateKey(spec.key)
+  if (Result.isFailure(key)) return Result.fail(key.failure)
+  const limit = spec.kind === "semaphore" ? Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
+  if (limit !== undefined && Result.isFailure(limit)) return Result.fail(limit.failure)
+  const timeoutSeconds = options.acquireTimeout === undefined
+    ? Result.succeed(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
+    : Codec.validateTimeout("acquireTimeout", options.acquireTimeout)
+  if (Result.isFailure(timeoutSeconds)) return Result.fail(timeoutSeconds.failure)
+  const leaseSeconds = options.leaseTtl === undefined ? undefined : Codec.validateLease(options.leaseTtl)
+  if (leaseSeconds !== undefined && Result.isFailure(leaseSeconds)) return Result.fail(leaseSeconds.failure)
+  const renewRatio = options.renewRatio === undefined ? undefined : Codec.validateRenewRatio(options.renewRatio)
+  if (renewRatio !== undefined && Result.isFailure(renewRatio)) return Result.fail(renewRatio.failure)
+  const heartbeat = options.heartbeatInterval === undefined
+    ? undefined
+    : Codec.validatePositiveDuration("heartbeatInterval", options.heartbeatInterval)
+  if (heartbeat !== undefined && Result.isFailure(heartbeat)) return Result.fail(heartbeat.failure)
+  return Result.succeed({
+    target: { kind: spec.kind, key: key.success, limit: limit?.success },
+    timeoutSeconds: timeoutSeconds.success,
+    leaseSeconds: leaseSeconds?.success,
+    renewRatio: renewRatio?.success,
+    heartbeat: heartbeat?.success
   })
+}
 
 /**
  * Sends a command that may block on the server for `timeoutSeconds`, bounded on
@@ -146,10 +155,14 @@ const describe = (error: ExchangeError): string => {
 
 /**
  * Turns a grant into a held lease: registers the release finalizer, then forks
- * the renewal and watchdog fibers into the lease's scope.
+ * the renewal and watchdog fiber into the lease's scope.
  */
-const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted, grantedAtMillis: number) {
-  const client = yield* DflockdClient
+const hold = (
+  client: DflockdClient["Service"],
+  holding: Holding,
+  grant: Codec.Granted,
+  grantedAtMillis: number
+): Effect.Effect<Lease> => {
   const { connection, scope, plan } = holding
   const { kind, key } = plan.target
   const { token } = grant
@@ -159,7 +172,7 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
   const heartbeatMillis = Duration.toMillis(plan.heartbeat ?? client.options.heartbeatInterval)
   const renewEvery = Math.max(1, Math.min(leaseMillis * renewRatio, heartbeatMillis))
 
-  const lostSignal = yield* Deferred.make<never, LockLostError>()
+  const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
   // Uninterruptible: signalling `lost` interrupts the region, whose scope then
   // interrupts this fiber; the metric and the log must not be cut off.
   // Lazy: building the error (schema check, stack trace) costs; only a lost lease pays.
@@ -180,7 +193,7 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
   // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
   // the scope closing, it would leave the connection mid-exchange. The release
   // waits for it instead (a connection carries one exchange at a time).
-  const renewing = yield* Ref.make<Fiber.Fiber<unknown, ExchangeError> | undefined>(undefined)
+  const renewing = Ref.makeUnsafe<Fiber.Fiber<unknown, ExchangeError> | undefined>(undefined)
   const renew = Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
       Effect.forkDetach(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout), {
@@ -190,35 +203,31 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
     )
   )
 
-  yield* Metric.modify(Metrics.held(kind), 1)
-  yield* Scope.addFinalizer(
-    scope,
-    Effect.gen(function*() {
-      yield* Metric.modify(Metrics.held(kind), -1)
-      // A lost lease is not ours to release: the server may have granted it to someone else.
-      if (yield* Deferred.isDone(lostSignal)) return
-      const renewal = yield* Ref.get(renewing)
-      if (renewal !== undefined) yield* Fiber.await(renewal)
-      // Finalizers are uninterruptible; the exchange ends by its own deadline.
-      yield* sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
-        Effect.andThen(connection.unclaim),
-        Effect.catchCause((cause) =>
-          Effect.logWarning(
-            `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
-            cause
-          )
-        )
+  const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
+    Effect.andThen(connection.unclaim),
+    Effect.catchCause((cause) =>
+      Effect.logWarning(
+        `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
+        cause
       )
+    )
+  )
+  // Finalizers are uninterruptible; the release ends by its own deadline.
+  const finalizer = Effect.andThen(
+    Metric.modify(Metrics.held(kind), -1),
+    Effect.suspend(() => {
+      // A lost lease is not ours to release: the server may have granted it to someone else.
+      if (Deferred.isDoneUnsafe(lostSignal)) return Effect.void
+      const renewal = Ref.getUnsafe(renewing)
+      return renewal === undefined ? release : Effect.andThen(Fiber.await(renewal), release)
     })
   )
 
   // One fiber renews the lease and watches its deadline.
-  yield* Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }).pipe(
+  const keepAlive = Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }).pipe(
     Effect.catch((error) =>
       lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
-    ),
-    // started here and now: no scheduler hop, and its first timer is set before `hold` returns
-    Effect.forkIn(scope)
+    )
   )
 
   const lease: Lease = {
@@ -231,8 +240,14 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
     server: connection.server,
     lost: Deferred.await(lostSignal)
   }
-  return lease
-})
+
+  return Metric.modify(Metrics.held(kind), 1).pipe(
+    Effect.andThen(Scope.addFinalizer(scope, finalizer)),
+    // started here and now: no scheduler hop, and its first timer is set before `hold` returns
+    Effect.andThen(Effect.forkIn(keepAlive, scope, { startImmediately: true })),
+    Effect.as(lease)
+  )
+}
 
 /**
  * Runs `use` with a connection in a child scope of the current one. The child
@@ -240,18 +255,14 @@ const hold = Effect.fnUntraced(function*(holding: Holding, grant: Codec.Granted,
  * socket, which makes the server drop a waiter or release a grant), and
  * otherwise lives as long as the current scope.
  */
-const withConnection = <A, E>(
+const withConnection = <A, E, R>(
+  client: DflockdClient["Service"],
   key: string,
-  use: (connection: Connection, scope: Scope.Closeable) => Effect.Effect<A, E, DflockdClient>
-): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, Scope.Scope | DflockdClient> =>
-  Effect.gen(function*() {
-    const client = yield* DflockdClient
-    const server = yield* client.route(key)
-    const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
-    return yield* Effect.gen(function*() {
-      const connection = yield* Scope.provide(client.connect(server), scope)
-      return yield* use(connection, scope)
-    }).pipe(
+  use: (connection: Connection, scope: Scope.Closeable) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, Scope.Scope | R> =>
+  Effect.flatMap(Effect.zip(client.route(key), Effect.scope), ([server, parent]) => {
+    const scope = Scope.forkUnsafe(parent, "sequential")
+    return Effect.flatMap(Scope.provide(client.connect(server), scope), (connection) => use(connection, scope)).pipe(
       Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
     )
   })
@@ -261,27 +272,29 @@ export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
   Effect.gen(function*() {
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
-    const started = yield* Clock.currentTimeMillis
-    return yield* withConnection(p.target.key, (connection, scope) =>
-      Effect.gen(function*() {
-        yield* connection.claim
-        const reply = yield* sendBlocking(
-          connection,
-          Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds),
-          p.timeoutSeconds,
-          client.options.requestTimeout
-        )
-        if (reply._tag === "TimedOut") {
-          // the server keeps nothing for a timed-out acquire: the connection is clean
-          yield* connection.unclaim
-          yield* Metric.update(Metrics.timeouts(spec.kind), 1)
-          return yield* new AcquireTimeoutError({ key: p.target.key })
-        }
-        const now = yield* Clock.currentTimeMillis
-        yield* Metric.update(Metrics.acquired(spec.kind), 1)
-        yield* Metric.update(Metrics.acquireDuration(spec.kind), Duration.millis(now - started))
-        return yield* hold({ connection, scope, plan: p }, reply, now)
-      }))
+    const clock = yield* Clock.Clock
+    const started = clock.currentTimeMillisUnsafe()
+    const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
+    return yield* withConnection(client, p.target.key, (connection, scope) =>
+      Effect.andThen(
+        connection.claim,
+        connection.send(Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds), timeoutMillis)
+      ).pipe(
+        Effect.flatMap((reply) => {
+          if (reply._tag === "TimedOut") {
+            // the server keeps nothing for a timed-out acquire: the connection is clean
+            return connection.unclaim.pipe(
+              Effect.andThen(Metric.update(Metrics.timeouts(spec.kind), 1)),
+              Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))
+            )
+          }
+          const now = clock.currentTimeMillisUnsafe()
+          return Metric.update(Metrics.acquired(spec.kind), 1).pipe(
+            Effect.andThen(Metric.update(Metrics.acquireDuration(spec.kind), Duration.millis(now - started))),
+            Effect.andThen(hold(client, { connection, scope, plan: p }, reply, now))
+          )
+        })
+      ))
   })
 
 /** Acquire only if free right now (`timeout 0`); `None` when held by someone else. */
@@ -297,7 +310,7 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
     const requestTimeout = client.options.requestTimeout
-    return yield* withConnection(p.target.key, (connection, scope) =>
+    return yield* withConnection(client, p.target.key, (connection, scope) =>
       Effect.gen(function*() {
         yield* connection.claim
         const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
@@ -321,7 +334,7 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
               return yield* new AcquireTimeoutError({ key: p.target.key })
             }
             yield* Metric.update(Metrics.acquired(spec.kind), 1)
-            const lease = yield* hold({ connection, scope, plan: p }, granted, yield* Clock.currentTimeMillis)
+            const lease = yield* hold(client, { connection, scope, plan: p }, granted, yield* Clock.currentTimeMillis)
             yield* Ref.set(held, Option.some(lease))
             return lease
           })

@@ -37,8 +37,8 @@ interface Entry {
 }
 
 export interface ConnectionPool {
-  /** A connection for the current scope: reused when a clean one is idle, else dialed. */
-  readonly get: Effect.Effect<Connection, ExchangeError, Scope.Scope>
+  /** A connection for `scope`: reused when a clean one is idle, else dialed. */
+  readonly get: (scope: Scope.Scope) => Effect.Effect<Connection, ExchangeError>
   /** Number of idle connections (for tests and metrics). */
   readonly idle: Effect.Effect<number>
 }
@@ -94,13 +94,15 @@ export const make = Effect.fnUntraced(function*(
   // Taking an entry and registering its return are one uninterruptible step, so an
   // interruption cannot orphan a connection between them; only the dial is
   // interruptible (it closes its own socket when interrupted).
-  const register = (entry: Entry) => Effect.as(Effect.addFinalizer(() => giveBack(entry)), entry.connection)
-  const get = Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(
-      takeAlive,
-      (entry) => entry !== undefined ? register(entry) : Effect.flatMap(restore(open), register)
+  const get = (scope: Scope.Scope) => {
+    const register = (entry: Entry) => Effect.as(Scope.addFinalizer(scope, giveBack(entry)), entry.connection)
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        takeAlive,
+        (entry) => entry !== undefined ? register(entry) : Effect.flatMap(restore(open), register)
+      )
     )
-  )
+  }
 
   const sweep = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
