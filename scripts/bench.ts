@@ -21,7 +21,7 @@
  *   per held lock, releases them and checks memory returns near its baseline.
  *
  * Latency of one op = acquire + release, measured around each round. Each worker
- * runs untimed warm-up rounds first (connections dialed, code warmed): 200 ops
+ * runs untimed warm-up rounds first (connections dialed, code warmed): 5000 ops
  * spread over the workers unless `--warmup W` (rounds per worker) says otherwise.
  * Percentiles interpolate linearly, as the Go bench does.
  *
@@ -57,8 +57,12 @@ type Mode = (typeof MODES)[number]
 const DEFAULT_ROUNDS = 200
 /** `--compare` runs 18 processes; 400 rounds per worker keep it near 2 minutes on 2 cores with the Python server. */
 const COMPARE_DEFAULT_ROUNDS = 400
-/** Untimed ops before timing starts (JIT, connections), spread over the workers, unless `--warmup` says otherwise. */
-const DEFAULT_WARMUP_OPS = 200
+/**
+ * Untimed ops before timing starts, spread over the workers, unless `--warmup` says otherwise: enough for
+ * V8 to optimise the hot paths (a few thousand calls) and for every connection to be dialed, so the timed
+ * rounds measure the steady state of a long-running process, for every mode alike.
+ */
+const DEFAULT_WARMUP_OPS = 5000
 const COMPARE_WORKERS: ReadonlyArray<number> = [1, 10, 50]
 const COMPARE_REPEATS = 3
 

@@ -1,12 +1,16 @@
 /**
  * The one implementation behind `Lock` and `Semaphore`: a lease on a key,
  * acquired over a connection owned by the lease's scope, kept alive by a renewal
- * fiber, guarded by a watchdog, and released by a finalizer.
+ * fiber that also watches its deadline, and released by a finalizer.
  *
  * Scope layout of one acquisition (finalizers run in reverse):
- *   connection (socket closes last) → release `r`/`sr` → renewal and watchdog fibers
+ *   connection (socket closes last) → release `r`/`sr` → renewal fiber
  * The acquisition gets its own child scope, closed at once if acquiring fails or
  * is interrupted, so a dead waiter's socket never lingers in the caller's scope.
+ *
+ * `withLease` runs the renewal loop as the fiber its region races, rather than
+ * forking it into the scope: the loop fails with `LockLostError` once the lease
+ * is lost, which interrupts the region.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -154,15 +158,29 @@ const describe = (error: ExchangeError): string => {
 }
 
 /**
- * Turns a grant into a held lease: registers the release finalizer, then forks
- * the renewal and watchdog fiber into the lease's scope.
+ * Where the loop that renews a lease and watches its deadline runs: in a fiber
+ * forked into the lease's scope (`fork`), or in the caller's hands (`guard`),
+ * for a region to race against (one fiber fewer for `withLock`).
+ */
+type KeepAliveMode = "fork" | "guard"
+
+/** A held lease, and an effect that fails with `LockLostError` once it is lost (and never succeeds). */
+interface Held {
+  readonly lease: Lease
+  readonly guard: Effect.Effect<never, LockLostError>
+}
+
+/**
+ * Turns a grant into a held lease: registers the release finalizer, and starts
+ * the renewal and watchdog loop (see {@link KeepAliveMode}).
  */
 const hold = (
   client: DflockdClient["Service"],
   holding: Holding,
   grant: Codec.Granted,
-  grantedAtMillis: number
-): Effect.Effect<Lease> => {
+  grantedAtMillis: number,
+  mode: KeepAliveMode
+): Effect.Effect<Held> => {
   const { connection, scope, plan } = holding
   const { kind, key } = plan.target
   const { token } = grant
@@ -241,11 +259,14 @@ const hold = (
     lost: Deferred.await(lostSignal)
   }
 
-  return Metric.modify(Metrics.held(kind), 1).pipe(
-    Effect.andThen(Scope.addFinalizer(scope, finalizer)),
+  const registered = Effect.andThen(Metric.modify(Metrics.held(kind), 1), Scope.addFinalizer(scope, finalizer))
+  if (mode === "guard") {
+    return Effect.as(registered, { lease, guard: Effect.andThen(keepAlive, lease.lost) })
+  }
+  return registered.pipe(
     // started here and now: no scheduler hop, and its first timer is set before `hold` returns
     Effect.andThen(Effect.forkIn(keepAlive, scope, { startImmediately: true })),
-    Effect.as(lease)
+    Effect.as({ lease, guard: lease.lost })
   )
 }
 
@@ -269,6 +290,9 @@ const withConnection = <A, E, R>(
 
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
 export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
+  Effect.map(acquireHeld(spec, options, "fork"), (held) => held.lease)
+
+const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode) =>
   Effect.gen(function*() {
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
@@ -291,7 +315,7 @@ export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
           const now = clock.currentTimeMillisUnsafe()
           return Metric.update(Metrics.acquired(spec.kind), 1).pipe(
             Effect.andThen(Metric.update(Metrics.acquireDuration(spec.kind), Duration.millis(now - started))),
-            Effect.andThen(hold(client, { connection, scope, plan: p }, reply, now))
+            Effect.andThen(hold(client, { connection, scope, plan: p }, reply, now, mode))
           )
         })
       ))
@@ -334,7 +358,13 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
               return yield* new AcquireTimeoutError({ key: p.target.key })
             }
             yield* Metric.update(Metrics.acquired(spec.kind), 1)
-            const lease = yield* hold(client, { connection, scope, plan: p }, granted, yield* Clock.currentTimeMillis)
+            const { lease } = yield* hold(
+              client,
+              { connection, scope, plan: p },
+              granted,
+              yield* Clock.currentTimeMillis,
+              "fork"
+            )
             yield* Ref.set(held, Option.some(lease))
             return lease
           })
@@ -373,8 +403,10 @@ export const traced = (name: string, key: string) => <A, E, R>(self: Effect.Effe
  * interrupted and the whole fails with `LockLostError`; the lease is released
  * when the region ends, however it ends.
  */
-export const withLease = <A, E, R, E2, R2>(
+export const withLease = <A, E, R>(
   region: Effect.Effect<A, E, R>,
-  acquireLease: Effect.Effect<Lease, E2, R2>
-): Effect.Effect<A, E | E2 | LockLostError, Exclude<R | R2, Scope.Scope>> =>
-  Effect.scoped(Effect.flatMap(acquireLease, (lease) => Effect.raceFirst(region, lease.lost)))
+  spec: Spec,
+  options: AcquireOptions = {}
+): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
+  // The region races the lease's own keep-alive loop, which fails once the lease is lost.
+  Effect.scoped(Effect.flatMap(acquireHeld(spec, options, "guard"), (held) => Effect.raceFirst(region, held.guard)))
