@@ -279,27 +279,29 @@ const hold = (
 const withConnection = <A, E, R>(
   client: DflockdClient["Service"],
   key: string,
+  parent: Scope.Scope,
   use: (connection: Connection, scope: Scope.Closeable) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, Scope.Scope | R> =>
-  Effect.flatMap(Effect.zip(client.route(key), Effect.scope), ([server, parent]) => {
+): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, R> =>
+  Effect.flatMap(client.route(key), (server) => {
     const scope = Scope.forkUnsafe(parent, "sequential")
-    return Effect.flatMap(Scope.provide(client.connect(server), scope), (connection) => use(connection, scope)).pipe(
+    return Effect.flatMap(client.connect(server, scope), (connection) => use(connection, scope)).pipe(
       Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
     )
   })
 
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
 export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
-  Effect.map(acquireHeld(spec, options, "fork"), (held) => held.lease)
+  Effect.flatMap(Effect.scope, (scope) => Effect.map(acquireHeld(spec, options, "fork", scope), (held) => held.lease))
 
-const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode) =>
+/** Acquires into a child scope of `parent`. */
+const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, parent: Scope.Scope) =>
   Effect.gen(function*() {
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
     const clock = yield* Clock.Clock
     const started = clock.currentTimeMillisUnsafe()
     const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
-    return yield* withConnection(client, p.target.key, (connection, scope) =>
+    return yield* withConnection(client, p.target.key, parent, (connection, scope) =>
       Effect.andThen(
         connection.claim,
         connection.send(Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds), timeoutMillis)
@@ -334,7 +336,7 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
     const requestTimeout = client.options.requestTimeout
-    return yield* withConnection(client, p.target.key, (connection, scope) =>
+    return yield* withConnection(client, p.target.key, yield* Effect.scope, (connection, scope) =>
       Effect.gen(function*() {
         yield* connection.claim
         const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
@@ -351,7 +353,9 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
               requestTimeout
             ).pipe(
               // the server dropped the waiter (timeout) or the connection is gone: the ticket is spent
-              Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+              Effect.onExit((exit) =>
+                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
+              )
             )
             if (granted._tag === "TimedOut") {
               yield* Metric.update(Metrics.timeouts(spec.kind), 1)
@@ -371,13 +375,17 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
 
         // Granted at once: complete the exchange now (`w` answers at once with the same
         // token), so the lease is renewed from this moment rather than from `wait`.
-        if (reply._tag === "Granted") yield* grant(0)
+        if (reply._tag === "Granted") {
+          yield* grant(0)
+        }
 
         const waitOnce = (timeout: Duration.Input) =>
           Effect.gen(function*() {
             const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)) // bad input fails first
             const existing = yield* Ref.get(held)
-            if (Option.isSome(existing)) return existing.value
+            if (Option.isSome(existing)) {
+              return existing.value
+            }
             return yield* grant(seconds)
           })
 
@@ -409,4 +417,10 @@ export const withLease = <A, E, R>(
   options: AcquireOptions = {}
 ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
   // The region races the lease's own keep-alive loop, which fails once the lease is lost.
-  Effect.scoped(Effect.flatMap(acquireHeld(spec, options, "guard"), (held) => Effect.raceFirst(region, held.guard)))
+  // The region gets the lease's scope: what it acquires in it is released with the lease.
+  Effect.scoped(
+    Effect.flatMap(
+      Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, "guard", scope)),
+      (held) => Effect.raceFirst(region, held.guard)
+    )
+  )
