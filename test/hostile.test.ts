@@ -29,6 +29,7 @@ import {
   reset,
   type Script,
   ScriptedServer,
+  sleep,
   type Step,
   text
 } from "./support/scriptedServer.ts"
@@ -418,6 +419,52 @@ describe("a stray reply line", () => {
       )
     }).pipe(
       Effect.provide(harness(hostileThenFine([line(`ok ${TOKEN} 5`), line("ok")]), TEST_OPTIONS)),
+      quiet
+    ))
+})
+
+describe("the transport's own deadlines and doubts", () => {
+  it.live("a silent `r` after an interrupted region: the release ends at requestTimeout, the connection is closed", () =>
+    Effect.gen(function*() {
+      const server = yield* ScriptedServer
+      const holder = yield* Effect.forkChild(Lock.withLock(Effect.never, KEY, { acquireTimeout: 0 }))
+      yield* guard(Effect.repeat(server.requests, { until: (requests) => requests.length > 0 }))
+      yield* Effect.sleep("50 millis") // the region is running
+      const started = yield* Clock.currentTimeMillis
+      // the release finalizer runs uninterruptibly: only its own deadline can end it
+      yield* guard(Fiber.interrupt(holder))
+      const elapsed = (yield* Clock.currentTimeMillis) - started
+      assert.isAtLeast(elapsed, 250, "it waited for the `r` reply")
+      assert.isBelow(elapsed, 3000, "and no longer than about requestTimeout (300 ms)")
+      assert.deepStrictEqual((yield* server.requests).map((r) => r.command), ["l", "r"])
+      yield* clientHungUp(0)
+      assert.strictEqual(yield* DflockdClient.DflockdClient.use((client) => client.idleConnections), 0)
+    }).pipe(
+      Effect.provide(
+        harness((request) => request.command === "l" ? [line(`ok ${TOKEN} 5`)] : [hang], TEST_OPTIONS)
+      ),
+      quiet
+    ))
+
+  it.live("a line arriving on an idle pooled connection: the pool discards it, the next lock dials again", () =>
+    Effect.gen(function*() {
+      const server = yield* ScriptedServer
+      yield* guard(Lock.withLock(Effect.void, KEY, { acquireTimeout: 0 }))
+      assert.strictEqual(yield* DflockdClient.DflockdClient.use((client) => client.idleConnections), 1)
+      yield* Effect.sleep("150 millis") // the stray line has arrived
+      yield* guard(Lock.withLock(Effect.void, KEY, { acquireTimeout: 0 }))
+      yield* clientHungUp(0)
+      const requests = yield* server.requests
+      assert.deepStrictEqual(requests.filter((r) => r.connection === 0).map((r) => r.command), ["l", "r"])
+      assert.deepStrictEqual(requests.filter((r) => r.connection === 1).map((r) => r.command), ["l", "r"])
+    }).pipe(
+      Effect.provide(harness((request, at) => {
+        if (request.command === "l") return [line(`ok ${TOKEN} 5`)]
+        if (request.command === "r") {
+          return at.connection === 0 ? [line("ok"), sleep("50 millis"), line("ok")] : [line("ok")]
+        }
+        return [hang]
+      }, TEST_OPTIONS)),
       quiet
     ))
 })

@@ -1,0 +1,96 @@
+/**
+ * The connection state machine (`fromTransport`) over a transport scripted in
+ * memory: one exchange at a time, and any doubt (an interrupted or timed-out
+ * exchange, a stray line) makes the connection unusable. Timing by TestClock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { TestClock } from "effect/testing"
+import { ConnectionError } from "../src/Errors.ts"
+import * as Codec from "../src/internal/codec.ts"
+import * as Connection from "../src/internal/connection.ts"
+import { failedWith } from "./support/exits.ts"
+
+const TOKEN = "0000000000000001aaaaaaaaaaaaaaaa"
+const options = { auth: undefined, connectTimeout: Duration.seconds(5) }
+
+/** A transport whose replies wait for `answer` (or its deadline, by the clock). */
+const scripted = Effect.gen(function*() {
+  const answer = yield* Deferred.make<string>()
+  const frames: Array<string> = []
+  const stray: Array<string> = []
+  const transport: Connection.Transport = {
+    server: "scripted:1",
+    exchange: (frame, timeoutMillis) => {
+      frames.push(frame)
+      return Deferred.await(answer).pipe(
+        Effect.timeoutOrElse({
+          duration: timeoutMillis,
+          orElse: () => Effect.fail(new ConnectionError({ server: "scripted:1", cause: new Error("no reply") }))
+        })
+      )
+    },
+    unsolicited: () => stray[0],
+    probe: () => undefined
+  }
+  return { transport, answer, frames, stray }
+})
+
+const acquire = Codec.acquire({ kind: "lock", key: "k", limit: undefined }, 0, undefined)
+
+describe("Connection.fromTransport", () => {
+  it.effect("a second send while one is in flight fails at once and sends nothing", () =>
+    Effect.gen(function*() {
+      const { answer, frames, transport } = yield* scripted
+      const connection = yield* Connection.fromTransport(transport, options)
+      const first = yield* Effect.forkChild(connection.send(acquire, 5000), { startImmediately: true })
+      const second = failedWith(yield* Effect.exit(connection.send(acquire, 5000)), "ConnectionError")
+      assert.include(second.message, "busy or abandoned")
+      assert.strictEqual(frames.length, 1)
+      yield* Deferred.succeed(answer, `ok ${TOKEN} 33`)
+      const granted = yield* Fiber.join(first)
+      assert.strictEqual(granted._tag === "Granted" && granted.token, TOKEN)
+      assert.isTrue(yield* connection.reusable)
+    }).pipe(Effect.scoped))
+
+  it.effect("an interrupted exchange leaves the connection unusable: it is never reused", () =>
+    Effect.gen(function*() {
+      const { answer, frames, transport } = yield* scripted
+      const connection = yield* Connection.fromTransport(transport, options)
+      const first = yield* Effect.forkChild(connection.send(acquire, 5000), { startImmediately: true })
+      yield* Fiber.interrupt(first)
+      yield* Deferred.succeed(answer, `ok ${TOKEN} 33`) // the reply comes too late for anyone
+      assert.isFalse(yield* connection.reusable)
+      assert.isFalse(yield* connection.alive)
+      failedWith(yield* Effect.exit(connection.send(acquire, 5000)), "ConnectionError")
+      assert.strictEqual(frames.length, 1)
+    }).pipe(Effect.scoped))
+
+  it.effect("no reply by the deadline: ConnectionError, and the connection is broken", () =>
+    Effect.gen(function*() {
+      const { transport } = yield* scripted
+      const connection = yield* Connection.fromTransport(transport, options)
+      const pending = yield* Effect.forkChild(connection.send(acquire, 2000), { startImmediately: true })
+      yield* TestClock.adjust("1999 millis")
+      assert.isUndefined(pending.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      failedWith(yield* Fiber.await(pending), "ConnectionError")
+      assert.isFalse(yield* connection.alive)
+      const broken = yield* Effect.flip(connection.broken)
+      assert.strictEqual(broken._tag, "ConnectionError")
+    }).pipe(Effect.scoped))
+
+  it.effect("a stray line before a command breaks the connection instead of being read as its reply", () =>
+    Effect.gen(function*() {
+      const { frames, stray, transport } = yield* scripted
+      const connection = yield* Connection.fromTransport(transport, options)
+      stray.push("ok")
+      const error = failedWith(yield* Effect.exit(connection.send(acquire, 5000)), "ProtocolError")
+      assert.strictEqual(error.reply, "ok")
+      assert.strictEqual(frames.length, 0, "nothing was sent")
+      assert.isFalse(yield* connection.reusable)
+    }).pipe(Effect.scoped))
+})
