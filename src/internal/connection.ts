@@ -3,8 +3,8 @@
  * transport (a socket, see `socket.ts`, or the in-memory server).
  *
  * Lifetime: the socket is opened when `open` runs and closed when the scope it
- * runs in closes. Exchanges are serialised (one request in flight, as the
- * protocol requires). A connection whose exchange was interrupted, failed at the
+ * runs in closes. One request is in flight at a time, as the protocol requires
+ * (a second send meanwhile fails). A connection whose exchange was interrupted, failed at the
  * socket, or got a malformed reply is *unusable* from then on: later sends fail
  * with `ConnectionError`, and its owner must close it (closing is what makes the
  * server drop a waiter or release a grant).
@@ -47,7 +47,7 @@ export type ExchangeError = ConnectionError | ProtocolError | ServerError | Auth
 export interface Connection {
   readonly server: string
   /**
-   * Sends one command and decodes its reply. Serialised per connection. With
+   * Sends one command and decodes its reply; one at a time per connection. With
    * no reply within `timeoutMillis` it fails with `ConnectionError` and the
    * connection is broken; it ends by then even where it cannot be interrupted.
    */

@@ -84,8 +84,8 @@ export interface Ticket {
 
 export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError
 
-const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = "10 seconds"
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
+const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
 
 interface Plan {
   readonly target: Codec.Target
