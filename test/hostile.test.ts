@@ -135,6 +135,13 @@ describe("Lock.acquire: malformed or unexpected replies", () => {
       quiet
     ))
 
+  it.live("a flood of 1 MiB of empty lines → ProtocolError, and the process survives it", () =>
+    Effect.gen(function*() {
+      const error = failedWith(yield* guard(acquireOnce()), "ProtocolError")
+      assert.strictEqual(error.reply, "")
+      yield* clientHungUp(0)
+    }).pipe(Effect.provide(harness(firstReply([raw(new Uint8Array(1024 * 1024).fill(0x0a))]), TEST_OPTIONS)), quiet))
+
   it.live("a 2 MiB line with maxReplyBytes 1024 → ProtocolError, without reading it all", () =>
     Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis

@@ -98,7 +98,7 @@ export const connect = (
         const lines = splitter.push(chunk)
         if (Result.isFailure(lines)) return breakWith(lines.failure)
         if (lines.success.length === 0) return
-        ready.push(...lines.success)
+        for (const line of lines.success) ready.push(line)
         if (waiter !== undefined && connected) return wake(Result.succeed(ready.shift()!))
         // Nobody asked: the stream cannot be trusted, and nothing more is kept.
         breakWith(new ProtocolError({ reply: ready[0]!, detail: "unsolicited reply" }))
