@@ -7,6 +7,7 @@ import { afterAll, beforeAll, inject } from "vitest"
 import { type ServerHandle, startServer } from "../scripts/dflockd-server.ts"
 import { DflockdClient, Lock } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
+import { queueInOrder } from "./support/fifo.ts"
 import {
   clientLayer,
   eventuallyFree,
@@ -98,28 +99,14 @@ describe("FIFO", () => {
     Effect.gen(function*() {
       const key = freshKey("fifo")
       const holder = yield* Lock.acquire(key)
-      const granted = yield* Ref.make<ReadonlyArray<number>>([])
       // Queue one at a time: a ticket's `queued` status is the server's word that it is in line.
-      const waiters: Array<Fiber.Fiber<void, unknown>> = []
-      for (let i = 0; i < 5; i++) {
-        const inLine = yield* Deferred.make<string>()
-        waiters.push(
-          yield* Effect.gen(function*() {
-            const ticket = yield* Lock.enqueue(key)
-            yield* Deferred.succeed(inLine, ticket.status)
-            yield* ticket.wait("20 seconds")
-            yield* Ref.update(granted, (order) => [...order, i])
-            yield* Effect.sleep("20 millis")
-          }).pipe(Effect.scoped, Effect.forkChild)
-        )
-        assert.strictEqual(yield* Deferred.await(inLine), "queued")
-      }
+      const { granted, join } = yield* queueInOrder(key, 5, { wait: "20 seconds", hold: "20 millis" })
       yield* Effect.sleep("100 millis")
-      assert.deepStrictEqual(yield* Ref.get(granted), [], "nobody is granted while the holder holds")
+      assert.deepStrictEqual(yield* granted, [], "nobody is granted while the holder holds")
       // hand-off: release the holder by closing its scope
       yield* sendRaw(shared, Codec.release("lock", key, holder.token))
-      yield* Fiber.joinAll(waiters)
-      assert.deepStrictEqual(yield* Ref.get(granted), [0, 1, 2, 3, 4])
+      yield* join
+      assert.deepStrictEqual(yield* granted, [0, 1, 2, 3, 4])
     }).pipe(Effect.scoped, Effect.provide(Live)))
 
   it.live("blocking acquires are granted in arrival order", () =>

@@ -13,6 +13,7 @@ import { TestClock } from "effect/testing"
 import { inject } from "vitest"
 import { DflockdClient, Lock, Memory, Semaphore, Token } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
+import { queueInOrder } from "./support/fifo.ts"
 
 let counter = 0
 const freshKey = (name: string) => `mem-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
@@ -435,23 +436,10 @@ const parity = (name: string, live: () => Layer.Layer<DflockdClient.DflockdClien
         const key = freshKey("p-fifo")
         const holderScope = yield* Scope.make()
         yield* Lock.acquire(key).pipe(Scope.provide(holderScope))
-        const order = yield* Ref.make<ReadonlyArray<number>>([])
-        const waiters: Array<Fiber.Fiber<void, unknown>> = []
-        for (let i = 0; i < 5; i++) {
-          const inLine = yield* Deferred.make<string>()
-          waiters.push(
-            yield* Effect.gen(function*() {
-              const ticket = yield* Lock.enqueue(key)
-              yield* Deferred.succeed(inLine, ticket.status)
-              yield* ticket.wait("30 seconds")
-              yield* Ref.update(order, (o) => [...o, i])
-            }).pipe(Effect.scoped, Effect.forkChild)
-          )
-          assert.strictEqual(yield* Deferred.await(inLine), "queued")
-        }
+        const { granted, join } = yield* queueInOrder(key, 5, { wait: "30 seconds" })
         yield* Scope.close(holderScope, Exit.void)
-        yield* Fiber.joinAll(waiters)
-        assert.deepStrictEqual(yield* Ref.get(order), [0, 1, 2, 3, 4])
+        yield* join
+        assert.deepStrictEqual(yield* granted, [0, 1, 2, 3, 4])
       }).pipe(Effect.provide(live())))
 
     test("two-phase: acquired on a free key, queued behind a holder, granted on release", () =>
