@@ -40,16 +40,11 @@ import { parseArgs } from "node:util"
 import * as Zlib from "node:zlib"
 import { Cause, Effect, Exit, Layer, Logger, Scope } from "effect"
 import { DflockdClient, Lock } from "effect-dflockd"
-import { startServer } from "./dflockd-server.ts"
+import { describeServer, startServer } from "./dflockd-server.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const scriptPath = fileURLToPath(import.meta.url)
 const resultsDir = Path.join(root, "bench", "results")
-
-/** The Go bench tracks the Go server's module; v1.10.0 is the version PROTOCOL.md was checked against. */
-const GO_MODULE = "github.com/mtingers/dflockd/cmd/bench"
-const GO_VERSION = process.env["DFLOCKD_GO_BENCH_VERSION"] ?? "v1.10.0"
-const goBin = Path.join(root, ".dflockd", "go-bin")
 
 const MODES = ["uncontended", "contended", "raw", "go", "memory"] as const
 type Mode = (typeof MODES)[number]
@@ -425,35 +420,19 @@ type GoBench = { readonly ok: true; readonly binary: string } | { readonly ok: f
 let goBench: GoBench | undefined
 
 /** Finds the Go bench, or tries `go install` of the pinned version once per process. */
+/**
+ * The Go client's benchmark (`cmd/bench` in the Go server's source), named by
+ * DFLOCKD_GO_BENCH: build it yourself beside the server; this project never
+ * builds or ships it.
+ */
 const ensureGoBench = (): GoBench => {
   if (goBench !== undefined) return goBench
-  const binary = Path.join(goBin, "bench")
-  if (existsSync(binary)) return goBench = { ok: true, binary }
-  const target = `${GO_MODULE}@${GO_VERSION}`
-  mkdirSync(goBin, { recursive: true })
-  const result = spawnSync("go", ["install", target], {
-    env: { ...process.env, GOBIN: goBin },
-    encoding: "utf8",
-    timeout: 180_000
-  })
-  if (result.error !== undefined) {
-    const code = (result.error as NodeJS.ErrnoException).code
-    return goBench = {
-      ok: false,
-      reason: code === "ENOENT" ? "go toolchain not found on PATH" : `go install ${target}: ${result.error.message}`
-    }
+  const binary = process.env["DFLOCKD_GO_BENCH"]
+  if (binary === undefined || binary === "") return goBench = { ok: false, reason: "DFLOCKD_GO_BENCH is not set" }
+  if (!existsSync(binary)) {
+    return goBench = { ok: false, reason: `DFLOCKD_GO_BENCH names ${binary}, which does not exist` }
   }
-  if (result.status !== 0 || !existsSync(binary)) {
-    const lines = `${result.stderr ?? ""}${result.stdout ?? ""}`.split("\n").map((l) => l.trim()).filter((l) =>
-      l.length > 0
-    )
-    const detail = lines.find((l) => /403|404|not available|not found|unknown revision|invalid version/i.test(l)) ??
-      lines.at(-1) ?? `exit status ${result.status}`
-    // the go command repeats the module path before the cause: keep the cause
-    const cause = detail.includes("reading https://") ? detail.slice(detail.indexOf("reading https://")) : detail
-    return goBench = { ok: false, reason: `go install ${target} failed: ${cause}` }
-  }
-  return goBench = { ok: true, binary }
+  return goBench = { ok: true, binary: Path.resolve(binary) }
 }
 
 const runGo = async (args: Args, servers: ReadonlyArray<string>, binary: string): Promise<Measured> => {
@@ -978,13 +957,12 @@ const compare = async (args: Args): Promise<number> => {
   if (!go.ok) console.log(`go client unavailable: ${go.reason}`)
   const modes: ReadonlyArray<CompareMode> = go.ok ? compareModes : ["raw", "uncontended"]
   const server = await startServer({ "default-lease-ttl": 33 })
+  const described = await describeServer(server)
   const samples = new Map<string, Array<Sample>>()
   const cellKey = (mode: CompareMode, workers: number) => `${mode}/${workers}`
   try {
     console.log(
-      `compare: server ${server.address} (dflockd ${
-        readFileSync(Path.join(root, "scripts", "dflockd-version"), "utf8").trim()
-      }, Python), ` +
+      `compare: server ${server.address} (${described.label}, ${described.binary}), ` +
         `${COMPARE_REPEATS} repeats x workers ${COMPARE_WORKERS.join("/")} x ${modes.join("/")}, ${roundsDesc}`
     )
     for (let rep = 0; rep < COMPARE_REPEATS; rep++) {
@@ -1062,10 +1040,8 @@ const compare = async (args: Args): Promise<number> => {
   const machine = `${cpus.length} x ${cpus[0]?.model.trim() ?? "unknown CPU"}, ${
     mib(Os.totalmem())
   } RAM, ${Os.type()} ${Os.release()}, Node ${process.version}`
-  const serverDesc = `dflockd ${
-    readFileSync(Path.join(root, "scripts", "dflockd-version"), "utf8").trim()
-  } (Python, PyPI) on loopback, same machine`
-  const goDesc = go.ok ? `${GO_MODULE}@${GO_VERSION}` : `unavailable: ${go.reason}`
+  const serverDesc = `${described.label} on loopback, same machine`
+  const goDesc = go.ok ? `the Go client's cmd/bench (${go.binary})` : `unavailable: ${go.reason}`
   const fmt = (n: number | undefined, digits = 0) => n === undefined ? "n/a" : n.toFixed(digits)
   const pct = (n: number | undefined) => n === undefined ? "n/a" : `${n.toFixed(0)}%`
   const latency = (c: Cell | undefined) => c === undefined ? "n/a" : `${c.p50_ms.toFixed(2)} / ${c.p99_ms.toFixed(2)}`

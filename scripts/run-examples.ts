@@ -12,7 +12,7 @@ import { spawn } from "node:child_process"
 import { readdirSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { type ServerHandle, startServer } from "./dflockd-server.ts"
+import { describeServer, type ServerHandle, startServer } from "./dflockd-server.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const filters = process.argv.slice(2)
@@ -39,6 +39,8 @@ const env = { ...process.env }
 if (env["DFLOCKD_SERVERS"] === undefined) {
   for (let i = 0; i < 3; i++) servers.push(await startServer({ "default-lease-ttl": 10 }))
   env["DFLOCKD_SERVERS"] = servers.map((s) => s.address).join(",")
+  const described = await describeServer(servers[0]!)
+  console.log(`examples against ${described.label} (${described.binary}): ${described.capabilities.join(", ")}`)
 }
 
 let failed = 0

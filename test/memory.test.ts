@@ -4,8 +4,9 @@
  * (a) The in-memory server by itself, on the TestClock (`it.effect`): leases,
  *     FIFO, semaphores, two-phase, limits, auth, fences, faults.
  * (b) Parity: one behaviour suite, written once as a function of a layer, run
- *     against Memory.layer() and against the real server (dflockd 0.5.0, so
- *     only what it supports: locks, FIFO, two-phase).
+ *     against Memory.layer() and against the real server under test (locks,
+ *     FIFO, two-phase everywhere; semaphores and stats where that server has
+ *     them: any disagreement is a bug in Memory).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Scope } from "effect"
@@ -14,6 +15,7 @@ import { inject } from "vitest"
 import { DflockdClient, Lock, Memory, Semaphore, Token } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
 import { queueInOrder } from "./support/fifo.ts"
+import { has, needs, server } from "./support/server.ts"
 
 let counter = 0
 const freshKey = (name: string) => `mem-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
@@ -406,8 +408,15 @@ describe("Memory: the wire", () => {
 // (b) parity: the same behaviours against the in-memory and the real server
 // ---------------------------------------------------------------------------
 
-const parity = (name: string, live: () => Layer.Layer<DflockdClient.DflockdClient>, test: typeof it.effect) =>
+const parity = (
+  name: string,
+  live: () => Layer.Layer<DflockdClient.DflockdClient>,
+  test: typeof it.effect,
+  supports: (capability: "semaphores" | "stats") => boolean
+) =>
   describe(`parity: ${name}`, () => {
+    /** Between polls: a real pause on the live clock; a yield on the TestClock (time stands still there). */
+    const pause = test === it.effect ? Effect.yieldNow : Effect.sleep("10 millis")
     test("acquire and release", () =>
       Effect.gen(function*() {
         const key = freshKey("p-basic")
@@ -463,8 +472,64 @@ const parity = (name: string, live: () => Layer.Layer<DflockdClient.DflockdClien
         assert.strictEqual(lock.key, key)
         assert.notStrictEqual(lock.token, held.token)
       }).pipe(Effect.scoped, Effect.provide(live())))
+    test.skipIf(!supports("semaphores"))(
+      `semaphores: limit, limit_mismatch, a permit freed on release${
+        supports("semaphores") ? "" : needs("semaphores")
+      }`,
+      () =>
+        Effect.gen(function*() {
+          const key = freshKey("p-sem")
+          const holderScope = yield* Scope.make()
+          const first = yield* Semaphore.acquire(key, { limit: 2 }).pipe(Scope.provide(holderScope))
+          yield* Semaphore.acquire(key, { limit: 2 })
+          assert.match(first.token, /^[0-9a-f]{32}$/)
+          assert.isTrue(Option.isNone(yield* Effect.scoped(Semaphore.tryAcquire(key, { limit: 2 }))), "full at 2")
+          const mismatch = yield* Effect.flip(Effect.scoped(Semaphore.acquire(key, { limit: 5, acquireTimeout: 0 })))
+          assert.strictEqual(mismatch._tag === "ServerError" && mismatch.reason, "limit_mismatch")
+          yield* Scope.close(holderScope, Exit.void)
+          assert.isTrue(Option.isSome(yield* Effect.scoped(Semaphore.tryAcquire(key, { limit: 2 }))), "one freed")
+        }).pipe(Effect.scoped, Effect.provide(live()))
+    )
+
+    test.skipIf(!supports("stats"))(
+      `stats: a held key with one waiter, and a semaphore, shaped alike${supports("stats") ? "" : needs("stats")}`,
+      () =>
+        Effect.gen(function*() {
+          const key = freshKey("p-stats")
+          yield* Lock.acquire(key, { leaseTtl: "30 seconds" })
+          const waiter = yield* Effect.scoped(Lock.acquire(key, { acquireTimeout: "30 seconds" })).pipe(
+            Effect.forkChild
+          )
+          let lock:
+            | { readonly owner_conn_id: number; readonly waiters: number; readonly lease_expires_in_s: number }
+            | undefined
+          for (let i = 0; i < 500 && (lock === undefined || lock.waiters === 0); i++) {
+            const [entry] = yield* DflockdClient.stats()
+            lock = entry?.stats.locks.find((l) => l.key === key)
+            if (lock === undefined || lock.waiters === 0) yield* pause
+          }
+          assert.isDefined(lock)
+          assert.isAbove(lock!.owner_conn_id, 0, "held: a non-zero owner")
+          assert.strictEqual(lock!.waiters, 1)
+          assert.isAtMost(lock!.lease_expires_in_s, 30)
+          assert.isAbove(lock!.lease_expires_in_s, 20)
+          if (supports("semaphores")) {
+            const semKey = freshKey("p-stats-sem")
+            yield* Semaphore.acquire(semKey, { limit: 4 })
+            const [entry] = yield* DflockdClient.stats()
+            assert.deepInclude(entry!.stats.semaphores, { key: semKey, limit: 4, holders: 1, waiters: 0 })
+          }
+          yield* Fiber.interrupt(waiter)
+        }).pipe(Effect.scoped, Effect.provide(live()))
+    )
   })
 
-parity("Memory.layer() on the TestClock", () => Memory.layer(), it.effect)
-parity("Memory.layer() on the live clock", () => Memory.layer(), it.live)
-parity("real server", () => DflockdClient.layer({ servers: [inject("dflockd").address] }), it.live)
+const memorySupports = () => true
+parity("Memory.layer() on the TestClock", () => Memory.layer(), it.effect, memorySupports)
+parity("Memory.layer() on the live clock", () => Memory.layer(), it.live, memorySupports)
+parity(
+  `real server (${server.label})`,
+  () => DflockdClient.layer({ servers: [inject("dflockd").address] }),
+  it.live,
+  has
+)

@@ -104,3 +104,37 @@ export const scopedServer = (flags: ServerFlags = {}) =>
 /** Restarts a stopped server on the same port for the current scope. */
 export const scopedRestart = (server: ServerHandle) =>
   Effect.acquireRelease(Effect.promise(() => restartServer(server)), (again) => Effect.promise(() => again.kill()))
+
+/** What the server's `stats` says about one key: held or not, and how many wait (locks and semaphores). */
+export interface KeyState {
+  readonly held: boolean
+  readonly holders: number
+  readonly waiters: number
+}
+
+/** Reads one key's state from the server's own `stats` (servers ≥ 1.4). */
+export const keyState = (address: string, key: string): Effect.Effect<KeyState> =>
+  DflockdClient.stats().pipe(
+    Effect.map(([entry]) => {
+      const lock = entry?.stats.locks.find((l) => l.key === key)
+      const semaphore = entry?.stats.semaphores.find((s) => s.key === key)
+      const holders = (lock !== undefined && lock.owner_conn_id !== 0 ? 1 : 0) + (semaphore?.holders ?? 0)
+      return { held: holders > 0, holders, waiters: (lock?.waiters ?? 0) + (semaphore?.waiters ?? 0) }
+    }),
+    Effect.provide(clientLayer(address)),
+    Effect.orDie
+  )
+
+/**
+ * Waits until the server's `stats` shows no holder and no waiter for `key`,
+ * polling every 50 ms for at most `within`; resolves with the last state seen.
+ * (A v1.10 server notices a hung-up waiter only when it would grant it.)
+ */
+export const eventuallyUntracked = (address: string, key: string, within: Duration.Input = "5 seconds") =>
+  keyState(address, key).pipe(
+    Effect.repeat({
+      until: (state) => !state.held && state.waiters === 0,
+      schedule: Schedule.spaced("50 millis")
+    }),
+    Effect.timeoutOrElse({ duration: within, orElse: () => keyState(address, key) })
+  )
