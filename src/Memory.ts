@@ -240,7 +240,6 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
   return yield* Connection.fromTransport({
     server: label,
     exchange,
-    unsolicited: () => undefined, // the in-memory server only ever answers what it is asked
     probe: () => Deferred.isDoneUnsafe(session.closed) ? closedByServer() : undefined,
     // the server hanging up (crash, failed auth) breaks the connection at once
     hangup: Effect.as(Deferred.await(session.closed), closedByServer())

@@ -9,7 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
-import { ConnectionError } from "../src/Errors.ts"
+import { ConnectionError, ProtocolError } from "../src/Errors.ts"
 import * as Codec from "../src/internal/codec.ts"
 import * as Connection from "../src/internal/connection.ts"
 import { failedWith } from "./support/exits.ts"
@@ -21,7 +21,11 @@ const options = { auth: undefined, connectTimeout: Duration.seconds(5) }
 const scripted = Effect.gen(function*() {
   const answer = yield* Deferred.make<string>()
   const frames: Array<string> = []
-  const stray: Array<string> = []
+  /** The transport breaking (a hang-up, or a byte nobody asked for): flagged at once, then signalled. */
+  const hangup = yield* Deferred.make<ConnectionError | ProtocolError>()
+  let brokenWith: ConnectionError | ProtocolError | undefined
+  const breakNow = (error: ConnectionError | ProtocolError) =>
+    Effect.andThen(Effect.sync(() => (brokenWith = error)), Deferred.succeed(hangup, error))
   const transport: Connection.Transport = {
     server: "scripted:1",
     exchange: (frame, timeoutMillis) => {
@@ -33,10 +37,10 @@ const scripted = Effect.gen(function*() {
         })
       )
     },
-    unsolicited: () => stray[0],
-    probe: () => undefined
+    probe: () => brokenWith,
+    hangup: Deferred.await(hangup)
   }
-  return { transport, answer, frames, stray }
+  return { transport, answer, frames, breakNow }
 })
 
 const acquire = Codec.acquire({ kind: "lock", key: "k", limit: undefined }, 0, undefined)
@@ -83,14 +87,29 @@ describe("Connection.fromTransport", () => {
       assert.strictEqual(broken._tag, "ConnectionError")
     }).pipe(Effect.scoped))
 
-  it.effect("a stray line before a command breaks the connection instead of being read as its reply", () =>
+  it.effect("a break the transport signals (a stray line) breaks the idle connection at once: nothing more is sent", () =>
     Effect.gen(function*() {
-      const { frames, stray, transport } = yield* scripted
+      const { breakNow, frames, transport } = yield* scripted
       const connection = yield* Connection.fromTransport(transport, options)
-      stray.push("ok")
+      const watching = yield* Effect.forkChild(Effect.flip(connection.broken), { startImmediately: true })
+      yield* breakNow(new ProtocolError({ reply: "ok", detail: "unsolicited reply" }))
+      const signalled = yield* Fiber.join(watching)
+      assert.strictEqual(signalled._tag, "ProtocolError", "`broken` fails on the break itself, no send needed")
       const error = failedWith(yield* Effect.exit(connection.send(acquire, 5000)), "ProtocolError")
       assert.strictEqual(error.reply, "ok")
       assert.strictEqual(frames.length, 0, "nothing was sent")
       assert.isFalse(yield* connection.reusable)
+    }).pipe(Effect.scoped))
+
+  it.effect("a break while a reply is being decoded is not undone by the reply", () =>
+    Effect.gen(function*() {
+      const { answer, breakNow, transport } = yield* scripted
+      const connection = yield* Connection.fromTransport(transport, options)
+      const pending = yield* Effect.forkChild(connection.send(acquire, 5000), { startImmediately: true })
+      yield* breakNow(new ConnectionError({ server: "scripted:1", cause: new Error("closed") }))
+      yield* Deferred.succeed(answer, `ok ${TOKEN} 33`)
+      yield* Fiber.join(pending)
+      assert.isFalse(yield* connection.reusable, "still broken after the reply")
+      assert.isFalse(yield* connection.alive)
     }).pipe(Effect.scoped))
 })

@@ -372,7 +372,10 @@ describe("Memory: the wire", () => {
       const client = yield* DflockdClient.DflockdClient
       const connection = yield* client.connect(yield* client.route("k"))
       const raw = (frame: string) =>
-        connection.send({ name: "raw", frame, blocking: false, decode: Codec.decodeOk }, 5_000)
+        connection.send(
+          { name: "raw", frame, blocking: false, maxReplyBytes: undefined, decode: Codec.decodeOk },
+          5_000
+        )
       const reason = (e: { readonly _tag: string; readonly reason?: string }) => e.reason ?? e._tag
       assert.deepStrictEqual(yield* connection.send(Codec.ping, 5_000), { _tag: "Ok" })
       assert.strictEqual(

@@ -17,6 +17,12 @@ export const MAX_LINE_BYTES = 255
 export const MAX_SECONDS = 9_223_372_036
 /** Largest semaphore limit (cluster servers cap it here). */
 export const MAX_LIMIT = 1_048_576
+/**
+ * Longest reply to any command but `stats`, in bytes: `ok TOKEN L`, `timeout`,
+ * a status, or `error_not_leader HOST:PORT` (a host name is at most 253 bytes).
+ * A longer reply is a protocol error the moment its bytes pass this bound.
+ */
+export const MAX_SHORT_REPLY_BYTES = 512
 
 const encoder = new TextEncoder()
 export const byteLength = (s: string): number => encoder.encode(s).length
@@ -179,7 +185,10 @@ const parseGrant = (line: string, words: ReadonlyArray<string>): Result.Result<G
   const [, token, lease] = words
   if (token === undefined || !tokenPattern.test(token)) return protocolError(line, "expected a 32-hex token")
   if (lease === undefined || !positiveInt.test(lease)) return protocolError(line, "expected a lease in seconds")
-  return Result.succeed(granted(token, Number(lease)))
+  const seconds = Number(lease)
+  // beyond the protocol's range, and past 2^53 not even exact as a number
+  if (seconds > MAX_SECONDS) return protocolError(line, `lease exceeds ${MAX_SECONDS} seconds`)
+  return Result.succeed(granted(token, seconds))
 }
 
 /** Replies to `l`, `sl`, `w`, `sw`: `ok TOKEN L` or `timeout`. */
@@ -243,8 +252,12 @@ export interface Command<A> {
   readonly name: string
   readonly frame: string
   readonly blocking: boolean
+  /** Longest reply this command can get; `undefined`: the connection's cap (`stats`). */
+  readonly maxReplyBytes: number | undefined
   readonly decode: (line: string) => Result.Result<A, ReplyFailure>
 }
+
+const short = MAX_SHORT_REPLY_BYTES
 
 const prefix = (kind: Kind, cmd: string) => kind === "lock" ? cmd : `s${cmd}`
 const frame = (cmd: string, key: string, arg: string) => `${cmd}\n${key}\n${arg}\n`
@@ -272,6 +285,7 @@ export const acquire = (
     name: cmd,
     frame: frame(cmd, target.key, withLease(head, leaseSeconds)),
     blocking: timeoutSeconds > 0,
+    maxReplyBytes: short,
     decode: decodeAcquire
   }
 }
@@ -282,37 +296,57 @@ export const enqueue = (target: Target, leaseSeconds: number | undefined): Comma
   const arg = limit === undefined
     ? (leaseSeconds === undefined ? "" : `${leaseSeconds}`)
     : withLease(limit, leaseSeconds)
-  return { name: cmd, frame: frame(cmd, target.key, arg), blocking: false, decode: decodeEnqueue }
+  return { name: cmd, frame: frame(cmd, target.key, arg), blocking: false, maxReplyBytes: short, decode: decodeEnqueue }
 }
 
 export const wait = (kind: Kind, key: string, timeoutSeconds: number): Command<Granted | TimedOut> => {
   const cmd = prefix(kind, "w")
-  return { name: cmd, frame: frame(cmd, key, `${timeoutSeconds}`), blocking: timeoutSeconds > 0, decode: decodeAcquire }
+  return {
+    name: cmd,
+    frame: frame(cmd, key, `${timeoutSeconds}`),
+    blocking: timeoutSeconds > 0,
+    maxReplyBytes: short,
+    decode: decodeAcquire
+  }
 }
 
 export const release = (kind: Kind, key: string, token: string): Command<Ok> => {
   const cmd = prefix(kind, "r")
-  return { name: cmd, frame: frame(cmd, key, token), blocking: false, decode: decodeOk }
+  return { name: cmd, frame: frame(cmd, key, token), blocking: false, maxReplyBytes: short, decode: decodeOk }
 }
 
 export const renew = (kind: Kind, key: string, token: string, leaseSeconds: number | undefined): Command<Ok> => {
   const cmd = prefix(kind, "n")
-  return { name: cmd, frame: frame(cmd, key, withLease(token, leaseSeconds)), blocking: false, decode: decodeRenew }
+  return {
+    name: cmd,
+    frame: frame(cmd, key, withLease(token, leaseSeconds)),
+    blocking: false,
+    maxReplyBytes: short,
+    decode: decodeRenew
+  }
 }
 
 export const stats: Command<StatsReply> = {
   name: "stats",
   frame: frame("stats", "_", "_"),
   blocking: false,
+  maxReplyBytes: undefined,
   decode: decodeStats
 }
 
-export const ping: Command<Ok> = { name: "ping", frame: frame("ping", "_", "_"), blocking: false, decode: decodeOk }
+export const ping: Command<Ok> = {
+  name: "ping",
+  frame: frame("ping", "_", "_"),
+  blocking: false,
+  maxReplyBytes: short,
+  decode: decodeOk
+}
 
 /** `auth` with the secret in the argument line. Never log this command's frame. */
 export const auth = (token: string): Command<Ok> => ({
   name: "auth",
   frame: frame("auth", "_", token),
   blocking: false,
+  maxReplyBytes: short,
   decode: decodeOk
 })

@@ -19,6 +19,7 @@ import type * as Scope from "effect/Scope"
 import { AuthError, ConnectionError, ProtocolError, type ServerError } from "../Errors.ts"
 import type { ServerAddress } from "./address.ts"
 import * as Codec from "./codec.ts"
+import { plainCause } from "./plainCause.ts"
 import * as Socket from "./socket.ts"
 
 /**
@@ -70,7 +71,11 @@ export interface Connection {
    * unasked (e.g. a read-timeout `error`). Does not wait for the network.
    */
   readonly alive: Effect.Effect<boolean>
-  /** Fails once the connection breaks; never succeeds. */
+  /**
+   * Fails the moment the connection breaks (peer hang-up, socket error, a byte
+   * nobody asked for); never succeeds. A lease races it: the server frees a
+   * holder's locks when its connection ends.
+   */
   readonly broken: Effect.Effect<never, ConnectionError | ProtocolError>
 }
 
@@ -91,15 +96,22 @@ export interface Transport {
   readonly server: string
   /**
    * Sends a frame and reads the one reply line. Fails with `ConnectionError`
-   * when no line comes within `timeoutMillis`, even when run uninterruptibly.
+   * when no line comes within `timeoutMillis`, even when run uninterruptibly,
+   * and with `ProtocolError` as soon as the reply exceeds `maxReplyBytes` or a
+   * second line follows it.
    */
-  readonly exchange: (frame: string, timeoutMillis: number) => Effect.Effect<string, ConnectionError | ProtocolError>
-  /** A line received but not asked for, if any. */
-  readonly unsolicited: () => string | undefined
+  readonly exchange: (
+    frame: string,
+    timeoutMillis: number,
+    maxReplyBytes?: number
+  ) => Effect.Effect<string, ConnectionError | ProtocolError>
   /** For an idle connection: why it is dead (closed by the peer, unasked input), or undefined. Never waits. */
   readonly probe: () => ConnectionError | ProtocolError | undefined
-  /** Completes when the peer hangs up, for transports that learn it without reading. */
-  readonly hangup?: Effect.Effect<ConnectionError> | undefined
+  /**
+   * Completes the moment the transport breaks: the peer hangs up, the socket
+   * fails, or a byte arrives that nobody asked for.
+   */
+  readonly hangup: Effect.Effect<ConnectionError | ProtocolError>
 }
 
 /**
@@ -118,7 +130,7 @@ export const fromTransport = Effect.fnUntraced(function*(
   options: Pick<ConnectionOptions, "auth" | "connectTimeout">
 ) {
   const { server } = transport
-  const connectionError = (cause: unknown) => new ConnectionError({ server, cause })
+  const connectionError = (cause: unknown) => new ConnectionError({ server, cause: plainCause(cause) })
   const state = yield* Ref.make<State>(idle)
   const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
   const claimed = yield* Ref.make(false)
@@ -127,26 +139,20 @@ export const fromTransport = Effect.fnUntraced(function*(
     Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
   const failWith = (error: ConnectionError | ProtocolError) => Effect.andThen(markBroken(error), Effect.fail(error))
 
-  if (transport.hangup !== undefined) {
-    yield* transport.hangup.pipe(Effect.flatMap(markBroken), Effect.interruptible, Effect.forkScoped)
-  }
+  // The transport's break, whenever it comes, marks the connection broken and
+  // completes `broken`, which a lease holding this connection races.
+  yield* transport.hangup.pipe(Effect.flatMap(markBroken), Effect.interruptible, Effect.forkScoped)
+
+  /** Back to idle after a reply, unless the connection broke meanwhile. */
+  const settle = Ref.update(state, (current) => current._tag === "InFlight" ? idle : current)
 
   const decode = <A>(command: Codec.Command<A>, line: string): Effect.Effect<A, ExchangeError> => {
     const reply = command.decode(line)
-    if (Result.isSuccess(reply)) {
-      // More than one line for one request: the stream cannot be trusted any more.
-      const extra = transport.unsolicited()
-      return extra !== undefined
-        ? Effect.as(
-          markBroken(new ProtocolError({ reply: extra, detail: "more than one reply to one request" })),
-          reply.success
-        )
-        : Effect.as(Ref.set(state, idle), reply.success)
-    }
+    if (Result.isSuccess(reply)) return Effect.as(settle, reply.success)
     const failure = reply.failure
     switch (failure._tag) {
       case "ServerError":
-        return Effect.andThen(Ref.set(state, idle), Effect.fail(failure))
+        return Effect.andThen(settle, Effect.fail(failure))
       case "AuthRejected": {
         // the server closes the connection after error_auth
         const error = new AuthError({ server })
@@ -168,12 +174,7 @@ export const fromTransport = Effect.fnUntraced(function*(
         if (previous._tag === "InFlight") {
           return Effect.fail(connectionError(`connection busy or abandoned during "${previous.command}"`))
         }
-        // A line nobody asked for would be read as this command's reply.
-        const stray = transport.unsolicited()
-        if (stray !== undefined) {
-          return failWith(new ProtocolError({ reply: stray, detail: "unsolicited reply" }))
-        }
-        return Effect.matchEffect(transport.exchange(command.frame, timeoutMillis), {
+        return Effect.matchEffect(transport.exchange(command.frame, timeoutMillis, command.maxReplyBytes), {
           onFailure: failWith,
           onSuccess: (line) =>
             decode(command, line)
@@ -183,17 +184,17 @@ export const fromTransport = Effect.fnUntraced(function*(
 
   const alive = Effect.suspend(() => {
     if (Ref.getUnsafe(state)._tag !== "Idle") return Effect.succeed(false)
-    const stray = transport.unsolicited()
-    const dead = stray !== undefined
-      ? new ProtocolError({ reply: stray, detail: "unsolicited reply on an idle connection" })
-      : transport.probe()
+    const dead = transport.probe()
     return dead === undefined ? Effect.succeed(true) : Effect.as(markBroken(dead), false)
   })
 
   const connection: Connection = {
     server,
     send,
-    reusable: Effect.sync(() => Ref.getUnsafe(state)._tag === "Idle" && !Ref.getUnsafe(claimed)),
+    // the transport's own flag too: it breaks synchronously, before the watcher runs
+    reusable: Effect.sync(() =>
+      Ref.getUnsafe(state)._tag === "Idle" && !Ref.getUnsafe(claimed) && transport.probe() === undefined
+    ),
     claim: Ref.set(claimed, true),
     unclaim: Ref.set(claimed, false),
     alive,

@@ -25,7 +25,13 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { DflockdClient } from "../DflockdClient.ts"
-import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../Errors.ts"
+import {
+  AcquireTimeoutError,
+  type ConnectionError,
+  InvalidArgumentError,
+  LockLostError,
+  type ProtocolError
+} from "../Errors.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
 import type { Connection, ExchangeError } from "./connection.ts"
@@ -77,12 +83,14 @@ export interface Ticket {
   /** `acquired`: granted at once; `queued`: waiting in the server's FIFO queue. */
   readonly status: "acquired" | "queued"
   /** Step two: waits for the grant (default timeout 10 seconds). Once granted, returns the same lease again. */
-  readonly wait: (
-    timeout?: Duration.Input
-  ) => Effect.Effect<Lease, AcquireTimeoutError | ExchangeError | InvalidArgumentError>
+  readonly wait: (timeout?: Duration.Input) => Effect.Effect<Lease, AcquireError>
 }
 
-export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError
+/**
+ * What acquiring can fail with. `LockLostError`: the grant arrived too late to
+ * trust (its lease may have run out on the server) and its confirming renewal was refused.
+ */
+export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError | LockLostError
 
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
 const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
@@ -142,6 +150,13 @@ interface Holding {
   readonly connection: Connection
   readonly scope: Scope.Closeable
   readonly plan: Plan
+  readonly clock: Clock.Clock
+}
+
+/** The holding connection broke (hang-up, socket error, a byte nobody asked for). */
+interface Broken {
+  readonly _tag: "Broken"
+  readonly error: ConnectionError | ProtocolError
 }
 
 const describe = (error: ExchangeError): string => {
@@ -178,17 +193,53 @@ const hold = (
   client: DflockdClient["Service"],
   holding: Holding,
   grant: Codec.Granted,
-  grantedAtMillis: number,
+  sentAtMillis: number,
   mode: KeepAliveMode
+): Effect.Effect<Held, LockLostError | ExchangeError> => {
+  const { connection, plan } = holding
+  const { kind, key } = plan.target
+  const requestTimeout = client.options.requestTimeout
+  const leaseMillis = grant.leaseSeconds * 1000
+  const renewRatio = plan.renewRatio ?? client.options.renewRatio
+  const heartbeatMillis = Duration.toMillis(plan.heartbeat ?? client.options.heartbeatInterval)
+  const renewEvery = Watchdog.renewInterval(leaseMillis, Math.min(leaseMillis * renewRatio, heartbeatMillis))
+  const receivedAt = Watchdog.monotonicMillis(holding.clock)
+  // The server granted somewhere between the send and now: the lease runs from the send.
+  // A grant that arrived after the first renewal was due (a long wait in the queue, a
+  // reply held up, a blocked event loop) is confirmed by one renewal before it is handed
+  // over, and counted from that renewal's send: a region never starts on a lease the
+  // server may already have expired. A short wait costs no extra round trip.
+  if (receivedAt - sentAtMillis < renewEvery) {
+    return holdFrom(client, holding, grant, sentAtMillis, mode, renewEvery)
+  }
+  return sendShort(connection, Codec.renew(kind, key, grant.token, grant.leaseSeconds), requestTimeout).pipe(
+    Effect.catchTag("ServerError", (error) =>
+      Effect.fail(
+        new LockLostError({
+          key,
+          token: grant.token,
+          reason: `the grant arrived ${Math.round(receivedAt - sentAtMillis)} ms after the request, ` +
+            `too late to trust a ${leaseMillis} ms lease, and its renewal was refused (${error.reason})`
+        })
+      )),
+    Effect.andThen(holdFrom(client, holding, grant, receivedAt, mode, renewEvery))
+  )
+}
+
+/** {@link hold} once the lease is known to run `leaseMillis` from `grantedAtMillis`. */
+const holdFrom = (
+  client: DflockdClient["Service"],
+  holding: Holding,
+  grant: Codec.Granted,
+  grantedAtMillis: number,
+  mode: KeepAliveMode,
+  renewEvery: number
 ): Effect.Effect<Held> => {
   const { connection, scope, plan } = holding
   const { kind, key } = plan.target
   const { token } = grant
   const requestTimeout = client.options.requestTimeout
   const leaseMillis = grant.leaseSeconds * 1000
-  const renewRatio = plan.renewRatio ?? client.options.renewRatio
-  const heartbeatMillis = Duration.toMillis(plan.heartbeat ?? client.options.heartbeatInterval)
-  const renewEvery = Math.max(1, Math.min(leaseMillis * renewRatio, heartbeatMillis))
 
   const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
   // Uninterruptible: signalling `lost` interrupts the region, whose scope then
@@ -241,10 +292,24 @@ const hold = (
     })
   )
 
-  // One fiber renews the lease and watches its deadline.
-  const keepAlive = Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }).pipe(
+  // One loop renews the lease and watches its deadline, and it races the connection:
+  // the server frees the lease the moment the connection ends, so the lease ends then too.
+  const broken: Effect.Effect<never, Broken> = Effect.mapError(
+    connection.broken,
+    (error): Broken => ({ _tag: "Broken", error })
+  )
+  const keepAlive = Effect.raceFirst(
+    Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }),
+    broken
+  ).pipe(
     Effect.catch((error) =>
-      lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
+      lose(
+        error._tag === "Expired"
+          ? "lease deadline passed without a confirmed renewal"
+          : error._tag === "Broken"
+          ? `connection lost: ${error.error.message}`
+          : describe(error)
+      )
     )
   )
 
@@ -299,28 +364,32 @@ const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, p
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
     const clock = yield* Clock.Clock
-    const started = clock.currentTimeMillisUnsafe()
+    const started = Watchdog.monotonicMillis(clock)
     const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
-    return yield* withConnection(client, p.target.key, parent, (connection, scope) =>
-      Effect.andThen(
-        connection.claim,
-        connection.send(Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds), timeoutMillis)
-      ).pipe(
-        Effect.flatMap((reply) => {
-          if (reply._tag === "TimedOut") {
-            // the server keeps nothing for a timed-out acquire: the connection is clean
-            return connection.unclaim.pipe(
-              Effect.andThen(Metric.update(Metrics.timeouts(spec.kind), 1)),
-              Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))
+    const command = Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds)
+    return yield* withConnection(
+      client,
+      p.target.key,
+      parent,
+      (connection, scope) =>
+        Effect.andThen(connection.claim, () => {
+          const sentAt = Watchdog.monotonicMillis(clock)
+          return Effect.flatMap(connection.send(command, timeoutMillis), (reply): Effect.Effect<Held, AcquireError> => {
+            if (reply._tag === "TimedOut") {
+              // the server keeps nothing for a timed-out acquire: the connection is clean
+              return connection.unclaim.pipe(
+                Effect.andThen(Metric.update(Metrics.timeouts(spec.kind), 1)),
+                Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))
+              )
+            }
+            const now = Watchdog.monotonicMillis(clock)
+            return Metric.update(Metrics.acquired(spec.kind), 1).pipe(
+              Effect.andThen(Metric.update(Metrics.acquireDuration(spec.kind), Duration.millis(now - started))),
+              Effect.andThen(hold(client, { connection, scope, plan: p, clock }, reply, sentAt, mode))
             )
-          }
-          const now = clock.currentTimeMillisUnsafe()
-          return Metric.update(Metrics.acquired(spec.kind), 1).pipe(
-            Effect.andThen(Metric.update(Metrics.acquireDuration(spec.kind), Duration.millis(now - started))),
-            Effect.andThen(hold(client, { connection, scope, plan: p }, reply, now, mode))
-          )
+          })
         })
-      ))
+    )
   })
 
 /** Acquire only if free right now (`timeout 0`); `None` when held by someone else. */
@@ -344,8 +413,10 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
         const permit = yield* Semaphore.make(1)
 
         // Step two on the wire: `w` for up to `seconds`, then hold the grant.
+        const clock = yield* Clock.Clock
         const grant = (seconds: number) =>
           Effect.gen(function*() {
+            const sentAt = Watchdog.monotonicMillis(clock)
             const granted = yield* sendBlocking(
               connection,
               Codec.wait(p.target.kind, p.target.key, seconds),
@@ -362,12 +433,11 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
               return yield* new AcquireTimeoutError({ key: p.target.key })
             }
             yield* Metric.update(Metrics.acquired(spec.kind), 1)
-            const { lease } = yield* hold(
-              client,
-              { connection, scope, plan: p },
-              granted,
-              yield* Clock.currentTimeMillis,
-              "fork"
+            const { lease } = yield* hold(client, { connection, scope, plan: p, clock }, granted, sentAt, "fork").pipe(
+              // a grant too stale to trust spends the ticket, like a timeout
+              Effect.onExit((exit) =>
+                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
+              )
             )
             yield* Ref.set(held, Option.some(lease))
             return lease

@@ -10,13 +10,19 @@ import * as Result from "effect/Result"
 import { ProtocolError } from "../Errors.ts"
 
 export interface LineSplitter {
-  /** Feeds a chunk; returns the lines it completed, or a ProtocolError. */
-  readonly push: (chunk: Uint8Array) => Result.Result<ReadonlyArray<string>, ProtocolError>
+  /**
+   * Feeds a chunk; returns the lines it completed, or a ProtocolError. A line
+   * longer than `maxLineBytes` (default: the splitter's cap) fails as soon as
+   * its bytes exceed it, complete or not.
+   */
+  readonly push: (chunk: Uint8Array, maxLineBytes?: number) => Result.Result<ReadonlyArray<string>, ProtocolError>
+  /** Bytes of an incomplete line held since the last newline. */
+  readonly pending: () => number
 }
 
 const NEWLINE = 0x0a
 
-export const makeLineSplitter = (maxLineBytes: number): LineSplitter => {
+export const makeLineSplitter = (capBytes: number): LineSplitter => {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
   let partial: Array<Uint8Array> = []
   let partialBytes = 0
@@ -31,7 +37,7 @@ export const makeLineSplitter = (maxLineBytes: number): LineSplitter => {
     }
   }
 
-  const tooLong = () =>
+  const tooLong = (maxLineBytes: number) =>
     Result.fail(new ProtocolError({ reply: "", detail: `reply line exceeds ${maxLineBytes} bytes` }))
 
   const join = (tail: Uint8Array): Uint8Array => {
@@ -48,12 +54,12 @@ export const makeLineSplitter = (maxLineBytes: number): LineSplitter => {
     return out
   }
 
-  const push = (chunk: Uint8Array): Result.Result<ReadonlyArray<string>, ProtocolError> => {
+  const push = (chunk: Uint8Array, maxLineBytes = capBytes): Result.Result<ReadonlyArray<string>, ProtocolError> => {
     const lines: Array<string> = []
     let start = 0
     let nl = chunk.indexOf(NEWLINE, start)
     while (nl !== -1) {
-      if (partialBytes + (nl - start) > maxLineBytes) return tooLong()
+      if (partialBytes + (nl - start) > maxLineBytes) return tooLong(maxLineBytes)
       const decoded = decodeLine(join(chunk.subarray(start, nl)))
       if (Result.isFailure(decoded)) return Result.fail(decoded.failure)
       lines.push(decoded.success)
@@ -62,12 +68,12 @@ export const makeLineSplitter = (maxLineBytes: number): LineSplitter => {
     }
     if (start < chunk.length) {
       partialBytes += chunk.length - start
-      if (partialBytes > maxLineBytes) return tooLong()
+      if (partialBytes > maxLineBytes) return tooLong(maxLineBytes)
       // copy: the socket may reuse the chunk's buffer
       partial.push(chunk.slice(start))
     }
     return Result.succeed(lines)
   }
 
-  return { push }
+  return { push, pending: () => partialBytes }
 }

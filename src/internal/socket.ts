@@ -2,11 +2,13 @@
  * The byte transport of a connection over `node:net` or `node:tls`: one request
  * frame out, one reply line back, with no fiber of its own.
  *
- * The socket is read in flowing mode. Reply lines are handed to the waiting
- * exchange from the `data` listener; lines nobody waits for are kept, so the
- * connection's state machine sees them as unsolicited. End, close and errors
- * are recorded as they happen, so probing an idle connection reads a flag
- * instead of polling the socket.
+ * The socket is read in flowing mode. The reply line is handed to the waiting
+ * exchange from the `data` listener. Anything else breaks the connection the
+ * moment it arrives: a byte while no exchange is in flight, a second line (or
+ * the start of one) after the reply, a reply longer than the command's bound.
+ * End, close and errors break it too, as they happen, and every break is
+ * signalled (`hangup`), so a lease on this connection learns of it at once,
+ * and probing an idle connection reads a flag instead of polling the socket.
  *
  * An exchange carries its own deadline (a timer inside the callback): it ends
  * by itself even where it cannot be interrupted, such as in the finalizer that
@@ -25,6 +27,7 @@ import { ConnectionError, ProtocolError } from "../Errors.ts"
 import type { ServerAddress } from "./address.ts"
 import type { ConnectionOptions, Transport } from "./connection.ts"
 import { makeLineSplitter } from "./lines.ts"
+import { plainCause } from "./plainCause.ts"
 
 type Broken = ConnectionError | ProtocolError
 
@@ -64,7 +67,7 @@ export const connect = (
 ): Effect.Effect<Transport, ConnectionError, Scope.Scope> =>
   Effect.suspend(() => {
     const server = address.label
-    const connectionError = (cause: unknown) => new ConnectionError({ server, cause })
+    const connectionError = (cause: unknown) => new ConnectionError({ server, cause: plainCause(cause) })
     const splitter = makeLineSplitter(options.maxReplyBytes)
 
     // The transport's state, owned by the socket's listeners and the one exchange
@@ -73,8 +76,10 @@ export const connect = (
     let connected = false
     /** The exchange (or the connect) waiting for the socket, if any. */
     let waiter: ((outcome: Result.Result<string, Broken>) => void) | undefined
-    /** Lines received and not yet handed to an exchange. */
-    const ready: Array<string> = []
+    /** The longest reply the exchange in flight can get, in bytes. */
+    let replyBound = options.maxReplyBytes
+    /** Who is told when the connection breaks (the connection's hang-up watcher). */
+    const onBreak = new Set<(error: Broken) => void>()
 
     const wake = (outcome: Result.Result<string, Broken>) => {
       const resume = waiter
@@ -86,6 +91,8 @@ export const connect = (
       if (broken !== undefined) return
       broken = error
       wake(Result.fail(error))
+      for (const listener of onBreak) listener(error)
+      onBreak.clear()
     }
 
     const attach = (socket: Net.Socket) => {
@@ -95,13 +102,23 @@ export const connect = (
       })
       socket.on("data", (chunk: Buffer) => {
         if (broken !== undefined) return
-        const lines = splitter.push(chunk)
+        if (waiter === undefined || !connected) {
+          // Nobody asked: the stream cannot be trusted from this byte on.
+          return breakWith(
+            new ProtocolError({ reply: chunk.subarray(0, 120).toString("utf8"), detail: "unsolicited reply" })
+          )
+        }
+        const lines = splitter.push(chunk, replyBound)
         if (Result.isFailure(lines)) return breakWith(lines.failure)
-        if (lines.success.length === 0) return
-        for (const line of lines.success) ready.push(line)
-        if (waiter !== undefined && connected) return wake(Result.succeed(ready.shift()!))
-        // Nobody asked: the stream cannot be trusted, and nothing more is kept.
-        breakWith(new ProtocolError({ reply: ready[0]!, detail: "unsolicited reply" }))
+        const [reply, extra] = lines.success
+        if (reply === undefined) return
+        if (extra !== undefined || splitter.pending() > 0) {
+          // More than one reply to one request: which line answers it is anyone's guess.
+          return breakWith(
+            new ProtocolError({ reply: extra ?? reply, detail: "more than one reply to one request" })
+          )
+        }
+        wake(Result.succeed(reply))
       })
       // Any data sent before the peer's end was delivered before `end`.
       socket.on("end", () => breakWith(connectionError(new Error("the connection was closed by the peer"))))
@@ -142,9 +159,10 @@ export const connect = (
       const socket = yield* open
       yield* awaitConnected
 
-      const exchange = (frame: string, timeoutMillis: number) =>
+      const exchange = (frame: string, timeoutMillis: number, maxReplyBytes?: number) =>
         Effect.callback<string, Broken>((resume) => {
           if (broken !== undefined) return resume(Effect.fail(broken))
+          replyBound = Math.min(maxReplyBytes ?? options.maxReplyBytes, options.maxReplyBytes)
           const settle = (outcome: Result.Result<string, Broken>) => {
             clearTimeout(timer)
             resume(Result.isSuccess(outcome) ? Effect.succeed(outcome.success) : Effect.fail(outcome.failure))
@@ -163,11 +181,20 @@ export const connect = (
           })
         })
 
+      const hangup = Effect.callback<Broken>((resume) => {
+        if (broken !== undefined) return resume(Effect.succeed(broken))
+        const listener = (error: Broken) => resume(Effect.succeed(error))
+        onBreak.add(listener)
+        return Effect.sync(() => {
+          onBreak.delete(listener)
+        })
+      })
+
       const transport: Transport = {
         server,
         exchange,
-        unsolicited: () => ready[0],
-        probe: () => broken
+        probe: () => broken,
+        hangup
       }
       return transport
     })
