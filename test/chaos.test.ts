@@ -1,0 +1,248 @@
+/**
+ * The one promise, under faults: while our region runs, nobody else holds its
+ * lock. Each test puts a real dflockd server (the one under test, see
+ * test/support/server.ts) behind the fault, runs a region that records when it
+ * ran, and queues another client in another process that records when the
+ * server granted it the same key. The invariant is asserted directly: the
+ * other client's grant never comes before our region's end, allowing only the
+ * reaction time from the event to the interrupt (at most 50 ms, measured).
+ *
+ * Faults: the holder's link cut, the server killed (-9) and restarted, a
+ * graceful shutdown, a link stalled across the grant, the holder's event loop
+ * blocked across the grant, a stray line on a holding connection.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber } from "effect"
+import { Lock } from "../src/index.ts"
+import { contender, now, recordedRegion, type RegionTimes } from "./support/chaos.ts"
+import { clientLayer, scopedRestart, scopedServer } from "./support/probe.ts"
+import { relay } from "./support/relay.ts"
+import { harness, line, ScriptedServer, sleep } from "./support/scriptedServer.ts"
+import { has, server } from "./support/server.ts"
+
+/** The most a region may outlast the other client's grant: the measured event-to-interrupt latency. */
+const REACTION_MS = 50
+
+let counter = 0
+const freshKey = (name: string) => `chaos-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+
+/** Logs how long after the event the region (or `lost`) ended. */
+const reaction = (what: string, event: number, ended: number) => {
+  process.stdout.write(
+    `chaos measure [${server.label}] ${what}: interrupted ${(ended - event).toFixed(1)} ms after the event\n`
+  )
+  assert.isAtMost(ended - event, REACTION_MS, `${what}: interrupted within the reaction time`)
+}
+
+const newTimes = (): RegionTimes => ({ started: undefined, ended: undefined })
+
+/** Our region and their grant: either ours never started, or it ended no later than their grant + reaction. */
+const assertNoOverlap = (times: RegionTimes, theirGrant: number, what: string) => {
+  if (times.started === undefined) {
+    process.stdout.write(`chaos measure [${server.label}] ${what}: our region never started\n`)
+    return
+  }
+  assert.isDefined(times.ended, `${what}: our region is still running`)
+  const overlap = times.ended! - theirGrant
+  process.stdout.write(
+    `chaos measure [${server.label}] ${what}: our region ended ${Math.abs(overlap).toFixed(1)} ms ${
+      overlap > 0 ? "after" : "before"
+    } their grant\n`
+  )
+  assert.isAtMost(overlap, REACTION_MS, `${what}: our region ran ${overlap.toFixed(1)} ms past the other's grant`)
+}
+
+describe(`chaos on ${server.label}: nobody else holds the lock while our region runs`, () => {
+  it.live("the holder's link is cut: the region ends with the connection, not at the next renewal", () =>
+    Effect.gen(function*() {
+      // a 33 s lease renews every 10 s: only the connection's end can stop the region in time
+      const own = yield* scopedServer({ "default-lease-ttl": 33 })
+      const link = yield* relay(own)
+      const key = freshKey("cut")
+      const times = newTimes()
+      const entered = yield* Deferred.make<void>()
+      const holder = yield* Lock.withLock(recordedRegion(times, entered), key).pipe(
+        Effect.flip,
+        Effect.provide(clientLayer(link.address, { pool: false })),
+        Effect.forkChild
+      )
+      yield* Deferred.await(entered)
+      const other = yield* contender(own, key)
+      yield* Effect.promise(() => other.sent)
+      yield* Effect.sleep("150 millis") // queued behind us on the server
+      const cutAt = now()
+      link.cut()
+      const error = yield* Fiber.join(holder)
+      const theirGrant = yield* Effect.promise(() => other.granted)
+      assert.strictEqual(error._tag, "LockLostError")
+      assert.match(error._tag === "LockLostError" ? error.reason : "", /connection lost/)
+      reaction("link cut", cutAt, times.ended!)
+      assertNoOverlap(times, theirGrant, "link cut")
+    }).pipe(Effect.scoped))
+
+  it.live("a ticket's lease between enqueue and wait ends with its connection too", () =>
+    Effect.gen(function*() {
+      const own = yield* scopedServer({ "default-lease-ttl": 33 })
+      const link = yield* relay(own)
+      const key = freshKey("ticket-cut")
+      const ticket = yield* Lock.enqueue(key).pipe(Effect.provide(clientLayer(link.address, { pool: false })))
+      assert.strictEqual(ticket.status, "acquired")
+      const lock = yield* ticket.wait(0)
+      const lost = yield* Effect.forkChild(Effect.flip(lock.lost))
+      const cutAt = now()
+      link.cut()
+      const error = yield* Fiber.join(lost)
+      assert.strictEqual(error._tag, "LockLostError")
+      reaction("ticket's link cut", cutAt, now())
+    }).pipe(Effect.scoped))
+
+  it.live(
+    "the server is killed (-9) under 5 holders and restarted: every region ends before anyone else is granted",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* scopedServer({ "default-lease-ttl": 33 })
+        const keys = Array.from({ length: 5 }, (_, i) => freshKey(`kill-${i}`))
+        const regions = yield* Effect.forEach(keys, (key) =>
+          Effect.gen(function*() {
+            const times = newTimes()
+            const entered = yield* Deferred.make<void>()
+            const fiber = yield* Lock.withLock(recordedRegion(times, entered), key).pipe(
+              Effect.flip,
+              Effect.provide(clientLayer(own.address, { pool: false })),
+              Effect.forkChild
+            )
+            yield* Deferred.await(entered)
+            return { key, times, fiber }
+          }))
+        const killedAt = now()
+        yield* Effect.promise(() => own.kill())
+        // the others dial until the server is back, then queue
+        const others = yield* Effect.forEach(keys, (key) => contender(own, key))
+        yield* Effect.sleep("300 millis")
+        yield* scopedRestart(own)
+        for (const [i, { fiber, times }] of regions.entries()) {
+          const error = yield* Fiber.join(fiber)
+          assert.strictEqual(error._tag, "LockLostError")
+          reaction(`kill -9, holder ${i}`, killedAt, times.ended!)
+          assertNoOverlap(times, yield* Effect.promise(() => others[i]!.granted), `holder ${i}`)
+        }
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "graceful shutdown (SIGTERM) under a holder, then a restart: the region ends when the server closes",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* scopedServer({
+          "default-lease-ttl": 33,
+          ...(has("draining") ? { "shutdown-timeout": 2 } : {})
+        })
+        const key = freshKey("shutdown")
+        const times = newTimes()
+        const entered = yield* Deferred.make<void>()
+        const holder = yield* Lock.withLock(recordedRegion(times, entered), key).pipe(
+          Effect.flip,
+          Effect.provide(clientLayer(own.address, { pool: false })),
+          Effect.forkChild
+        )
+        yield* Deferred.await(entered)
+        yield* Effect.promise(() => own.stop())
+        const exitedAt = now()
+        const error = yield* Fiber.join(holder)
+        assert.strictEqual(error._tag, "LockLostError")
+        reaction("graceful shutdown", exitedAt, times.ended!)
+        yield* scopedRestart(own)
+        const other = yield* contender(own, key)
+        assertNoOverlap(times, yield* Effect.promise(() => other.granted), "after restart")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "the link stalls across the grant until the server expired it: the region never starts on it",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* scopedServer()
+        const link = yield* relay(own)
+        const key = freshKey("stall")
+        const first = yield* contender(own, key, { holdMillis: 1000 })
+        yield* Effect.promise(() => first.granted)
+        const times = newTimes()
+        const entered = yield* Deferred.make<void>()
+        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, {
+          leaseTtl: "2 seconds",
+          acquireTimeout: "30 seconds"
+        }).pipe(Effect.flip, Effect.provide(clientLayer(link.address, { pool: false })), Effect.forkChild)
+        yield* Effect.sleep("200 millis") // our `l` is queued behind the first
+        const second = yield* contender(own, key, { timeoutSeconds: 30 })
+        yield* Effect.promise(() => second.sent)
+        link.stall() // the grant the first's release brings us is held in the relay
+        // the server grants us, our 2 s lease runs out unconfirmed, and it grants the second
+        const theirGrant = yield* Effect.promise(() => second.granted)
+        link.resume()
+        const error = yield* Fiber.join(holder)
+        assert.strictEqual(error._tag, "LockLostError", "the stale grant's renewal was refused")
+        assert.isUndefined(times.started, "the region never started")
+        assertNoOverlap(times, theirGrant, "stall")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "the event loop is blocked across the grant: the late grant is confirmed, refused, never used",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* scopedServer()
+        const key = freshKey("blocked")
+        const first = yield* contender(own, key, { holdMillis: 600 })
+        yield* Effect.promise(() => first.granted)
+        const times = newTimes()
+        const entered = yield* Deferred.make<void>()
+        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, {
+          leaseTtl: "2 seconds",
+          acquireTimeout: "30 seconds"
+        }).pipe(Effect.flip, Effect.provide(clientLayer(own.address, { pool: false })), Effect.forkChild)
+        yield* Effect.sleep("150 millis") // our `l` is queued behind the first
+        const second = yield* contender(own, key, { timeoutSeconds: 30 })
+        yield* Effect.promise(() => second.sent)
+        // Block this process: the first releases, we are granted, our lease runs out and the
+        // second is granted, all while we cannot read.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4500)
+        const error = yield* Fiber.join(holder)
+        const theirGrant = yield* Effect.promise(() => second.granted)
+        assert.strictEqual(error._tag, "LockLostError", "the stale grant's renewal was refused")
+        assert.isUndefined(times.started, "the region never started")
+        assertNoOverlap(times, theirGrant, "blocked event loop")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
+
+describe("chaos: stray lines on a holding connection (scripted server)", () => {
+  const TOKEN = "00000000000000070123456789abcdef"
+  const STRAY_AFTER_MS = 300
+
+  it.live("a stray line while holding ends the lease on its arrival, not at the next renewal", () =>
+    Effect.gen(function*() {
+      const times = newTimes()
+      const entered = yield* Deferred.make<void>()
+      const error = yield* Lock.withLock(recordedRegion(times, entered), "stray").pipe(Effect.flip)
+      assert.strictEqual(error._tag, "LockLostError")
+      assert.match(error._tag === "LockLostError" ? error.reason : "", /unsolicited/)
+      const ran = times.ended! - times.started!
+      // the grant and the stray line are written STRAY_AFTER_MS apart; the 30 s lease renews at 10 s
+      assert.isAtLeast(ran, STRAY_AFTER_MS - REACTION_MS)
+      assert.isAtMost(ran, STRAY_AFTER_MS + REACTION_MS, `the region ran ${ran.toFixed(0)} ms`)
+      const scripted = yield* ScriptedServer
+      assert.deepStrictEqual((yield* scripted.requests).map((r) => r.command), ["l"], "no release on a lost lease")
+    }).pipe(
+      Effect.provide(
+        harness((request) =>
+          request.command === "l"
+            ? [line(`ok ${TOKEN} 30`), sleep(`${STRAY_AFTER_MS} millis`), line(`ok ${TOKEN} 30`)]
+            : []
+        )
+      )
+    ))
+})
