@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Installs the pinned dflockd server into .dflockd/ (ignored by git) when it is missing.
 #
+#   bash scripts/install-dflockd.sh           # `npm run server:install`; CI runs it too
+#   bash scripts/install-dflockd.sh --quiet   # silent when already installed (npm test, example, bench)
+#
+# This is a development tool: the published package has no install script (a library's users
+# never need our test server), so `npm test`, `npm run example` and `npm run bench` call it.
+#
 # The pinned server is the dflockd package from PyPI (version in scripts/dflockd-version).
 # The Go module github.com/mtingers/dflockd is refused by the Go module proxy this project's
 # machines reach (every version, @main included), so the Go build cannot be installed here;
@@ -9,10 +15,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 version=$(tr -d '[:space:]' < "$root/scripts/dflockd-version")
 dest="$root/.dflockd"
+quiet=false
+if [ "${1:-}" = "--quiet" ]; then quiet=true; fi
 bin="$dest/venv/bin/dflockd"
 
 if [ -x "$bin" ] && [ "$(cat "$dest/installed-version" 2>/dev/null)" = "$version" ]; then
-  echo "dflockd $version already installed at $bin"
+  if [ "$quiet" = false ]; then echo "dflockd $version already installed at $bin"; fi
   exit 0
 fi
 

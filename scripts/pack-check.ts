@@ -1,15 +1,21 @@
 /**
- * Checks what `npm pack` would publish (`npm run pack:check`, run by CI after `npm run build`).
+ * Checks what `npm pack` publishes (`npm run pack:check`, run by CI after `npm run build`).
  *
  *   node scripts/pack-check.ts
  *
- * Fails unless every packed file is under dist/ or is README.md, LICENSE, CHANGELOG.md or
- * package.json, and unless the package holds those four files and every file that package.json's
- * "exports" points to (each public module's .js, .cjs and .d.ts; the "effect-dflockd-source" condition is for this
- * repository's own tools and is not published).
+ * Packs the package for real, into a temporary directory, the way a release would (lifecycle
+ * scripts included: packing must run nothing heavy), and fails unless
+ * - every packed file is under dist/ or is README.md, LICENSE, CHANGELOG.md or package.json;
+ * - the package holds those four files and every file that package.json's "exports" points to
+ *   (each public module's .js, .cjs and .d.ts; the "effect-dflockd-source" condition is for this
+ *   repository's own tools and is not published);
+ * - the packed package.json has no install-time script (`preinstall`, `install`, `postinstall`,
+ *   `prepare`): installing the tarball must run nothing (a library's users never need our test
+ *   server, and npm warns about packages with install scripts).
  */
 import { execFileSync } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -22,13 +28,16 @@ interface PackResult {
   readonly files: ReadonlyArray<{ readonly path: string; readonly size: number }>
 }
 
-// --ignore-scripts: `npm pack` would otherwise run the "prepare" script (the dflockd install).
-const output = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+const installScripts = ["preinstall", "install", "postinstall", "prepare"] as const
+
+const packDir = mkdtempSync(Path.join(tmpdir(), "effect-dflockd-pack-"))
+// No --ignore-scripts: whatever `npm pack` runs for a release runs here too.
+const output = execFileSync("npm", ["pack", "--json", "--pack-destination", packDir], {
   cwd: root,
   encoding: "utf8",
   stdio: ["ignore", "pipe", "inherit"]
 })
-const results = JSON.parse(output) as ReadonlyArray<PackResult>
+const results = JSON.parse(output) as ReadonlyArray<PackResult & { readonly filename: string }>
 const files = results.flatMap((result) => result.files.map((file) => file.path.replace(/\\/g, "/")))
 const packed = new Set(files)
 const problems: Array<string> = []
@@ -67,6 +76,21 @@ for (const target of [...targets].sort()) {
   if (!packed.has(target)) problems.push(`"exports" target missing from the package: ${target}`)
 }
 
+// the manifest as published: package/package.json inside each tarball
+for (const result of results) {
+  execFileSync("tar", ["-xzf", Path.join(packDir, result.filename), "-C", packDir, "package/package.json"])
+  const manifest = JSON.parse(readFileSync(Path.join(packDir, "package", "package.json"), "utf8")) as {
+    readonly scripts?: Record<string, string>
+  }
+  for (const script of installScripts) {
+    const command = manifest.scripts?.[script]
+    if (command !== undefined) {
+      problems.push(`the packed package.json has an install-time script: "${script}": ${JSON.stringify(command)}`)
+    }
+  }
+}
+rmSync(packDir, { recursive: true, force: true })
+
 const size = results.reduce((total, result) => total + result.files.reduce((sum, file) => sum + file.size, 0), 0)
 const name = results.map((result) => `${result.name}@${result.version}`).join(", ")
 if (problems.length > 0) {
@@ -77,5 +101,5 @@ if (problems.length > 0) {
 console.log(
   `pack:check: ${name} — ${files.length} files (${(size / 1024).toFixed(1)} kB), all under dist/ or ${
     [...topLevel].join(", ")
-  }; ${targets.size} "exports" targets present`
+  }; ${targets.size} "exports" targets present; no ${installScripts.join("/")} script in the packed package.json`
 )

@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 /**
- * `dflock`: runs a command while holding a dflockd lock.
+ * `dflock`: runs a command while holding a dflockd lock, or prints the servers'
+ * statistics.
  *
  *   dflock [options] <key> -- <command> [args...]
+ *   dflock stats [--json] [options]
  *
- * Waits for the lock on `<key>`, runs the command with inherited stdio while
- * the lease is renewed, releases the lock after the command exits, and exits
- * with the command's exit code (see `dflock --help` for options and the other
- * exit codes). Installed as the package's `dflock` binary.
+ * Waits for the lock on `<key>`, runs the command with inherited stdio in a
+ * process group of its own while the lease is renewed, releases the lock after
+ * the command exits, and exits with the command's exit code (see `dflock --help`
+ * for options and the other exit codes). Installed as the package's `dflock`
+ * binary.
  *
  * @since 0.1.0
  */
 import { readFileSync, realpathSync } from "node:fs"
 import * as Path from "node:path"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { main } from "./internal/cliRun.ts"
+import { main } from "./internal/cliCommand.ts"
 
 /** The package version, from the package.json next to this script's directory (src/ or dist/). */
 const version = (): string => {
@@ -34,7 +38,7 @@ const version = (): string => {
 // exit code once every handle (sockets, child, timers) is gone. The interval
 // keeps Node alive while the program waits on a callback that holds no handle.
 const keepAlive = setInterval(() => {}, 2 ** 31 - 1)
-Effect.runFork(main(process.argv.slice(2), process.env, version)).addObserver((exit) => {
+Effect.runFork(main(process.argv.slice(2), version()).pipe(Effect.provide(NodeServices.layer))).addObserver((exit) => {
   clearInterval(keepAlive)
   process.exitCode = Exit.isSuccess(exit) ? exit.value : 70
 })

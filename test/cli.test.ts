@@ -1,20 +1,24 @@
 /**
- * The `dflock` command line: `parseArgs` and friends as pure functions, then the
- * real program as a child process (`node --conditions=effect-dflockd-source src/cli.ts ...`)
- * against real dflockd servers, on the real clock.
+ * The `dflock` command line: its connection settings (the layerConfig Config,
+ * flags in place of variables) in-process, then the real program as a child
+ * process (`node --conditions=effect-dflockd-source src/cli.ts ...`) against
+ * real dflockd servers, on the real clock.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, readdirSync, readlinkSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Duration, Effect, Redacted, Result, Schedule } from "effect"
-import { inject } from "vitest"
+import { ConfigProvider, Duration, Effect, Option, Redacted, Result, Schedule } from "effect"
+import { afterAll, beforeAll, inject } from "vitest"
 import { freePort } from "../scripts/dflockd-server.ts"
 import { Lock } from "../src/index.ts"
-import { type CliOptions, parseArgs, resolveConnect, type RunOptions } from "../src/internal/cliArgs.ts"
-import { exitCodeOf } from "../src/internal/cliRun.ts"
-import { clientLayer, eventuallyFree, isFree, scopedServer } from "./support/probe.ts"
+import { connectionOptions } from "../src/internal/cliCommand.ts"
+import { signalExitCode } from "../src/internal/cliRun.ts"
+import * as Codec from "../src/internal/codec.ts"
+import { clientLayer, eventuallyFree, isFree, scopedServer, sendRaw } from "./support/probe.ts"
+import { type Certificates, makeCertificates, startTlsRelay, type TlsRelay } from "./support/tls.ts"
 
 const shared = inject("dflockd")
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -22,174 +26,137 @@ const cliPath = Path.join(root, "src", "cli.ts")
 let counter = 0
 const freshKey = (name: string) => `cli-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
 
-// ---------------------------------------------------------------------------
-// parseArgs, resolveConnect, exitCodeOf
-// ---------------------------------------------------------------------------
-
-const run = (argv: ReadonlyArray<string>): RunOptions => {
-  const parsed = parseArgs(argv)
-  if (Result.isFailure(parsed)) return assert.fail(`expected options, got the error: ${parsed.failure}`)
-  if (parsed.success._tag !== "Run") return assert.fail(`expected Run, got ${parsed.success._tag}`)
-  return parsed.success
-}
-
-const usage = (argv: ReadonlyArray<string>): string => {
-  const parsed = parseArgs(argv)
-  if (Result.isSuccess(parsed)) return assert.fail(`expected an error, got ${JSON.stringify(parsed.success)}`)
-  return parsed.failure
-}
-
-const tagOf = (argv: ReadonlyArray<string>): CliOptions["_tag"] | string =>
-  Result.match(parseArgs(argv), { onSuccess: (o) => o._tag, onFailure: (e) => `error: ${e}` })
-
-describe("parseArgs", () => {
-  it("defaults: timeout 10 s, server lease, no TLS, no auth, not quiet", () => {
-    assert.deepStrictEqual(run(["jobs", "--", "make", "all"]), {
-      _tag: "Run",
-      key: "jobs",
-      command: "make",
-      args: ["all"],
-      servers: undefined,
-      timeoutSeconds: 10,
-      leaseSeconds: undefined,
-      authTokenEnv: undefined,
-      tls: false,
-      tlsCa: undefined,
-      quiet: false
-    })
-  })
-
-  it("every option, before and after the key, with separate and `=` values", () => {
-    const options = run([
-      "--servers",
-      "10.0.0.1:6388, [::1]:7000",
-      "--timeout=2.5",
-      "jobs",
-      "--lease",
-      "30",
-      "--auth-token-env=LOCK_TOKEN",
-      "--tls-ca",
-      "ca.pem",
-      "-q",
-      "--",
-      "sh",
-      "-c",
-      "echo hi"
-    ])
-    assert.deepStrictEqual(options.servers, ["10.0.0.1:6388", "[::1]:7000"])
-    assert.strictEqual(options.timeoutSeconds, 2.5)
-    assert.strictEqual(options.leaseSeconds, 30)
-    assert.strictEqual(options.authTokenEnv, "LOCK_TOKEN")
-    assert.strictEqual(options.tlsCa, "ca.pem")
-    assert.isTrue(options.tls, "--tls-ca implies TLS")
-    assert.isTrue(options.quiet)
-    assert.strictEqual(options.key, "jobs")
-    assert.strictEqual(options.command, "sh")
-    assert.deepStrictEqual(options.args, ["-c", "echo hi"])
-  })
-
-  it("everything after the first -- is the command, untouched (options, --help, another --)", () => {
-    const options = run(["--tls", "k", "--", "tool", "--timeout", "5", "--help", "--", "-x"])
-    assert.isTrue(options.tls)
-    assert.strictEqual(options.timeoutSeconds, 10)
-    assert.strictEqual(options.command, "tool")
-    assert.deepStrictEqual(options.args, ["--timeout", "5", "--help", "--", "-x"])
-  })
-
-  it("--timeout 0 tries once; the last of a repeated option wins", () => {
-    assert.strictEqual(run(["--timeout", "0", "k", "--", "true"]).timeoutSeconds, 0)
-    assert.strictEqual(run(["--timeout", "1", "--timeout", "7", "k", "--", "true"]).timeoutSeconds, 7)
-  })
-
-  it("--help and --version win over anything before --, even errors", () => {
-    assert.strictEqual(tagOf(["--help"]), "Help")
-    assert.strictEqual(tagOf(["-h"]), "Help")
-    assert.strictEqual(tagOf(["--bogus", "--help"]), "Help")
-    assert.strictEqual(tagOf(["k", "--", "cmd", "--help"]), "Run")
-    assert.strictEqual(tagOf(["--version"]), "Version")
-    assert.strictEqual(tagOf(["-V", "k"]), "Version")
-    // a value is a value: this is the key named --help? no: the lease value "--help" is invalid
-    assert.match(tagOf(["--lease", "--help", "k", "--", "true"]), /^error: --lease must be a whole number/)
-  })
-
-  it("usage errors name the problem", () => {
-    assert.strictEqual(usage([]), "missing <key>")
-    assert.strictEqual(usage(["--", "true"]), "missing <key>")
-    assert.strictEqual(usage(["k"]), "missing -- before the command")
-    assert.strictEqual(usage(["k", "--"]), "missing command after --")
-    assert.strictEqual(usage(["k", "--", ""]), "missing command after --")
-    assert.strictEqual(usage(["k", "true", "--"]), "unexpected argument \"true\": the command goes after --")
-    assert.strictEqual(usage(["--bogus", "k", "--", "true"]), "unknown option --bogus")
-    assert.strictEqual(usage(["-x", "k", "--", "true"]), "unknown option -x")
-    assert.strictEqual(usage(["k", "--timeout"]), "option --timeout needs a value")
-    assert.strictEqual(usage(["--tls=yes", "k", "--", "true"]), "option --tls takes no value")
-    assert.match(usage(["--timeout", "-1", "k", "--", "true"]), /^--timeout must be a number of seconds/)
-    assert.match(usage(["--timeout", "soon", "k", "--", "true"]), /^--timeout must be a number of seconds/)
-    assert.match(usage(["--lease", "0", "k", "--", "true"]), /^--lease must be a whole number of seconds/)
-    assert.match(usage(["--lease", "1.5", "k", "--", "true"]), /^--lease must be a whole number of seconds/)
-    assert.match(usage(["--servers", "nohost", "k", "--", "true"]), /^--servers: expected host:port/)
-    assert.match(usage(["--servers", "h:99999", "k", "--", "true"]), /^--servers: bad port/)
-    assert.match(usage(["--servers", ",", "k", "--", "true"]), /^--servers lists no server/)
-    assert.match(usage(["--auth-token-env", "A-B", "k", "--", "true"]), /name of an environment variable/)
-    assert.match(usage(["a b", "--", "true"]), /^invalid key "a b": must not contain space/)
-    assert.match(usage(["x".repeat(256), "--", "true"]), /^invalid key .*at most 255/)
-  })
-
-  it("an auth token on the command line is refused, and never echoed", () => {
-    const message = usage(["--auth-token", "s3cret-token", "k", "--", "true"])
-    assert.match(message, /--auth-token-env/)
-    assert.notInclude(message, "s3cret-token")
-    assert.notInclude(usage(["--auth-token=s3cret-token", "k", "--", "true"]), "s3cret-token")
-  })
+let certs: Certificates
+let relay: TlsRelay
+beforeAll(async () => {
+  certs = makeCertificates()
+  relay = await startTlsRelay(shared, certs)
+})
+afterAll(async () => {
+  await relay?.close()
+  if (certs !== undefined) rmSync(certs.dir, { recursive: true, force: true })
 })
 
-describe("resolveConnect", () => {
-  const options = (argv: ReadonlyArray<string>) => run([...argv, "k", "--", "true"])
+// ---------------------------------------------------------------------------
+// connection settings: DflockdClient.layerConfig's Config, flags overriding
+// ---------------------------------------------------------------------------
 
-  it("servers: --servers, else DFLOCKD_SERVERS, else 127.0.0.1:6388", () => {
-    const env = { DFLOCKD_SERVERS: "a:1,b:2" }
-    const servers = (argv: ReadonlyArray<string>, e: Record<string, string>) =>
-      Result.map(resolveConnect(options(argv), e), (c) => c.servers)
-    assert.deepStrictEqual(servers(["--servers", "c:3"], env), Result.succeed(["c:3"]))
-    assert.deepStrictEqual(servers([], env), Result.succeed(["a:1", "b:2"]))
-    assert.deepStrictEqual(servers([], {}), Result.succeed(["127.0.0.1:6388"]))
-    assert.deepStrictEqual(servers([], { DFLOCKD_SERVERS: " " }), Result.succeed(["127.0.0.1:6388"]))
-    assert.deepStrictEqual(
-      servers([], { DFLOCKD_SERVERS: "nope" }),
-      Result.fail("DFLOCKD_SERVERS: expected host:port, got \"nope\"")
-    )
+const noFlags = {
+  servers: Option.none<string>(),
+  authTokenEnv: Option.none<string>(),
+  authToken: Option.none<Redacted.Redacted<string>>(),
+  tls: Option.none<boolean>(),
+  tlsCa: Option.none<string>(),
+  connectTimeout: Option.none<string>(),
+  quiet: false
+}
+
+/** connectionOptions(flags) with exactly these environment variables. */
+const resolve = (flags: Partial<typeof noFlags>, env: Record<string, string>) =>
+  connectionOptions({ ...noFlags, ...flags }).pipe(
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnvRecord(env)),
+    Effect.result
+  )
+
+const options = (flags: Partial<typeof noFlags>, env: Record<string, string>) =>
+  Effect.map(resolve(flags, env), (result) => {
+    if (Result.isFailure(result)) return assert.fail(`expected options, got ${result.failure.message}`)
+    return result.success
   })
 
-  it("the auth token comes from the named variable, stays redacted, and is never in an error", () => {
-    const resolved = resolveConnect(options(["--auth-token-env", "TOK"]), { TOK: "s3cret" })
-    assert.isTrue(Result.isSuccess(resolved))
-    const auth = Result.isSuccess(resolved) ? resolved.success.auth : undefined
-    assert.isDefined(auth)
-    assert.strictEqual(auth === undefined ? "" : Redacted.value(auth), "s3cret")
-    assert.notInclude(String(auth), "s3cret")
-
-    assert.deepStrictEqual(
-      resolveConnect(options(["--auth-token-env", "TOK"]), {}),
-      Result.fail("--auth-token-env: environment variable TOK is not set or empty")
-    )
-    const bad = resolveConnect(options(["--auth-token-env", "TOK"]), { TOK: "s3cret\nmore" })
-    assert.isTrue(Result.isFailure(bad))
-    assert.notInclude(Result.isFailure(bad) ? bad.failure : "", "s3cret")
-    assert.deepStrictEqual(
-      Result.map(resolveConnect(options([]), { TOK: "s3cret" }), (c) => c.auth),
-      Result.succeed(undefined),
-      "no --auth-token-env: no auth, whatever the environment holds"
-    )
+const problem = (flags: Partial<typeof noFlags>, env: Record<string, string>) =>
+  Effect.map(resolve(flags, env), (result) => {
+    if (Result.isSuccess(result)) return assert.fail(`expected a ConfigError, got ${JSON.stringify(result.success)}`)
+    return result.failure.cause.message
   })
+
+describe("connection settings", () => {
+  it.effect("read from the same variables as layerConfig", () =>
+    Effect.gen(function*() {
+      const read = yield* options({}, {
+        DFLOCKD_SERVERS: "10.0.0.1:6388, [::1]:7000",
+        DFLOCKD_AUTH_TOKEN: "tok",
+        DFLOCKD_TLS: "true",
+        DFLOCKD_CONNECT_TIMEOUT: "1500 millis"
+      })
+      assert.deepStrictEqual(read.servers, ["10.0.0.1:6388", "[::1]:7000"])
+      assert.strictEqual(Redacted.value(read.auth!), "tok")
+      assert.strictEqual(read.tls, true)
+      assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(read.connectTimeout!)), 1500)
+      const defaults = yield* options({}, {})
+      assert.deepStrictEqual(defaults.servers, ["127.0.0.1:6388"])
+      assert.isUndefined(defaults.auth)
+      assert.isUndefined(defaults.tls)
+    }))
+
+  it.effect("one server-list parser: a:1,,b:2 is refused from the variable and from --servers alike", () =>
+    Effect.gen(function*() {
+      assert.match(yield* problem({}, { DFLOCKD_SERVERS: "a:1,,b:2" }), /^DFLOCKD_SERVERS: empty entry in "a:1,,b:2"/)
+      assert.match(
+        yield* problem({ servers: Option.some("a:1,,b:2") }, {}),
+        /^--servers: empty entry in "a:1,,b:2"/
+      )
+      assert.match(yield* problem({ servers: Option.some(" , ") }, {}), /^--servers: no server given/)
+      assert.match(yield* problem({ servers: Option.some("nohost") }, {}), /^--servers: expected host:port/)
+    }))
+
+  it.effect("a flag overrides its variable, which is then not read at all", () =>
+    Effect.gen(function*() {
+      const env = {
+        DFLOCKD_SERVERS: "not a server list",
+        DFLOCKD_TLS: "maybe",
+        DFLOCKD_CONNECT_TIMEOUT: "soon",
+        LOCK_TOKEN: "from-var"
+      }
+      const read = yield* options({
+        servers: Option.some("10.0.0.2:7000"),
+        tls: Option.some(false),
+        connectTimeout: Option.some("2 seconds"),
+        authTokenEnv: Option.some("LOCK_TOKEN")
+      }, { ...env, DFLOCKD_AUTH_TOKEN: "from-default-var" })
+      assert.deepStrictEqual(read.servers, ["10.0.0.2:7000"])
+      assert.isUndefined(read.tls, "--no-tls")
+      assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(read.connectTimeout!)), 2000)
+      assert.strictEqual(Redacted.value(read.auth!), "from-var")
+    }))
+
+  it.effect("the same errors, naming the flag or the variable; DFLOCKD_CLUSTER refused too", () =>
+    Effect.gen(function*() {
+      assert.include(yield* problem({ authTokenEnv: Option.some("UNSET_VAR") }, {}), "UNSET_VAR: is not set or empty")
+      assert.include(yield* problem({}, { DFLOCKD_CONNECT_TIMEOUT: "0 seconds" }), "DFLOCKD_CONNECT_TIMEOUT")
+      assert.include(yield* problem({ connectTimeout: Option.some("soon") }, {}), "--connect-timeout")
+      assert.include(yield* problem({}, { DFLOCKD_TLS: "maybe" }), "DFLOCKD_TLS")
+      assert.include(
+        yield* problem({}, { DFLOCKD_CLUSTER: "127.0.0.1:1,127.0.0.1:2" }),
+        "cluster mode is not supported by this client version"
+      )
+      assert.include(
+        yield* problem({ tls: Option.some(false) }, { DFLOCKD_TLS_CA_FILE: certs.caFile }),
+        "DFLOCKD_TLS_CA_FILE: is set while --tls is false"
+      )
+      const secret = "s3cret-TOKEN"
+      const bad = yield* problem({}, { DFLOCKD_AUTH_TOKEN: `${secret}\nsecond`, DFLOCKD_SERVERS: "bad" })
+      assert.notInclude(bad, secret)
+    }))
+
+  it.effect("the CA file: read from DFLOCKD_TLS_CA_FILE or --tls-ca (the flag wins); TLS on", () =>
+    Effect.gen(function*() {
+      const pem = readFileSync(certs.caFile, "utf8")
+      assert.deepStrictEqual((yield* options({}, { DFLOCKD_TLS_CA_FILE: certs.caFile })).tls, { ca: pem })
+      const missing = Path.join(certs.dir, "missing.pem")
+      assert.deepStrictEqual(
+        (yield* options({ tlsCa: Option.some(certs.caFile) }, { DFLOCKD_TLS_CA_FILE: missing })).tls,
+        { ca: pem }
+      )
+      assert.match(yield* problem({ tlsCa: Option.some(missing) }, {}), /--tls-ca: cannot read/)
+    }))
 })
 
-describe("exitCodeOf", () => {
-  it("the child's code, or 128 + the signal number", () => {
-    assert.strictEqual(exitCodeOf({ code: 0, signal: null }), 0)
-    assert.strictEqual(exitCodeOf({ code: 3, signal: null }), 3)
-    assert.strictEqual(exitCodeOf({ code: null, signal: "SIGINT" }), 130)
-    assert.strictEqual(exitCodeOf({ code: null, signal: "SIGKILL" }), 137)
-    assert.strictEqual(exitCodeOf({ code: null, signal: "SIGTERM" }), 143)
+describe("signalExitCode", () => {
+  it("128 + the signal number", () => {
+    assert.strictEqual(signalExitCode("SIGINT"), 130)
+    assert.strictEqual(signalExitCode("SIGKILL"), 137)
+    assert.strictEqual(signalExitCode("SIGTERM"), 143)
   })
 })
 
@@ -400,35 +367,154 @@ describe("dflock", () => {
       assert.strictEqual(once.stdout, "")
     }).pipe(Effect.scoped, Effect.provide(clientLayer(shared.address))), 30_000)
 
-  it.live("bad arguments: exit 64, usage on stderr, nothing on stdout", () =>
-    Effect.gen(function*() {
-      for (
-        const args of [
-          [],
-          ["k"],
-          ["--timeout", "x", "k", "--", "true"],
-          ["--auth-token", "s3cret", "k", "--", "true"],
-          ["--auth-token-env", "DFLOCK_TEST_UNSET_VAR", "k", "--", "true"]
+  it.live(
+    "bad arguments or configuration: exit 64, the problem and the usage on stderr, nothing on stdout",
+    () =>
+      Effect.gen(function*() {
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, RegExp]> = [
+          [[], {}, /^dflock: Missing required argument: key\n/],
+          [["k"], {}, /^dflock: Missing required argument: command\n/],
+          [["k", "true"], {}, /^dflock: missing -- before the command\n/],
+          [["k", "true", "--", "x"], {}, /^dflock: unexpected argument "true": the command goes after --\n/],
+          [["--", "k", "true"], {}, /^dflock: the <key> goes before --\n/],
+          [["--bogus", "k", "--", "true"], {}, /^dflock: Unrecognized flag: --bogus/],
+          [["--timeout", "x", "k", "--", "true"], {}, /^dflock: Invalid value for flag --timeout: "x"/],
+          [["--lease", "0", "k", "--", "true"], {}, /^dflock: Invalid value for flag --lease: "0"/],
+          [["a b", "--", "true"], {}, /^dflock: invalid key "a b": must not contain space/],
+          [
+            ["--auth-token", "s3cret", "k", "--", "true"],
+            {},
+            /^dflock: the auth token is never taken from the command line/
+          ],
+          [
+            ["--auth-token-env", "DFLOCK_TEST_UNSET_VAR", "k", "--", "true"],
+            {},
+            /DFLOCK_TEST_UNSET_VAR: is not set or empty/
+          ],
+          [["--servers", "a:1,,b:2", "k", "--", "true"], {}, /^dflock: --servers: empty entry in "a:1,,b:2"/],
+          [["k", "--", "true"], { DFLOCKD_SERVERS: "a:1,,b:2" }, /^dflock: DFLOCKD_SERVERS: empty entry in "a:1,,b:2"/],
+          [["k", "--", "true"], { DFLOCKD_CONNECT_TIMEOUT: "soon" }, /DFLOCKD_CONNECT_TIMEOUT/],
+          [["k", "--", "true"], { DFLOCKD_CLUSTER: "127.0.0.1:1" }, /cluster mode is not supported/]
         ]
-      ) {
-        const result = yield* dflock(args)
-        assert.strictEqual(result.code, 64, `${args.join(" ")}: ${result.stderr}`)
-        assert.match(result.stderr, /^dflock: .+\nusage: dflock \[options\] <key> -- <command> \[args\.\.\.\]\n/)
-        assert.notInclude(result.stderr, "s3cret")
-        assert.strictEqual(result.stdout, "")
-      }
-    }), 60_000)
+        for (const [args, env, problem] of cases) {
+          const result = yield* dflock(args, env)
+          assert.strictEqual(result.code, 64, `${args.join(" ")}: ${result.stderr}`)
+          assert.match(result.stderr, problem)
+          assert.match(result.stderr, /\nusage: dflock \[options\] <key> -- <command> \[args\.\.\.\]\n/)
+          assert.notInclude(result.stderr, "s3cret")
+          assert.strictEqual(result.stdout, "")
+        }
+      }),
+    120_000
+  )
 
-  it.live("--help and --version: exit 0 on stdout", () =>
+  it.live("--help, --version and --completions: exit 0 on stdout", () =>
     Effect.gen(function*() {
       const help = yield* dflock(["--help"])
       assert.strictEqual(help.code, 0)
-      assert.match(help.stdout, /^usage: dflock/)
-      assert.include(help.stdout, "--auth-token-env <VAR>")
+      assert.include(help.stdout, "dflock [options] <key> -- <command> [args...]")
+      assert.include(help.stdout, "--auth-token-env")
+      assert.include(help.stdout, "DFLOCKD_AUTH_TOKEN")
+      assert.match(help.stdout, /stats\s+print the servers' statistics/)
+      const statsHelp = yield* dflock(["stats", "--help"])
+      assert.strictEqual(statsHelp.code, 0)
+      assert.include(statsHelp.stdout, "--json")
       const version = yield* dflock(["--version"])
       assert.strictEqual(version.code, 0)
       assert.match(version.stdout, /^dflock \d+\.\d+\.\d+/)
-    }), 30_000)
+      const completions = yield* dflock(["--completions", "bash"])
+      assert.strictEqual(completions.code, 0)
+      assert.include(completions.stdout, "complete")
+      assert.include(completions.stdout, "dflock")
+    }), 60_000)
+
+  it.live(
+    "DFLOCKD_AUTH_TOKEN is read: the token is sent (the shared server has none, so it refuses: 69)",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("auth")
+        const secret = "s3cret-cli-token"
+        const refused = yield* dflock([...servers, key, "--", "true"], { DFLOCKD_AUTH_TOKEN: secret })
+        assert.strictEqual(refused.code, 69, refused.stderr)
+        assert.match(refused.stderr, new RegExp(`^dflock: authentication rejected by ${shared.address}`))
+        assert.notInclude(refused.stderr, secret)
+        const viaFlag = yield* dflock([...servers, "--auth-token-env", "LOCK_TOKEN", key, "--", "true"], {
+          LOCK_TOKEN: secret
+        })
+        assert.strictEqual(viaFlag.code, 69, viaFlag.stderr)
+        const none = yield* dflock([...servers, key, "--", "true"])
+        assert.strictEqual(none.code, 0, none.stderr)
+      }),
+    60_000
+  )
+
+  it.live(
+    "DFLOCKD_TLS_CA_FILE is read: locks through a TLS relay; an unreadable CA file exits 66",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("tls")
+        const result = yield* dflock(
+          [key, ...nodeScript(probeScript, shared.host, String(shared.port), key)],
+          { DFLOCKD_SERVERS: relay.address, DFLOCKD_TLS_CA_FILE: certs.caFile }
+        )
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.strictEqual(result.stdout.trim(), "probe: timeout", "held (through the relay) while the command ran")
+        const withoutCa = yield* dflock(["--timeout", "0", key, "--", "true"], {
+          DFLOCKD_SERVERS: relay.address,
+          DFLOCKD_TLS: "true"
+        })
+        assert.strictEqual(withoutCa.code, 69, "the system CAs do not know the test CA")
+        const missing = Path.join(certs.dir, "missing.pem")
+        for (
+          const [args, env] of [
+            [[key, "--", "true"], { DFLOCKD_TLS_CA_FILE: missing }],
+            [["--tls-ca", missing, key, "--", "true"], {}]
+          ] as const
+        ) {
+          const unreadable = yield* dflock(args, env)
+          assert.strictEqual(unreadable.code, 66, unreadable.stderr)
+          assert.include(unreadable.stderr, "cannot read")
+        }
+      }),
+    60_000
+  )
+
+  it.live(
+    "dflock stats: a table and --json where the server has stats, its typed refusal (69) where not",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("stats")
+        yield* Lock.acquire(key)
+        const hasStats = yield* sendRaw(shared.address, Codec.stats).pipe(
+          Effect.as(true),
+          Effect.catchTag("ServerError", () => Effect.succeed(false))
+        )
+        const table = yield* dflock(["stats", ...servers])
+        const json = yield* dflock([...servers, "stats", "--json"])
+        if (hasStats) {
+          assert.strictEqual(table.code, 0, table.stderr)
+          assert.match(table.stdout, new RegExp(`^${shared.address}: \\d+ connection\\(s\\)`))
+          assert.match(table.stdout, /\nLOCK\s+OWNER\s+EXPIRES IN \(s\)\s+WAITERS\n/)
+          assert.match(table.stdout, new RegExp(`\\n${key}\\s+\\d+\\s+\\d+\\.\\d\\s+0\\n`))
+          assert.strictEqual(json.code, 0, json.stderr)
+          const parsed: unknown = JSON.parse(json.stdout)
+          assert.isArray(parsed)
+          const [first] = parsed as ReadonlyArray<{ server: string; stats: { locks: ReadonlyArray<{ key: string }> } }>
+          assert.strictEqual(first?.server, shared.address)
+          assert.isTrue(first?.stats.locks.some((lock) => lock.key === key))
+        } else {
+          for (const result of [table, json]) {
+            assert.strictEqual(result.code, 69, result.stderr)
+            assert.match(
+              result.stderr,
+              /^dflock: stats: server refused the command: .*stats needs dflockd 1\.4 or newer\n$/
+            )
+            assert.strictEqual(result.stdout, "")
+          }
+        }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(shared.address))),
+    60_000
+  )
 
   it.live("server unreachable: exit 69 with the connection error", () =>
     Effect.gen(function*() {
@@ -540,4 +626,125 @@ describe("dflock", () => {
       }).pipe(Effect.provide(clientLayer(shared.address))),
     30_000
   )
+
+  // -------------------------------------------------------------------------
+  // the command's whole process group
+  // -------------------------------------------------------------------------
+
+  it.live(
+    "lease lost: the whole process group of the command is stopped (a pipeline's grandchildren too)",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* scopedServer()
+        const key = freshKey("lost-group")
+        const pidFile = yield* tempFile("pids")
+        const running = yield* start([
+          "--servers",
+          server.address,
+          "--lease",
+          "2",
+          key,
+          "--",
+          "sh",
+          "-c",
+          `echo $$ > ${pidFile}; sleep 60 | cat & echo $! >> ${pidFile}; sleep 60 & echo $! >> ${pidFile}; echo started; wait`
+        ])
+        yield* running.printed("started")
+        const pids = readPids(pidFile)
+        assert.strictEqual(pids.length, 3)
+        assert.isTrue(pids.every(isRunning), "the shell and its background jobs run")
+        yield* Effect.promise(() => server.kill())
+        const result = yield* running.finished
+        assert.strictEqual(result.code, 70)
+        assert.match(result.stderr, new RegExp(`^dflock: lease on ${key} lost: .+\\n$`))
+        assert.deepStrictEqual(yield* survivors(pids), [], "no process of the group survives")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "SIGTERM to dflock: the whole group gets it; exit 143; released after the group is gone",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("sigterm-group")
+        const pidFile = yield* tempFile("pids")
+        const running = yield* start([
+          ...servers,
+          key,
+          "--",
+          "sh",
+          "-c",
+          `echo $$ > ${pidFile}; sleep 60 & echo $! >> ${pidFile}; echo started; wait`
+        ])
+        yield* running.printed("started")
+        const pids = readPids(pidFile)
+        assert.strictEqual(pids.length, 2)
+        assert.isTrue(pids.every(isRunning))
+        running.process.kill("SIGTERM")
+        const result = yield* running.finished
+        assert.strictEqual(result.code, 143, result.stderr)
+        assert.deepStrictEqual(yield* survivors(pids), [])
+        assert.isTrue(yield* isFree(shared.address, key), "released")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "the command exits but leaves a job running: the job is stopped before the lock is released",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("leftover")
+        const pidFile = yield* tempFile("pids")
+        const result = yield* dflock([
+          ...servers,
+          key,
+          "--",
+          "sh",
+          "-c",
+          `sleep 60 & echo $! > ${pidFile}; exit 0`
+        ])
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.deepStrictEqual(yield* survivors(readPids(pidFile)), [])
+        assert.isTrue(yield* isFree(shared.address, key))
+      }),
+    60_000
+  )
 })
+
+/** A file name in a fresh temporary directory, removed with the test's scope. */
+const tempFile = (name: string) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(Path.join(tmpdir(), "dflock-test-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    ),
+    (dir) => Path.join(dir, name)
+  )
+
+const readPids = (file: string): ReadonlyArray<number> =>
+  readFileSync(file, "utf8").split("\n").filter((line) => line.trim().length > 0).map(Number)
+
+/**
+ * Whether the process still runs: `kill(pid, 0)` succeeds. A zombie (dead,
+ * waiting to be reaped by its parent or init; Linux: state Z) does not run.
+ */
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z"
+  } catch {
+    return existsSync(`/proc/${pid}`) ? true : !existsSync("/proc/self")
+  }
+}
+
+/** The pids still running once dflock has exited (a second's margin for the kernel to finish a SIGKILL). */
+const survivors = (pids: ReadonlyArray<number>) =>
+  Effect.sync(() => pids.filter(isRunning)).pipe(
+    Effect.flatMap((alive) => alive.length === 0 ? Effect.succeed(alive) : Effect.fail(alive)),
+    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 10 }),
+    Effect.catch((alive) => Effect.succeed(alive))
+  )

@@ -17,6 +17,7 @@
  */
 import { readFileSync } from "node:fs"
 import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -60,8 +61,13 @@ const fromResult = <A>(
 ): Effect.Effect<A, Config.ConfigError> =>
   Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(invalid(name, result.failure.detail))
 
-/** Parses a comma-separated `host:port` list; blanks around entries are ignored, empty entries are not. */
-const addressList = (name: string, text: string): Effect.Effect<ReadonlyArray<string>, Config.ConfigError> =>
+/**
+ * Parses a comma-separated `host:port` list: the one server-list parser, used by
+ * `DFLOCKD_SERVERS` (and `DFLOCKD_CLUSTER`) here and by `dflock --servers`.
+ * Blanks around entries are ignored; an empty entry (`a:1,,b:2`) is an error,
+ * and so is a list with no server. Errors name `name`.
+ */
+export const parseServerList = (name: string, text: string): Effect.Effect<ReadonlyArray<string>, Config.ConfigError> =>
   Effect.gen(function*() {
     const entries = text.split(",").map((entry) => entry.trim())
     if (entries.every((entry) => entry.length === 0)) return yield* Effect.fail(invalid(name, "no server given"))
@@ -73,92 +79,145 @@ const addressList = (name: string, text: string): Effect.Effect<ReadonlyArray<st
     return servers
   })
 
-const servers: Config.Config<ReadonlyArray<string>> = Config.String(variables.servers).pipe(
-  Config.withDefault("127.0.0.1:6388"),
-  Config.mapEffect((text) => addressList(variables.servers, text))
-)
+/** The default server when none is configured. */
+export const DEFAULT_SERVERS = "127.0.0.1:6388"
 
-const authToken: Config.Config<Redacted.Redacted<string> | undefined> = Config.Redacted(variables.authToken).pipe(
-  Config.option,
-  Config.mapEffect(Option.match({
-    onNone: () => Effect.succeed(undefined),
-    // the check's detail never contains the token
-    onSome: (token) => Effect.as(fromResult(variables.authToken, Codec.validateAuthToken(Redacted.value(token))), token)
-  }))
-)
+const serversAt = (name: string): Config.Config<ReadonlyArray<string>> =>
+  Config.String(name).pipe(
+    Config.withDefault(DEFAULT_SERVERS),
+    Config.mapEffect((text) => parseServerList(name, text))
+  )
 
-const tlsFlag: Config.Config<Option.Option<boolean>> = Config.option(Config.Boolean(variables.tls))
+const authTokenAt = (name: string): Config.Config<Redacted.Redacted<string> | undefined> =>
+  Config.Redacted(name).pipe(
+    Config.option,
+    Config.mapEffect(Option.match({
+      onNone: () => Effect.succeed(undefined),
+      // the check's detail never contains the token
+      onSome: (token) => Effect.as(fromResult(name, Codec.validateAuthToken(Redacted.value(token))), token)
+    }))
+  )
 
-const readCaFile = (path: string): Effect.Effect<string, Config.ConfigError> =>
+/** Like {@link authTokenAt}, but the variable must be set: a caller named it on purpose. */
+const requiredAuthTokenAt = (name: string): Config.Config<Redacted.Redacted<string> | undefined> =>
+  authTokenAt(name).pipe(
+    Config.mapEffect((token) =>
+      token === undefined || Redacted.value(token).length === 0
+        ? Effect.fail(invalid(name, "is not set or empty"))
+        : Effect.succeed(token)
+    )
+  )
+
+const tlsAt = (name: string): Config.Config<Option.Option<boolean>> => Config.option(Config.Boolean(name))
+
+/**
+ * A CA file that cannot be read is a `ConfigError` whose cause is a
+ * `SourceError` (the source of the setting failed), not a `SchemaError`:
+ * {@link isUnreadableFile} tells them apart (`dflock` exits 66 on it).
+ */
+const readCaFile = (name: string, path: string): Effect.Effect<string, Config.ConfigError> =>
   Effect.try({
     try: () => readFileSync(path, "utf8"),
     catch: (cause) =>
-      invalid(
-        variables.tlsCaFile,
-        `cannot read ${JSON.stringify(path)}: ${cause instanceof Error ? cause.message : String(cause)}`
+      new Config.ConfigError(
+        new ConfigProvider.SourceError({
+          message: `${name}: cannot read ${JSON.stringify(path)}: ${
+            cause instanceof Error ? cause.message : String(cause)
+          }`,
+          cause
+        })
       )
   }).pipe(
     Effect.filterOrFail(
       (pem) => pem.includes("-----BEGIN CERTIFICATE-----"),
-      () => invalid(variables.tlsCaFile, `${JSON.stringify(path)} holds no PEM certificate`)
+      () => invalid(name, `${JSON.stringify(path)} holds no PEM certificate`)
     )
   )
 
-const tlsCa: Config.Config<Option.Option<string>> = Config.String(variables.tlsCaFile).pipe(
-  Config.option,
-  Config.mapEffect(Option.match({
-    onNone: () => Effect.succeedNone,
-    onSome: (path) => Effect.map(readCaFile(path), Option.some)
-  }))
-)
+/** The configuration names a file that could not be read (see `readCaFile`). */
+export const isUnreadableFile = (error: Config.ConfigError): boolean => error.cause._tag === "SourceError"
 
-const connectTimeout: Config.Config<Duration.Duration | undefined> = Config.Duration(variables.connectTimeout).pipe(
-  Config.option,
-  Config.mapEffect(Option.match({
-    onNone: () => Effect.succeed(undefined),
-    onSome: (d) =>
-      Duration.isFinite(d) && Duration.toMillis(d) > 0
-        ? Effect.succeed(d)
-        : Effect.fail(
-          invalid(variables.connectTimeout, `must be a positive finite duration, got ${Duration.format(d)}`)
-        )
-  }))
-)
+const tlsCaAt = (name: string): Config.Config<Option.Option<string>> =>
+  Config.String(name).pipe(
+    Config.option,
+    Config.mapEffect(Option.match({
+      onNone: () => Effect.succeedNone,
+      onSome: (path) => Effect.map(readCaFile(name, path), Option.some)
+    }))
+  )
 
-const cluster: Config.Config<undefined> = Config.String(variables.cluster).pipe(
-  Config.option,
-  Config.mapEffect(Option.match({
-    onNone: () => Effect.succeed(undefined),
-    onSome: (text) =>
-      Effect.flatMap(addressList(variables.cluster, text), (members) =>
-        Effect.fail(
-          invalid(
-            variables.cluster,
-            `cluster mode is not supported by this client version (${members.length} members given); ` +
-              `unset it, or list independent servers in ${variables.servers} to shard keys across them`
-          )
-        ))
-  }))
-)
+const connectTimeoutAt = (name: string): Config.Config<Duration.Duration | undefined> =>
+  Config.Duration(name).pipe(
+    Config.option,
+    Config.mapEffect(Option.match({
+      onNone: () => Effect.succeed(undefined),
+      onSome: (d) =>
+        Duration.isFinite(d) && Duration.toMillis(d) > 0
+          ? Effect.succeed(d)
+          : Effect.fail(invalid(name, `must be a positive finite duration, got ${Duration.format(d)}`))
+    }))
+  )
+
+const clusterAt = (name: string, serversName: string): Config.Config<undefined> =>
+  Config.String(name).pipe(
+    Config.option,
+    Config.mapEffect(Option.match({
+      onNone: () => Effect.succeed(undefined),
+      onSome: (text) =>
+        Effect.flatMap(parseServerList(name, text), (members) =>
+          Effect.fail(
+            invalid(
+              name,
+              `cluster mode is not supported by this client version (${members.length} members given); ` +
+                `unset it, or list independent servers in ${serversName} to shard keys across them`
+            )
+          ))
+    }))
+  )
+
+/**
+ * Where each connection setting is read from: a name per setting, looked up in
+ * the current `ConfigProvider`. {@link variables} by default; `dflock` puts a
+ * flag's name (`--servers`, …) in place of a variable when the flag is given,
+ * and provides the flag's value under that name, so a flag overrides its
+ * variable through the same parser, with the same errors, naming the flag.
+ */
+export interface Sources {
+  readonly servers: string
+  readonly authToken: string
+  /** `authToken` names a variable the user chose (`dflock --auth-token-env`): it must be set. */
+  readonly authTokenRequired: boolean
+  readonly tls: string
+  readonly tlsCaFile: string
+  readonly connectTimeout: string
+  readonly cluster: string
+}
+
+/** The environment variables, as {@link Sources}. */
+export const defaultSources: Sources = { ...variables, authTokenRequired: false }
+
+/** The connection settings read from `sources`; see the module comment. */
+export const connectionConfig = (sources: Sources = defaultSources): Config.Config<ClientOptions> =>
+  Config.all({
+    servers: serversAt(sources.servers),
+    auth: sources.authTokenRequired ? requiredAuthTokenAt(sources.authToken) : authTokenAt(sources.authToken),
+    tls: tlsAt(sources.tls),
+    ca: tlsCaAt(sources.tlsCaFile),
+    connectTimeout: connectTimeoutAt(sources.connectTimeout),
+    cluster: clusterAt(sources.cluster, sources.servers)
+  }).pipe(
+    Config.mapEffect(({ auth, ca, connectTimeout, servers, tls }): Effect.Effect<ClientOptions, Config.ConfigError> => {
+      if (Option.isSome(ca) && Option.isSome(tls) && !tls.value) {
+        return Effect.fail(invalid(sources.tlsCaFile, `is set while ${sources.tls} is false; unset one of them`))
+      }
+      return Effect.succeed({
+        servers,
+        auth,
+        tls: Option.isSome(ca) ? { ca: ca.value } : Option.getOrElse(tls, () => false) ? true : undefined,
+        connectTimeout
+      })
+    })
+  )
 
 /** The default mapping; see the module comment. */
-export const config: Config.Config<ClientOptions> = Config.all({
-  servers,
-  auth: authToken,
-  tls: tlsFlag,
-  ca: tlsCa,
-  connectTimeout,
-  cluster
-}).pipe(
-  Config.mapEffect(({ auth, ca, connectTimeout, servers, tls }): Effect.Effect<ClientOptions, Config.ConfigError> => {
-    if (Option.isSome(ca) && Option.isSome(tls) && !tls.value) {
-      return Effect.fail(invalid(variables.tlsCaFile, `is set while ${variables.tls} is false; unset one of them`))
-    }
-    return Effect.succeed({
-      servers,
-      auth,
-      tls: Option.isSome(ca) ? { ca: ca.value } : Option.getOrElse(tls, () => false) ? true : undefined,
-      connectTimeout
-    })
-  })
-)
+export const config: Config.Config<ClientOptions> = connectionConfig()
