@@ -7,7 +7,8 @@
  *     └──acquire/enqueue── Closed ◀─────────────────────────────────────────┘
  *
  * `Closed` is 1.11's `closed` flag: `release()` and `wait()` refuse it, while
- * `acquire()`/`enqueue()` start over from it. The state is one `Ref`; the
+ * `acquire()`/`enqueue()` start over from it. The state is one `MutableRef`
+ * (read and swapped synchronously, at the edge or in `Effect.sync`); the
  * public methods (the Promise edge) move it, and the effects they run install
  * their result only if the state is still the `Busy` they started from (a
  * `close()` meanwhile wins).
@@ -24,7 +25,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Predicate from "effect/Predicate"
-import * as Ref from "effect/Ref"
+import * as MutableRef from "effect/MutableRef"
 import * as Scope from "effect/Scope"
 import type { DflockdClient } from "../DflockdClient.ts"
 import type { LockLostError } from "../Errors.ts"
@@ -88,23 +89,33 @@ export interface Spec {
 
 export interface Instance {
   readonly spec: Spec
-  readonly state: Ref.Ref<State>
+  readonly state: MutableRef.MutableRef<State>
+  /** The core's acquire and enqueue for this key, built on first use. */
+  readonly operations: () => Operations
+}
+
+interface Operations {
   readonly acquire: Effect.Effect<Lease, Lock.AcquireError, Scope.Scope | DflockdClient>
   readonly enqueue: Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient>
 }
 
-export const make = (spec: Spec): Instance => {
+const operationsOf = (spec: Spec): Operations => {
   const acquireTimeout = Duration.seconds(spec.acquireTimeoutS)
   const leaseTtl = spec.leaseTtlS === undefined ? undefined : Duration.seconds(spec.leaseTtlS)
+  return spec.kind === "lock"
+    ? { acquire: Lock.acquire(spec.key, { acquireTimeout, leaseTtl }), enqueue: Lock.enqueue(spec.key, { leaseTtl }) }
+    : {
+      acquire: Semaphore.acquire(spec.key, { limit: spec.limit, acquireTimeout, leaseTtl }),
+      enqueue: Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
+    }
+}
+
+export const make = (spec: Spec): Instance => {
+  let operations: Operations | undefined
   return {
     spec,
-    state: Ref.makeUnsafe<State>({ phase: { _tag: "Open" }, lease: 0 }),
-    acquire: spec.kind === "lock"
-      ? Lock.acquire(spec.key, { acquireTimeout, leaseTtl })
-      : Semaphore.acquire(spec.key, { limit: spec.limit, acquireTimeout, leaseTtl }),
-    enqueue: spec.kind === "lock"
-      ? Lock.enqueue(spec.key, { leaseTtl })
-      : Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
+    state: MutableRef.make<State>({ phase: { _tag: "Open" }, lease: 0 }),
+    operations: () => operations ??= operationsOf(spec)
   }
 }
 
@@ -112,9 +123,22 @@ export const make = (spec: Spec): Instance => {
 // reading and moving the state (the Promise edge)
 // ---------------------------------------------------------------------------
 
-export const state = (instance: Instance): State => Ref.getUnsafe(instance.state)
+export const state = (instance: Instance): State => MutableRef.get(instance.state)
 
-const setState = (instance: Instance, next: State): State => Effect.runSync(Ref.getAndSet(instance.state, next))
+const setState = (instance: Instance, next: State): State => {
+  const previous = MutableRef.get(instance.state)
+  MutableRef.set(instance.state, next)
+  return previous
+}
+
+/** Swaps the state when `decide` says so; returns whether it did. */
+const modify = (instance: Instance, decide: (current: State) => State | undefined): Effect.Effect<boolean> =>
+  Effect.sync(() => {
+    const next = decide(MutableRef.get(instance.state))
+    if (next === undefined) return false
+    MutableRef.set(instance.state, next)
+    return true
+  })
 
 export const token = (instance: Instance): string | null => {
   const { phase } = state(instance)
@@ -122,7 +146,7 @@ export const token = (instance: Instance): string | null => {
 }
 
 export const setLease = (instance: Instance, lease: number): void => {
-  Effect.runSync(Ref.update(instance.state, (current) => ({ ...current, lease })))
+  setState(instance, { ...state(instance), lease })
 }
 
 /** The holding, if the instance holds. */
@@ -203,7 +227,7 @@ const closeOnFailure = (scope: Scope.Closeable) => <A, E>(exit: Exit.Exit<A, E>)
 /** Moves Busy → next, unless the instance left `busy` meanwhile (then fails: `close()` owns the scope now). */
 const install = (instance: Instance, busy: Busy, next: State): Effect.Effect<void, LockError> =>
   Effect.flatMap(
-    Ref.modify(instance.state, (current) => current.phase === busy ? [true, next] : [false, current]),
+    modify(instance, (current) => current.phase === busy ? next : undefined),
     (installed) => installed ? Effect.void : Effect.fail(closedWhileBusy(instance)())
   )
 
@@ -223,10 +247,9 @@ const onLost = (instance: Instance, held: Holding, error: LockLostError): Effect
     held.lost.abort(
       new LockError(`the lease on '${held.lease.key}' was lost: ${error.reason}`, { cause: error })
     )
-    const mine = yield* Ref.modify(
-      instance.state,
-      (current) =>
-        current.phase._tag === "Held" && current.phase.holding === held ? [true, closedState] : [false, current]
+    const mine = yield* modify(
+      instance,
+      (current) => current.phase._tag === "Held" && current.phase.holding === held ? closedState : undefined
     )
     if (!mine) return
     const callback = instance.spec.onLockLost
@@ -265,7 +288,7 @@ const hold = (instance: Instance, busy: Busy, lease: Lease): Effect.Effect<Holdi
 const acquireEffect = (instance: Instance, busy: Busy) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      restore(instance.acquire).pipe(Scope.provide(busy.scope), Effect.onExit(closeOnFailure(busy.scope))),
+      restore(instance.operations().acquire).pipe(Scope.provide(busy.scope), Effect.onExit(closeOnFailure(busy.scope))),
       (lease) => hold(instance, busy, lease)
     )
   )
@@ -273,7 +296,7 @@ const acquireEffect = (instance: Instance, busy: Busy) =>
 const enqueueEffect = (instance: Instance, busy: Busy) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      const ticket = yield* restore(instance.enqueue).pipe(
+      const ticket = yield* restore(instance.operations().enqueue).pipe(
         Scope.provide(busy.scope),
         Effect.onExit(closeOnFailure(busy.scope))
       )
