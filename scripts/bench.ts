@@ -7,6 +7,8 @@
  *   npm run bench -- --mode raw         --workers 10 --rounds 200
  *   npm run bench -- --mode go          --workers 10 --rounds 200
  *   npm run bench -- --mode memory      --locks 10000 [--cycles 3]
+ *   npm run bench -- --mode promise     --workers 10 --rounds 200
+ *   npm run bench -- --mode promise-reused --workers 10 --rounds 200
  *   npm run bench -- --compare [--rounds R]   (default 10,000 timed ops per run, spread over the workers)
  *
  * Modes
@@ -17,6 +19,10 @@
  *   worker (`l` then `r`, line parsing, no Effect): the floor for any Node client.
  * - `go`: dflockd's `cmd/bench`, installed once with `go install` into
  *   `.dflockd/go-bin`; when that fails the mode says why and reports no figures.
+ * - `promise`: the uncontended workload through `effect-dflockd/promise` the way
+ *   dflockd-client 1.x's own benchmark uses it: `new DistributedLock(...)` and
+ *   `withLock` for every op (instances share the runtime and its pool).
+ * - `promise-reused`: the same with one `DistributedLock` per worker, reused.
  * - `memory`: holds `--locks` locks at once (each owns a connection), reports bytes
  *   per held lock, releases them and checks memory returns near its baseline.
  *
@@ -40,13 +46,14 @@ import { parseArgs } from "node:util"
 import * as Zlib from "node:zlib"
 import { Cause, Effect, Exit, Layer, Logger, Scope } from "effect"
 import { DflockdClient, Lock } from "effect-dflockd"
+import { DistributedLock } from "effect-dflockd/promise"
 import { describeServer, startServer } from "./dflockd-server.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const scriptPath = fileURLToPath(import.meta.url)
 const resultsDir = Path.join(root, "bench", "results")
 
-const MODES = ["uncontended", "contended", "raw", "go", "memory"] as const
+const MODES = ["uncontended", "contended", "raw", "go", "memory", "promise", "promise-reused"] as const
 type Mode = (typeof MODES)[number]
 
 const DEFAULT_ROUNDS = 200
@@ -86,7 +93,7 @@ interface Args {
 }
 
 const usage = `usage:
-  npm run bench -- --mode <uncontended|contended|raw|go> --workers N --rounds R [--servers host:port[,host:port]] [--json]
+  npm run bench -- --mode <uncontended|contended|raw|go|promise|promise-reused> --workers N --rounds R [--servers host:port[,host:port]] [--json]
   npm run bench -- --mode memory --locks 10000 [--cycles 3] [--servers host:port]
   npm run bench -- --compare [--rounds R]
 options: --warmup W (untimed rounds per worker, default ${DEFAULT_WARMUP_OPS} ops spread over the workers), --max-idle M (client pool size, default the library's)`
@@ -326,6 +333,35 @@ const runOurs = (args: Args, servers: ReadonlyArray<string>, contended: boolean)
     summary: summarize(contended ? "contended" : "uncontended", workers, rounds, latencies, extra.wallMs),
     extra
   }))
+}
+
+// ---------------------------------------------------------------------------
+// promise: effect-dflockd/promise, new instance per op (1.x's pattern) or reused
+// ---------------------------------------------------------------------------
+
+const runPromiseApi = async (args: Args, servers: ReadonlyArray<string>, reuse: boolean): Promise<Measured> => {
+  const { rounds, workers } = args
+  const warmup = warmupRounds(args)
+  const prefix = keyPrefix()
+  const keys = Array.from({ length: workers }, (_, i) => `${prefix}_${i}`)
+  const latencies = new Float64Array(workers * rounds)
+  const make = (key: string) => new DistributedLock({ key, servers, acquireTimeoutS: 60 })
+  const reused = keys.map(make)
+  const once = (i: number) => (reuse ? reused[i]! : make(keys[i]!)).withLock(() => undefined)
+  await Promise.all(keys.map(async (_, i) => {
+    for (let w = 0; w < warmup; w++) await once(i)
+  }))
+  const stop = startMeter(servers)
+  await Promise.all(keys.map(async (_, i) => {
+    const base = i * rounds
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now()
+      await once(i)
+      latencies[base + r] = performance.now() - t0
+    }
+  }))
+  const extra = stop(workers * rounds)
+  return { summary: summarize(reuse ? "promise-reused" : "promise", workers, rounds, latencies, extra.wallMs), extra }
 }
 
 // ---------------------------------------------------------------------------
@@ -746,6 +782,10 @@ const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): 
       return 0
     case "raw":
       report(await runRaw(args, servers), args.json)
+      return 0
+    case "promise":
+    case "promise-reused":
+      report(await runPromiseApi(args, servers, mode === "promise-reused"), args.json)
       return 0
     case "go": {
       const go = ensureGoBench()

@@ -1,189 +1,80 @@
 /**
- * `effect-dflockd/promise`: the dflockd client API that non-Effect code already
- * knows (`DistributedLock`, `DistributedSemaphore`, `withLock`, `enqueue`/`wait`,
- * `LockError`), as a thin layer over the Effect core.
+ * `effect-dflockd/promise`: the API of dflockd-client 1.11 (`DistributedLock`,
+ * `DistributedSemaphore`, `stats`, `stableHashShard`, the low-level protocol
+ * functions, `LockError` and its subclasses), option for option, on the
+ * Effect core. Changing `from "dflockd-client"` to
+ * `from "effect-dflockd/promise"` keeps code, tests and mock servers working;
+ * README, "Migrating from dflockd-client", lists what differs and why.
  *
- * Every instance owns one `ManagedRuntime` built from `DflockdClient.layer` with
- * the instance's options (each instance has its own servers, TLS, auth and
- * timeouts) and `pool: false`: one connection per acquisition, closed on
- * release, as in the other dflockd clients, so that nothing (no idle socket, no
- * pool sweeper) outlives `release()`.
- *
- * What the instance holds lives in the Effect world: an acquisition opens a
- * `Scope` in which `Lock.acquire` (or `Semaphore.acquire`) runs, so the core's
- * renewal, watchdog, release and socket are tied to that scope; `release()`
- * closes it. A fiber forked into the same scope waits on the lease's `lost` and
- * calls `onLockLost`. `close()` disposes the runtime, which interrupts a pending
- * `acquire`/`wait`, and closes whatever is still held.
- *
- * Nothing here keeps the process alive once released or closed: no timers, no
- * sockets, no pending promises. An instance that was released may simply be
- * dropped; `close()` is needed only to cut short what is pending or held.
+ * Instances are cheap: every instance with the same connection configuration
+ * (server, TLS, auth, timeouts, renew ratio) shares one `ManagedRuntime` and
+ * one connection pool, built on first use and disposed shortly after the last
+ * lock is released, so nothing keeps the process alive. What an instance holds
+ * lives in a `Scope` of the core (connection, renewal, lease watchdog).
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Net from "node:net"
+import type * as Tls from "node:tls"
 import * as Exit from "effect/Exit"
-import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
-import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
-import * as Result from "effect/Result"
-import * as Scope from "effect/Scope"
-import * as EffectSemaphore from "effect/Semaphore"
 import * as DflockdClient from "./DflockdClient.ts"
-import type { DflockdError, InvalidArgumentError, LockLostError } from "./Errors.ts"
-import * as Codec from "./internal/codec.ts"
-import * as Lock from "./Lock.ts"
-import * as Semaphore from "./Semaphore.ts"
+import * as Instance from "./internal/promiseInstance.ts"
+import * as Options from "./internal/promiseOptions.ts"
+import { AcquireTimeoutError, fromCause, LockError } from "./internal/promiseErrors.ts"
+import * as Protocol from "./internal/promiseProtocol.ts"
+import * as Shared from "./internal/promiseRuntime.ts"
 import * as Sharding from "./Sharding.ts"
-import type * as StatsSchema from "./Stats.ts"
 
-// ---------------------------------------------------------------------------
-// errors
-// ---------------------------------------------------------------------------
-
-/**
- * Base class of every error this module throws: connection failures, protocol
- * or server errors, invalid options, misuse (`acquire()` while holding), and
- * the subclasses {@link AcquireTimeoutError} and {@link AuthError}. When the
- * failure came from the Effect core, `cause` is the original tagged error
- * (`ConnectionError`, `ServerError`, `ProtocolError`, `InvalidArgumentError`,
- * `LockLostError`, ...).
- *
- * **Example** (Catching any client error)
- *
- * ```ts
- * import { DistributedLock, LockError } from "effect-dflockd/promise"
- *
- * const lock = new DistributedLock({ key: "my-key" })
- * try {
- *   await lock.acquire()
- * } catch (err) {
- *   if (err instanceof LockError) console.error(`dflockd: ${err.message}`, err.cause)
- * }
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class LockError extends Error {
-  override readonly name: string = "LockError"
-}
-
-/**
- * The lock (or semaphore slot) could not be acquired within `acquireTimeoutS`.
- * Thrown by `withLock`; `acquire()` and `wait()` return `false` instead.
- *
- * **Example** (Busy key)
- *
- * ```ts
- * import { AcquireTimeoutError, DistributedLock } from "effect-dflockd/promise"
- *
- * const lock = new DistributedLock({ key: "nightly-report", acquireTimeoutS: 1 })
- * try {
- *   await lock.withLock(async () => {})
- * } catch (err) {
- *   if (err instanceof AcquireTimeoutError) console.log(`someone else holds ${err.key}`)
- * }
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class AcquireTimeoutError extends LockError {
-  override readonly name: string = "AcquireTimeoutError"
+export {
   /**
-   * The key that could not be acquired.
+   * The lock (or slot) was not granted within the timeout. See `internal/promiseErrors.ts`.
    *
    * @since 0.1.0
    */
-  readonly key: string
+  AcquireTimeoutError,
   /**
-   * Made by the client from the core's `AcquireTimeoutError` (kept as `cause`).
+   * The server refused the auth token.
    *
    * @since 0.1.0
    */
-  constructor(key: string, options?: ErrorOptions) {
-    super(`timed out acquiring "${key}"`, options)
-    this.key = key
-  }
-}
-
-/**
- * The server rejected the `auth` token (wrong, or missing where the server
- * requires one). The token never appears in the error.
- *
- * **Example** (Bad token)
- *
- * ```ts
- * import { AuthError, DistributedLock } from "effect-dflockd/promise"
- *
- * const lock = new DistributedLock({ key: "my-key", auth: "wrong-token" })
- * await lock.acquire().catch((err) => {
- *   if (err instanceof AuthError) console.error("check DFLOCKD_AUTH")
- * })
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class AuthError extends LockError {
-  override readonly name: string = "AuthError"
-}
-
-/** Misuse of an instance (already holding, not enqueued, closed), in the Effect world; a plain `LockError` outside. */
-class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
-
-/** What `onLockLost` threw or rejected with, for the log. */
-class CallbackError extends Data.TaggedError("CallbackError")<{ readonly cause: unknown }> {}
-
-type Failure = DflockdError | UsageError
-
-const fromFailure = (error: Failure): LockError => {
-  switch (error._tag) {
-    case "UsageError":
-      return new LockError(error.message)
-    case "AcquireTimeoutError":
-      return new AcquireTimeoutError(error.key, { cause: error })
-    case "AuthError":
-      return new AuthError(error.message, { cause: error })
-    default:
-      return new LockError(error.message, { cause: error })
-  }
-}
-
-/** Turns the cause of a failed operation into the error the Promise rejects with. */
-const fromCause = (cause: Cause.Cause<Failure>): LockError => {
-  const error = Cause.findErrorOption(cause)
-  if (Option.isSome(error)) return fromFailure(error.value)
-  if (Cause.hasInterruptsOnly(cause)) return new LockError("interrupted: the instance was closed", { cause })
-  const defect = Cause.squash(cause)
-  return new LockError(
-    `unexpected failure: ${Predicate.hasProperty(defect, "message") ? String(defect.message) : String(defect)}`,
-    {
-      cause: defect
-    }
-  )
-}
-
-const invalidOption = (error: InvalidArgumentError): LockError => new LockError(error.message, { cause: error })
-
-const orThrow = <A>(result: Result.Result<A, InvalidArgumentError>): A => {
-  if (Result.isFailure(result)) throw invalidOption(result.failure)
-  return result.success
-}
+  AuthError,
+  /**
+   * Base class of every error of this module.
+   *
+   * @since 0.1.0
+   */
+  LockError
+} from "./internal/promiseErrors.ts"
 
 // ---------------------------------------------------------------------------
 // options
 // ---------------------------------------------------------------------------
 
 /**
- * A server: `[host, port]` (as in the other dflockd clients) or `"host:port"`.
+ * Chooses the index of the server that owns a key: `(key, numServers) => index`.
+ * The index must be an integer in `[0, numServers)`, or the operation rejects
+ * with `LockError`.
+ *
+ * **Example** (Pinning one key to the first server)
+ *
+ * ```ts
+ * import { DistributedLock, type ShardingStrategy, stableHashShard } from "effect-dflockd/promise"
+ *
+ * const strategy: ShardingStrategy = (key, n) => key === "billing" ? 0 : stableHashShard(key, n)
+ * const lock = new DistributedLock({
+ *   key: "billing",
+ *   servers: [["10.0.0.1", 6388], ["10.0.0.2", 6388]],
+ *   shardingStrategy: strategy
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ShardingStrategy = (key: string, numServers: number) => number
+
+/**
+ * A server: `[host, port]` as in dflockd-client, or `"host:port"`.
  *
  * **Example** (Both forms)
  *
@@ -199,78 +90,8 @@ const orThrow = <A>(result: Result.Result<A, InvalidArgumentError>): A => {
 export type ServerAddress = readonly [host: string, port: number] | string
 
 /**
- * Chooses the index of the server that owns a key: `(key, numServers) => index`.
- *
- * **Example** (Pinning one key to the first server)
- *
- * ```ts
- * import { DistributedLock, type ShardingStrategy, stableHashShard } from "effect-dflockd/promise"
- *
- * const strategy: ShardingStrategy = (key, n) => key === "billing" ? 0 : stableHashShard(key, n)
- * const lock = new DistributedLock({ key: "billing", servers: [["10.0.0.1", 6388], ["10.0.0.2", 6388]], shardingStrategy: strategy })
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export type ShardingStrategy = Sharding.Strategy
-
-/**
- * TLS settings: `{}` for the system CAs, or `ca`, `cert`, `key`, `servername`,
- * `rejectUnauthorized`. Certificate verification stays on unless
- * `rejectUnauthorized: false`.
- *
- * **Example** (Trusting your own CA)
- *
- * ```ts
- * import * as fs from "node:fs"
- * import type { TlsOptions } from "effect-dflockd/promise"
- *
- * const tls: TlsOptions = { ca: fs.readFileSync("ca.pem"), servername: "locks.internal" }
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export type TlsOptions = DflockdClient.TlsOptions
-
-/**
- * Connection options shared by {@link DistributedLock}, {@link DistributedSemaphore}
- * and {@link stats}.
- *
- * **Example** (TLS, auth and timeouts)
- *
- * ```ts
- * import type { ConnectionOptions } from "effect-dflockd/promise"
- *
- * const connection: ConnectionOptions = {
- *   tls: {},
- *   auth: process.env["DFLOCKD_AUTH"],
- *   connectTimeoutMs: 2000,
- *   socketTimeoutMs: 5000
- * }
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface ConnectionOptions {
-  /** TLS settings; `{}` uses the system CAs. Default: plain TCP. */
-  readonly tls?: TlsOptions | undefined
-  /** Token for servers started with `--auth-token`. Kept `Redacted` inside, never logged. */
-  readonly auth?: string | undefined
-  /** Dial (and TLS handshake) timeout in milliseconds. Default 5000. */
-  readonly connectTimeoutMs?: number | undefined
-  /**
-   * Longest wait for a reply in milliseconds: for short commands (renew, release,
-   * enqueue) in full, for blocking ones (acquire, wait) beyond their own timeout.
-   * Default 5000.
-   */
-  readonly socketTimeoutMs?: number | undefined
-}
-
-/**
- * Options of {@link DistributedLock}. Only `key` is required.
+ * Options of {@link DistributedLock}, those of dflockd-client 1.11. Only `key`
+ * is required.
  *
  * **Example** (Every option)
  *
@@ -293,26 +114,47 @@ export interface ConnectionOptions {
  * @since 0.1.0
  * @category models
  */
-export interface DistributedLockOptions extends ConnectionOptions {
-  /** The lock's name. */
+export interface DistributedLockOptions {
+  /** The lock's name: non-empty, no NUL, CR or LF (the server also refuses spaces and tabs). */
   readonly key: string
-  /** Seconds to wait in the server's FIFO queue; 0 tries once. Default 10. */
+  /** Whole seconds to wait in the server's FIFO queue; 0 tries once. Default 10. */
   readonly acquireTimeoutS?: number | undefined
   /** Lease to request, whole seconds ≥ 1. Default: the server's `--default-lease-ttl`. */
   readonly leaseTtlS?: number | undefined
-  /** Servers; keys are sharded across them. Default `[["127.0.0.1", 6388]]`. */
+  /** @deprecated Use `servers` instead. Default `127.0.0.1`; ignored when `servers` is given. */
+  readonly host?: string | undefined
+  /** @deprecated Use `servers` instead. Default 6388; ignored when `servers` is given. */
+  readonly port?: number | undefined
+  /** Servers; keys are sharded across them. Default `[["127.0.0.1", 6388]]` (or `[[host, port]]`). */
   readonly servers?: ReadonlyArray<ServerAddress> | undefined
-  /** Key → server index. Default {@link stableHashShard}, as in the other dflockd clients. */
+  /** Key → server index. Default {@link stableHashShard}. */
   readonly shardingStrategy?: ShardingStrategy | undefined
   /** Renew when this fraction of the lease has passed, in (0, 1). Default 0.5. */
   readonly renewRatio?: number | undefined
   /**
-   * Called once when a held lease is lost (renewal refused, connection gone, or
-   * the lease deadline passed without a confirmed renewal). By then `token` is
-   * `undefined` and the connection is being closed. Errors it throws (or rejects
-   * with) are logged, never rethrown.
+   * TLS (`{}`: the system CAs). Supported: `ca`, `cert`, `key` (PEM strings or
+   * Buffers), `servername`, `rejectUnauthorized`; other fields are refused with
+   * `LockError` at construction.
    */
-  readonly onLockLost?: ((key: string, token: string) => void | Promise<void>) | undefined
+  readonly tls?: Tls.ConnectionOptions | undefined
+  /** Token for servers started with `--auth-token`; never logged. */
+  readonly auth?: string | undefined
+  /**
+   * Called once when a held lease is lost (renewal refused or unanswered,
+   * connection gone, lease deadline passed), with the key and the lost token.
+   * By then `token` is `null` and the instance is closed. What it throws (or
+   * rejects with) is logged, never rethrown.
+   */
+  readonly onLockLost?: ((key: string, token: string) => void) | undefined
+  /** Connect (and TLS handshake) timeout in milliseconds. Default: none (the OS's). */
+  readonly connectTimeoutMs?: number | undefined
+  /**
+   * Longest wait for a reply in milliseconds: a renewal (or release) the server
+   * does not answer within it fails, so the lease is lost and `onLockLost`
+   * fires; a blocking acquire or wait gets it beyond its own timeout. Default:
+   * 5000.
+   */
+  readonly socketTimeoutMs?: number | undefined
 }
 
 /**
@@ -330,12 +172,12 @@ export interface DistributedLockOptions extends ConnectionOptions {
  * @category models
  */
 export interface DistributedSemaphoreOptions extends DistributedLockOptions {
-  /** Most concurrent holders. The first holder of a key fixes it; a different one is refused. */
+  /** Most concurrent holders, an integer ≥ 1. The first holder of a key fixes it; a different one is refused. */
   readonly limit: number
 }
 
 /**
- * Options of {@link stats}.
+ * Options of {@link stats}, those of dflockd-client 1.11.
  *
  * **Example** (A TLS server with auth)
  *
@@ -348,15 +190,102 @@ export interface DistributedSemaphoreOptions extends DistributedLockOptions {
  * @since 0.1.0
  * @category models
  */
-export interface StatsOptions extends ConnectionOptions {
+export interface StatsOptions {
   /** Default `127.0.0.1`. */
   readonly host?: string | undefined
   /** Default 6388. */
   readonly port?: number | undefined
+  /** TLS, as for a lock. */
+  readonly tls?: Tls.ConnectionOptions | undefined
+  /** Auth token, as for a lock. */
+  readonly auth?: string | undefined
+  /** Connect timeout in milliseconds. Default: none. */
+  readonly connectTimeoutMs?: number | undefined
 }
 
 /**
- * One server's statistics, as the `stats` command reports them.
+ * A held lock (or a key with waiters) in {@link Stats}.
+ *
+ * **Example** (Who waits)
+ *
+ * ```ts
+ * import type { StatsLock } from "effect-dflockd/promise"
+ *
+ * const describe = (lock: StatsLock) => `${lock.key}: ${lock.waiters} waiting`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatsLock {
+  key: string
+  owner_conn_id: number
+  lease_expires_in_s: number
+  waiters: number
+}
+
+/**
+ * A semaphore in {@link Stats}.
+ *
+ * **Example** (Free slots)
+ *
+ * ```ts
+ * import type { StatsSemaphore } from "effect-dflockd/promise"
+ *
+ * const free = (sem: StatsSemaphore) => sem.limit - sem.holders
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatsSemaphore {
+  key: string
+  limit: number
+  holders: number
+  waiters: number
+}
+
+/**
+ * An idle lock key in {@link Stats}.
+ *
+ * **Example** (Idle for a minute)
+ *
+ * ```ts
+ * import type { StatsIdleLock } from "effect-dflockd/promise"
+ *
+ * const stale = (idle: StatsIdleLock) => idle.idle_s > 60
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatsIdleLock {
+  key: string
+  idle_s: number
+}
+
+/**
+ * An idle semaphore key in {@link Stats}.
+ *
+ * **Example** (Idle for a minute)
+ *
+ * ```ts
+ * import type { StatsIdleSemaphore } from "effect-dflockd/promise"
+ *
+ * const stale = (idle: StatsIdleSemaphore) => idle.idle_s > 60
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatsIdleSemaphore {
+  key: string
+  idle_s: number
+}
+
+/**
+ * One server's statistics, as {@link stats} returns them (dflockd-client 1.11's
+ * shape; `idle_locks`/`idle_semaphores` are `[]` when the server omits them).
  *
  * **Example** (Counting waiters)
  *
@@ -369,296 +298,65 @@ export interface StatsOptions extends ConnectionOptions {
  * @since 0.1.0
  * @category models
  */
-export type Stats = StatsSchema.Stats
-
-const DEFAULT_SERVERS: ReadonlyArray<ServerAddress> = [["127.0.0.1", 6388]]
-
-const clientOptions = (
-  servers: ReadonlyArray<ServerAddress>,
-  options: ConnectionOptions & {
-    readonly shardingStrategy?: ShardingStrategy | undefined
-    readonly renewRatio?: number | undefined
-  }
-): DflockdClient.ClientOptions => ({
-  servers,
-  // One connection per acquisition, closed on release, as in the other dflockd clients: an idle
-  // pool (and its sweeper) would outlive `release()` and keep the process from exiting.
-  pool: false,
-  sharding: options.shardingStrategy,
-  tls: options.tls,
-  auth: options.auth === undefined ? undefined : Redacted.make(options.auth),
-  renewRatio: options.renewRatio,
-  connectTimeout: options.connectTimeoutMs === undefined ? undefined : Duration.millis(options.connectTimeoutMs),
-  requestTimeout: options.socketTimeoutMs === undefined ? undefined : Duration.millis(options.socketTimeoutMs)
-})
-
-const validSeconds = (argument: string, seconds: number): number => {
-  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
-    throw new LockError(`invalid ${argument}: must be a non-negative number of seconds, got ${String(seconds)}`)
-  }
-  return seconds
+export interface Stats {
+  connections: number
+  locks: Array<StatsLock>
+  semaphores: Array<StatsSemaphore>
+  idle_locks: Array<StatsIdleLock>
+  idle_semaphores: Array<StatsIdleSemaphore>
 }
 
 // ---------------------------------------------------------------------------
-// the instance's Effect-world state
+// the classes
 // ---------------------------------------------------------------------------
 
-type Lease = Lock.Lock | Semaphore.Permit
-type Ticket = Lock.Ticket | Semaphore.Ticket
-
-/** The core operations of one kind (lock or semaphore) on one key. */
-interface Operations {
-  readonly acquire: Effect.Effect<Lease, Lock.AcquireError, Scope.Scope | DflockdClient.DflockdClient>
-  readonly enqueue: Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient.DflockdClient>
-}
-
-/** A held lease and the scope that owns it (connection, renewal, watchdog, lost-watcher). */
-interface Holding {
-  readonly scope: Scope.Closeable
-  readonly lease: Lease
-  /** Aborted, with a `LockError` whose cause is the `LockLostError`, once the lease is lost. */
-  readonly lost: AbortController
-}
-
-type State =
-  | { readonly _tag: "Idle" }
-  | { readonly _tag: "Queued"; readonly scope: Scope.Closeable; readonly ticket: Ticket }
-  | { readonly _tag: "Held"; readonly holding: Holding }
-  | { readonly _tag: "Closed" }
-
-const idle: State = { _tag: "Idle" }
-const closed: State = { _tag: "Closed" }
-
-interface Instance {
-  readonly key: string
-  readonly what: "lock" | "semaphore"
-  readonly acquireTimeoutS: number
-  readonly operations: Operations
-  readonly onLockLost: ((key: string, token: string) => void | Promise<void>) | undefined
-  readonly runtime: ManagedRuntime.ManagedRuntime<DflockdClient.DflockdClient, never>
-  readonly state: Ref.Ref<State>
-  /** State transitions (acquire, enqueue, wait, release) run one at a time. */
-  readonly transitions: EffectSemaphore.Semaphore
-}
-
-const closedMessage = (instance: Instance) => `the ${instance.what} on "${instance.key}" is closed`
-const closedError = (instance: Instance) => new UsageError({ message: closedMessage(instance) })
-
-const closeOnFailure = (scope: Scope.Closeable) => <A, E>(exit: Exit.Exit<A, E>) =>
-  Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
-
-/**
- * Leaves what the instance holds or waits for (only `expected`, when given):
- * closing the scope releases (`r`) and closes the connection. True if something was left.
- */
-const leave = (instance: Instance, expected?: Holding): Effect.Effect<boolean> =>
-  Effect.flatMap(
-    Ref.modify(instance.state, (state): readonly [Scope.Closeable | undefined, State] => {
-      if (state._tag === "Held" && (expected === undefined || state.holding === expected)) {
-        return [state.holding.scope, idle]
-      }
-      if (state._tag === "Queued" && expected === undefined) return [state.scope, idle]
-      return [undefined, state]
-    }),
-    (scope) => scope === undefined ? Effect.succeed(false) : Effect.as(Scope.close(scope, Exit.void), true)
-  )
-
-/** Checks the instance may start an acquisition, leaving the current one if forced; returns its scope. */
-const begin = (instance: Instance, force: boolean): Effect.Effect<Scope.Closeable, UsageError> =>
-  Effect.gen(function*() {
-    const state = yield* Ref.get(instance.state)
-    if (state._tag === "Closed") return yield* Effect.fail(closedError(instance))
-    if (state._tag !== "Idle") {
-      if (!force) {
-        const doing = state._tag === "Held" ? "holds" : "is queued for"
-        return yield* new UsageError({
-          message:
-            `this ${instance.what} already ${doing} "${instance.key}": call release() first, or pass { force: true }`
-        })
-      }
-      yield* leave(instance)
-    }
-    return yield* Scope.make()
-  })
-
-/** Installs a new state unless the instance was closed meanwhile (then the scope is closed). */
-const install = (instance: Instance, scope: Scope.Closeable, next: State): Effect.Effect<void, UsageError> =>
-  Effect.flatMap(
-    Ref.modify(instance.state, (state) => state._tag === "Closed" ? [false, state] : [true, next]),
-    (installed) =>
-      installed ? Effect.void : Effect.andThen(Scope.close(scope, Exit.void), Effect.fail(closedError(instance)))
-  )
-
-const logged = (what: string) => <A, R>(effect: Effect.Effect<A, CallbackError, R>) =>
-  Effect.catchCause(Effect.asVoid(effect), (cause) => Effect.logError(`dflockd: onLockLost ${what}`, cause))
-
-/**
- * Runs when the lease is lost, on a detached fiber (it closes the scope the
- * watcher lives in): signals `withLock`, forgets the holding, calls
- * `onLockLost`, and closes the scope (the core skips `r` for a lost lease).
- */
-const onLost = (instance: Instance, holding: Holding, error: LockLostError): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    yield* Effect.sync(() => holding.lost.abort(new LockError(error.message, { cause: error })))
-    yield* Ref.update(instance.state, (state) => state._tag === "Held" && state.holding === holding ? idle : state)
-    const callback = instance.onLockLost
-    let returned: unknown = undefined
-    if (callback !== undefined) {
-      yield* Effect.try({
-        try: () => callback(holding.lease.key, holding.lease.token),
-        catch: (cause) => new CallbackError({ cause })
-      }).pipe(
-        Effect.tap((value) => Effect.sync(() => returned = value)),
-        logged("threw")
-      )
-    }
-    yield* Scope.close(holding.scope, Exit.void)
-    if (Predicate.isPromiseLike(returned)) {
-      const pending = returned
-      yield* Effect.tryPromise({
-        try: () => Promise.resolve(pending),
-        catch: (cause) => new CallbackError({ cause })
-      }).pipe(
-        logged("rejected")
-      )
-    }
-  })
-
-/** Turns a granted lease into the instance's holding, watched for loss. */
-const hold = (instance: Instance, scope: Scope.Closeable, lease: Lease): Effect.Effect<Holding, UsageError> =>
-  Effect.gen(function*() {
-    const holding: Holding = { scope, lease, lost: yield* Effect.sync(() => new AbortController()) }
-    yield* lease.lost.pipe(
-      Effect.catch((error) => Effect.forkDetach(onLost(instance, holding, error))),
-      Effect.forkIn(scope)
-    )
-    yield* install(instance, scope, { _tag: "Held", holding })
-    return holding
-  })
-
-const acquireHolding = (
-  instance: Instance,
-  force: boolean
-): Effect.Effect<Holding, Failure, DflockdClient.DflockdClient> =>
-  instance.transitions.withPermit(
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const scope = yield* begin(instance, force)
-        const lease = yield* restore(instance.operations.acquire).pipe(
-          Scope.provide(scope),
-          Effect.onExit(closeOnFailure(scope))
-        )
-        return yield* hold(instance, scope, lease)
-      })
-    )
-  )
-
-const enqueueTicket = (
-  instance: Instance,
-  force: boolean
-): Effect.Effect<"acquired" | "queued", Failure, DflockdClient.DflockdClient> =>
-  instance.transitions.withPermit(
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const scope = yield* begin(instance, force)
-        const ticket = yield* restore(instance.operations.enqueue).pipe(
-          Scope.provide(scope),
-          Effect.onExit(closeOnFailure(scope))
-        )
-        if (ticket.status === "queued") {
-          yield* install(instance, scope, { _tag: "Queued", scope, ticket })
-          return "queued" as const
-        }
-        // Granted at once: the core already holds and renews the lease; `wait` returns it without a round trip.
-        const lease = yield* restore(ticket.wait(0)).pipe(Effect.onExit(closeOnFailure(scope)))
-        yield* hold(instance, scope, lease)
-        return "acquired" as const
-      })
-    )
-  )
-
-const waitTicket = (
-  instance: Instance,
-  timeoutS: number
-): Effect.Effect<boolean, Failure, DflockdClient.DflockdClient> =>
-  instance.transitions.withPermit(
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const state = yield* Ref.get(instance.state)
-        switch (state._tag) {
-          case "Closed":
-            return yield* Effect.fail(closedError(instance))
-          case "Held":
-            return true
-          case "Idle":
-            return yield* new UsageError({ message: `not enqueued for "${instance.key}": call enqueue() first` })
-          case "Queued":
-            break
-        }
-        const exit = yield* Effect.exit(restore(state.ticket.wait(Duration.seconds(timeoutS))))
-        if (Exit.isSuccess(exit)) {
-          yield* hold(instance, state.scope, exit.value)
-          return true
-        }
-        // the server dropped the waiter (timeout) or the connection failed: the ticket is spent
-        yield* leave(instance)
-        const error = Cause.findErrorOption(exit.cause)
-        if (Option.isSome(error) && error.value._tag === "AcquireTimeoutError") return false
-        return yield* Effect.failCause(exit.cause)
-      })
-    )
-  )
-
-const run = async <A>(
-  instance: Instance,
-  effect: Effect.Effect<A, Failure, DflockdClient.DflockdClient>
-): Promise<A> => {
-  if (Ref.getUnsafe(instance.state)._tag === "Closed") throw new LockError(closedMessage(instance))
-  const exit = await instance.runtime.runPromiseExit(effect)
-  if (Exit.isSuccess(exit)) return exit.value
-  throw fromCause(exit.cause)
-}
-
-const makeInstance = (
+const specOf = (
   kind: "lock" | "semaphore",
-  options: DistributedSemaphoreOptions | DistributedLockOptions
-): Instance => {
-  if (options === null || typeof options !== "object") throw new LockError("options with a `key` are required")
-  const key = orThrow(Codec.validateKey(options.key))
-  const limit = kind === "semaphore" ? orThrow(Codec.validateLimit("limit" in options ? options.limit : Number.NaN)) : 0
-  const acquireTimeoutS = validSeconds("acquireTimeoutS", options.acquireTimeoutS ?? 10)
-  const acquireTimeout = Duration.seconds(acquireTimeoutS)
-  const leaseTtl = options.leaseTtlS === undefined
-    ? undefined
-    : Duration.seconds(orThrow(Codec.validateLease(Duration.seconds(options.leaseTtlS))))
-  const client = clientOptions(options.servers ?? DEFAULT_SERVERS, options)
-  orThrow(DflockdClient.resolveOptions(client))
-  const operations: Operations = kind === "lock"
-    ? { acquire: Lock.acquire(key, { acquireTimeout, leaseTtl }), enqueue: Lock.enqueue(key, { leaseTtl }) }
-    : {
-      acquire: Semaphore.acquire(key, { limit, acquireTimeout, leaseTtl }),
-      enqueue: Semaphore.enqueue(key, { limit, leaseTtl })
-    }
+  options: DistributedLockOptions,
+  limit: number
+): { readonly spec: Instance.Spec; readonly servers: Array<[string, number]> } => {
+  const key = Options.validateKey(options.key)
+  const acquireTimeoutS = Options.validateAcquireTimeout(options.acquireTimeoutS ?? 10)
+  const leaseTtlS = Options.validateLeaseTtl(options.leaseTtlS)
+  const servers = Options.normalizeServers(options.servers, options.host, options.port)
+  const renewRatio = Options.validateRenewRatio(options.renewRatio ?? 0.5)
+  const tls = Options.tlsSettings(options.tls)
+  const connection = {
+    auth: options.auth,
+    connectTimeoutMs: options.connectTimeoutMs,
+    socketTimeoutMs: options.socketTimeoutMs,
+    renewRatio
+  }
+  const configs: Array<{ readonly key: string; readonly config: Shared.Config } | undefined> = []
+  const configOf = (index: number) => {
+    const known = configs[index]
+    if (known !== undefined) return known
+    const config = Options.configFor(servers[index]!, tls, connection)
+    const entry = { key: Shared.keyFor(config), config }
+    configs[index] = entry
+    return entry
+  }
   return {
-    key,
-    what: kind,
-    acquireTimeoutS,
-    operations,
-    onLockLost: options.onLockLost,
-    runtime: ManagedRuntime.make(DflockdClient.layer(client)),
-    state: Ref.makeUnsafe<State>(idle),
-    transitions: EffectSemaphore.makeUnsafe(1)
+    servers,
+    spec: {
+      kind,
+      key,
+      limit,
+      acquireTimeoutS,
+      leaseTtlS,
+      servers,
+      shardingStrategy: options.shardingStrategy ?? stableHashShard,
+      onLockLost: options.onLockLost,
+      configOf
+    }
   }
 }
 
-// ---------------------------------------------------------------------------
-// public classes
-// ---------------------------------------------------------------------------
-
 /**
- * What {@link DistributedLock} and {@link DistributedSemaphore} share: acquire,
- * release, two-phase `enqueue`/`wait`, `withLock`, `close`, and the `key`,
- * `token` and `lease` of the current hold. Not constructed directly.
+ * What {@link DistributedLock} and {@link DistributedSemaphore} share, as in
+ * dflockd-client 1.11: the options as readable properties, `token` and
+ * `lease`, and `acquire`, `release`, `enqueue`/`wait`, `withLock`, `close`.
+ * Not constructed directly.
  *
  * **Example** (Code that accepts either)
  *
@@ -672,52 +370,128 @@ const makeInstance = (
  * @category models
  */
 export class DistributedPrimitive {
-  readonly #instance: Instance
-
-  /**
-   * Checks the options (throws `LockError` on invalid ones) without connecting.
-   *
-   * @since 0.1.0
-   */
-  protected constructor(kind: "lock" | "semaphore", options: DistributedLockOptions | DistributedSemaphoreOptions) {
-    this.#instance = makeInstance(kind, options)
-  }
-
+  readonly #instance: Instance.Instance
   /**
    * The key this instance locks.
    *
    * @since 0.1.0
    */
-  get key(): string {
-    return this.#instance.key
-  }
-
+  readonly key: string
   /**
-   * The server's token of the current hold (32 hex digits), or `undefined` when
-   * nothing is held (also after the lease was lost).
+   * Seconds `acquire()` waits in the queue (default 10).
    *
    * @since 0.1.0
    */
-  get token(): string | undefined {
-    const state = Ref.getUnsafe(this.#instance.state)
-    return state._tag === "Held" ? state.holding.lease.token : undefined
+  readonly acquireTimeoutS: number
+  /**
+   * The lease requested, or `undefined` for the server's default.
+   *
+   * @since 0.1.0
+   */
+  readonly leaseTtlS: number | undefined
+  /**
+   * The servers, as `[host, port]` pairs (from `servers`, or `host`/`port`).
+   *
+   * @since 0.1.0
+   */
+  readonly servers: Array<[string, number]>
+  /**
+   * The key → server rule (default {@link stableHashShard}).
+   *
+   * @since 0.1.0
+   */
+  readonly shardingStrategy: ShardingStrategy
+  /**
+   * The fraction of the lease after which it is renewed (default 0.5).
+   *
+   * @since 0.1.0
+   */
+  readonly renewRatio: number
+  /**
+   * The TLS options as given, or `undefined` for plain TCP.
+   *
+   * @since 0.1.0
+   */
+  readonly tls: Tls.ConnectionOptions | undefined
+  /**
+   * The auth token as given, or `undefined`.
+   *
+   * @since 0.1.0
+   */
+  readonly auth: string | undefined
+  /**
+   * The lost-lease callback as given, or `undefined`.
+   *
+   * @since 0.1.0
+   */
+  readonly onLockLost: ((key: string, token: string) => void) | undefined
+  /**
+   * The connect timeout as given, or `undefined`.
+   *
+   * @since 0.1.0
+   */
+  readonly connectTimeoutMs: number | undefined
+  /**
+   * The reply timeout as given, or `undefined`.
+   *
+   * @since 0.1.0
+   */
+  readonly socketTimeoutMs: number | undefined
+
+  /**
+   * Checks the options as dflockd-client 1.11 does (throws `LockError`)
+   * without connecting.
+   *
+   * @since 0.1.0
+   */
+  protected constructor(kind: "lock" | "semaphore", options: DistributedLockOptions, limit: number) {
+    if (options === null || typeof options !== "object") throw new LockError("key must not be empty")
+    const { servers, spec } = specOf(kind, options, limit)
+    this.#instance = Instance.make(spec)
+    this.key = spec.key
+    this.acquireTimeoutS = spec.acquireTimeoutS
+    this.leaseTtlS = spec.leaseTtlS
+    this.servers = servers
+    this.shardingStrategy = spec.shardingStrategy
+    this.renewRatio = spec.configOf(0).config.renewRatio
+    this.tls = options.tls
+    this.auth = options.auth
+    this.onLockLost = options.onLockLost
+    this.connectTimeoutMs = options.connectTimeoutMs
+    this.socketTimeoutMs = options.socketTimeoutMs
   }
 
   /**
-   * The lease the server granted, in seconds; 0 when nothing is held.
+   * The server's token of the current hold, or `null` when nothing is held
+   * (before `acquire()`, after `release()`/`close()`, after the lease was lost).
+   * Servers issue 32 hex digits; test servers may issue any token without
+   * whitespace (`tok1`), which is accepted as is.
+   *
+   * @since 0.1.0
+   */
+  get token(): string | null {
+    return Instance.token(this.#instance)
+  }
+
+  /**
+   * The lease the server granted, in seconds; `0` after `close()` (and before
+   * any grant). Writable, as in dflockd-client 1.11 (the renewal does not read it).
    *
    * @since 0.1.0
    */
   get lease(): number {
-    const state = Ref.getUnsafe(this.#instance.state)
-    return state._tag === "Held" ? Duration.toSeconds(state.holding.lease.leaseTtl) : 0
+    return Instance.state(this.#instance).lease
+  }
+  set lease(seconds: number) {
+    Instance.setLease(this.#instance, seconds)
   }
 
   /**
-   * Acquires, waiting in the server's FIFO queue up to `acquireTimeoutS`. Resolves
-   * `true` once held (the lease then renews in the background until `release()`),
-   * `false` on timeout. Rejects with `LockError` if this instance already holds
-   * or is queued, unless `{ force: true }` (which first releases that).
+   * Acquires, waiting in the server's FIFO queue up to `acquireTimeoutS`.
+   * Resolves `true` once held (the lease then renews in the background until
+   * `release()`), `false` on timeout. Rejects with `LockError` if this instance
+   * is already connected (holding, queued, or acquiring), unless
+   * `{ force: true }`, which first closes that (without a release).
    *
    * **Example** (Manual acquire and release)
    *
@@ -736,22 +510,17 @@ export class DistributedPrimitive {
    *
    * @since 0.1.0
    */
-  acquire(options?: { readonly force?: boolean | undefined }): Promise<boolean> {
-    const instance = this.#instance
-    return run(
-      instance,
-      acquireHolding(instance, options?.force === true).pipe(
-        Effect.as(true),
-        Effect.catchTag("AcquireTimeoutError", () => Effect.succeed(false))
-      )
-    )
+  async acquire(opts?: { readonly force?: boolean | undefined }): Promise<boolean> {
+    return Instance.acquire(this.#instance, opts?.force === true)
   }
 
   /**
-   * Releases what this instance holds (or leaves the queue after `enqueue`) and
-   * closes its connection. Resolves `true` if there was something to release.
-   * Never rejects: a failed `r` is logged, and the server frees the lock when the
-   * connection closes.
+   * Releases what this instance holds (or leaves the queue after `enqueue()`)
+   * and closes its connection. The release itself is best-effort (a failed `r`
+   * is logged; the server frees the lock when the connection closes), but
+   * `release()` rejects with `LockError` when the instance is already closed:
+   * after a previous `release()`, `close()`, a timed-out `acquire()`/`wait()`,
+   * or a lost lease.
    *
    * **Example** (Releasing in `finally`)
    *
@@ -759,26 +528,25 @@ export class DistributedPrimitive {
    * import { DistributedLock } from "effect-dflockd/promise"
    *
    * const lock = new DistributedLock({ key: "my-key" })
-   * await lock.acquire()
-   * try {
-   *   // ...
-   * } finally {
-   *   await lock.release()
+   * if (await lock.acquire()) {
+   *   try {
+   *     // ...
+   *   } finally {
+   *     await lock.release()
+   *   }
    * }
    * ```
    *
    * @since 0.1.0
    */
-  async release(): Promise<boolean> {
-    const instance = this.#instance
-    if (Ref.getUnsafe(instance.state)._tag === "Closed") return false
-    return run(instance, instance.transitions.withPermit(leave(instance))).catch(() => false)
+  async release(): Promise<void> {
+    return Instance.release(this.#instance)
   }
 
   /**
    * Two-phase acquisition, step one: joins the key's FIFO queue and resolves at
-   * once with `"acquired"` (the key was free: held now, renewing) or `"queued"`.
-   * Do something in between, then `wait()`.
+   * once with `"acquired"` (the key was free: held now, renewing) or
+   * `"queued"`. Same `force` rule as {@link acquire}. Then `wait()`.
    *
    * **Example** (Enqueue, notify, wait)
    *
@@ -795,16 +563,15 @@ export class DistributedPrimitive {
    *
    * @since 0.1.0
    */
-  enqueue(options?: { readonly force?: boolean | undefined }): Promise<"acquired" | "queued"> {
-    const instance = this.#instance
-    return run(instance, enqueueTicket(instance, options?.force === true))
+  async enqueue(opts?: { readonly force?: boolean | undefined }): Promise<"acquired" | "queued"> {
+    return Instance.enqueue(this.#instance, opts?.force === true)
   }
 
   /**
-   * Two-phase acquisition, step two: waits up to `timeoutS` (default
-   * `acquireTimeoutS`) for the grant. Resolves `true` once held (at once if
-   * `enqueue()` said `"acquired"`), `false` on timeout (the place in the queue is
-   * then given up). Rejects with `LockError` without a prior `enqueue()`.
+   * Two-phase acquisition, step two: waits up to `timeoutS` whole seconds
+   * (default `acquireTimeoutS`) for the grant. Resolves `true` once held (at
+   * once if already held), `false` on timeout (the instance is then closed).
+   * Rejects with `LockError` without a prior `enqueue()`, or after `close()`.
    *
    * **Example** (Bounded wait)
    *
@@ -819,18 +586,16 @@ export class DistributedPrimitive {
    * @since 0.1.0
    */
   async wait(timeoutS?: number): Promise<boolean> {
-    const instance = this.#instance
-    const seconds = validSeconds("timeoutS", timeoutS ?? instance.acquireTimeoutS)
-    return run(instance, waitTicket(instance, seconds))
+    return Instance.wait(this.#instance, timeoutS ?? this.acquireTimeoutS)
   }
 
   /**
-   * Acquires, runs `fn`, and releases, also when `fn` throws (its error is
-   * rethrown as is). Rejects with {@link AcquireTimeoutError} when the key cannot
-   * be acquired within `acquireTimeoutS`. `fn` gets an `AbortSignal` that aborts
-   * if the lease is lost meanwhile; if it was, `withLock` rejects with a
-   * `LockError` (cause: `LockLostError`) even though `fn` finished, because its
-   * work was not protected to the end.
+   * Acquires, runs `fn`, and releases, also when `fn` throws (its error wins
+   * over a failed release). Rejects with {@link AcquireTimeoutError} when the
+   * key is not granted within `acquireTimeoutS`. `fn` may take an `AbortSignal`
+   * that aborts when the lease is lost meanwhile; `withLock` then rejects with
+   * that `LockError` (cause: `LockLostError`) even if `fn` finished, as
+   * dflockd-client 1.11 rejects when its release finds the instance closed.
    *
    * **Example** (A critical section)
    *
@@ -838,8 +603,7 @@ export class DistributedPrimitive {
    * import { DistributedLock } from "effect-dflockd/promise"
    *
    * const lock = new DistributedLock({ key: "my-key" })
-   * const total = await lock.withLock(async (signal) => {
-   *   // pass `signal` to fetch() & co. to stop when the lease is lost
+   * const total = await lock.withLock(async () => {
    *   return 42
    * })
    * ```
@@ -848,24 +612,33 @@ export class DistributedPrimitive {
    */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     const instance = this.#instance
-    const holding = await run(instance, acquireHolding(instance, false))
-    let result: T
+    if (!(await Instance.acquire(instance, false))) throw new AcquireTimeoutError(this.key)
+    const holding = Instance.holding(instance)
+    const signal = holding?.lost.signal ??
+      AbortSignal.abort(new LockError("the lease was lost before the region began"))
+    let threw = false
     try {
-      result = await fn(holding.lost.signal)
+      return await fn(signal)
+    } catch (error) {
+      threw = true
+      throw error
     } finally {
-      if (Ref.getUnsafe(instance.state)._tag !== "Closed") {
-        await run(instance, instance.transitions.withPermit(leave(instance, holding))).catch(() => false)
+      try {
+        await Instance.release(instance)
+      } catch (releaseError) {
+        // fn's own error wins; a lost lease explains itself better than "nothing to release"
+        // eslint-disable-next-line no-unsafe-finally -- 1.11's contract: the release error surfaces when fn succeeded
+        if (!threw) throw signal.aborted ? signal.reason : releaseError
       }
     }
-    if (holding.lost.signal.aborted) throw holding.lost.signal.reason
-    return result
   }
 
   /**
-   * Ends the instance: interrupts a pending `acquire`/`enqueue`/`wait` (which
-   * then reject with `LockError`), releases what is held, and disposes the
-   * instance's runtime. Later calls reject with `LockError`. Idempotent; never
-   * rejects.
+   * Closes the instance's connection at once: synchronous and idempotent, as
+   * in dflockd-client 1.11. Sends no release (the server frees the lock when
+   * the connection ends); a pending `acquire()`/`enqueue()`/`wait()` rejects
+   * with `LockError`; `token` becomes `null` and `lease` 0. The instance may
+   * `acquire()` again afterwards.
    *
    * **Example** (Shutting down)
    *
@@ -873,29 +646,20 @@ export class DistributedPrimitive {
    * import { DistributedLock } from "effect-dflockd/promise"
    *
    * const lock = new DistributedLock({ key: "my-key" })
-   * process.once("SIGTERM", () => void lock.close())
+   * process.once("SIGTERM", () => lock.close())
    * ```
    *
    * @since 0.1.0
    */
-  async close(): Promise<void> {
-    const instance = this.#instance
-    const previous = Effect.runSync(Ref.getAndSet(instance.state, closed))
-    if (previous._tag === "Closed") return
-    await instance.runtime.dispose()
-    const scope = previous._tag === "Held"
-      ? previous.holding.scope
-      : previous._tag === "Queued"
-      ? previous.scope
-      : undefined
-    if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void))
+  close(): void {
+    Instance.close(this.#instance)
   }
 }
 
 /**
- * A distributed lock on one key, with the API of the other dflockd clients.
- * One instance holds the lock at most once at a time; create one instance per
- * concurrent worker.
+ * A distributed lock on one key, with dflockd-client 1.11's API. One instance
+ * holds the lock at most once at a time; instances are cheap (they share
+ * connections), so creating one per lock, as 1.11's examples do, is fine.
  *
  * **Example** (Acquire, look, release)
  *
@@ -903,9 +667,10 @@ export class DistributedPrimitive {
  * import { DistributedLock } from "effect-dflockd/promise"
  *
  * const lock = new DistributedLock({ key: "my-key", acquireTimeoutS: 10, leaseTtlS: 20 })
- * await lock.acquire()
- * console.log(`acquired key=${lock.key} token=${lock.token} lease=${lock.lease}`)
- * await lock.release()
+ * if (await lock.acquire()) {
+ *   console.log(`acquired key=${lock.key} token=${lock.token} lease=${lock.lease}`)
+ *   await lock.release()
+ * }
  * ```
  *
  * @since 0.1.0
@@ -913,12 +678,13 @@ export class DistributedPrimitive {
  */
 export class DistributedLock extends DistributedPrimitive {
   /**
-   * Checks the options (throws `LockError` on invalid ones) without connecting.
+   * Checks the options as dflockd-client 1.11 does (throws `LockError`)
+   * without connecting.
    *
    * @since 0.1.0
    */
-  constructor(options: DistributedLockOptions) {
-    super("lock", options)
+  constructor(opts: DistributedLockOptions) {
+    super("lock", opts, 1)
   }
 }
 
@@ -950,13 +716,14 @@ export class DistributedSemaphore extends DistributedPrimitive {
   readonly limit: number
 
   /**
-   * Checks the options (throws `LockError` on invalid ones) without connecting.
+   * Checks the options as dflockd-client 1.11 does (throws `LockError`,
+   * `limit` included) without connecting.
    *
    * @since 0.1.0
    */
-  constructor(options: DistributedSemaphoreOptions) {
-    super("semaphore", options)
-    this.limit = options.limit
+  constructor(opts: DistributedSemaphoreOptions) {
+    super("semaphore", opts, Options.validateLimit(opts?.limit))
+    this.limit = opts.limit
   }
 }
 
@@ -965,8 +732,8 @@ export class DistributedSemaphore extends DistributedPrimitive {
 // ---------------------------------------------------------------------------
 
 /**
- * The official clients' key routing: CRC-32 of the key's UTF-8 bytes modulo the
- * number of servers. Throws `LockError` unless `numServers` is a positive integer.
+ * The dflockd clients' key routing: CRC-32 (IEEE) of the key's UTF-8 bytes
+ * modulo the number of servers. Throws `LockError` when `numServers <= 0`.
  *
  * **Example** (Which of three servers owns a key)
  *
@@ -979,13 +746,15 @@ export class DistributedSemaphore extends DistributedPrimitive {
  * @since 0.1.0
  * @category sharding
  */
-export const stableHashShard = (key: string, numServers: number): number =>
-  orThrow(Sharding.pick(Sharding.stableHashShard, key, numServers))
+export const stableHashShard = (key: string, numServers: number): number => {
+  if (!(numServers > 0)) throw new LockError("numServers must be greater than 0")
+  return Sharding.stableHashShard(key, numServers)
+}
 
 /**
- * Statistics of one server (default `127.0.0.1:6388`): connections, held locks,
- * semaphores, idle keys. Needs dflockd 1.4 or newer; older servers refuse the
- * command and this rejects with `LockError`.
+ * Statistics of one server (default `127.0.0.1:6388`): connections, held
+ * locks, semaphores, idle keys. Needs dflockd 1.4 or newer; older servers
+ * refuse the command and this rejects with `LockError`.
  *
  * **Example** (Printing held locks)
  *
@@ -999,14 +768,270 @@ export const stableHashShard = (key: string, numServers: number): number =>
  * @since 0.1.0
  * @category stats
  */
-export const stats = async (options: StatsOptions = {}): Promise<Stats> => {
-  const client = clientOptions([[options.host ?? "127.0.0.1", options.port ?? 6388]], options)
-  orThrow(DflockdClient.resolveOptions(client))
-  const exit = await Effect.runPromiseExit(
-    DflockdClient.stats().pipe(Effect.provide(DflockdClient.layer(client)))
-  )
-  if (Exit.isFailure(exit)) throw fromCause(exit.cause)
-  const first = exit.value[0]
-  if (first === undefined) throw new LockError("the server sent no stats")
-  return first.stats
+export const stats = async (options?: StatsOptions): Promise<Stats> => {
+  const server: [string, number] = [options?.host ?? Options.DEFAULT_HOST, options?.port ?? Options.DEFAULT_PORT]
+  const config = Options.configFor(server, Options.tlsSettings(options?.tls), {
+    auth: options?.auth,
+    connectTimeoutMs: options?.connectTimeoutMs,
+    socketTimeoutMs: undefined,
+    renewRatio: 0.5
+  })
+  const handle = Shared.retain(Shared.keyFor(config), config)
+  try {
+    const exit = await handle.runtime.runPromiseExit(DflockdClient.stats())
+    if (Exit.isFailure(exit)) throw fromCause(exit.cause, () => new LockError("stats was interrupted"))
+    const first = exit.value[0]
+    if (first === undefined) throw new LockError("stats: the server sent no statistics")
+    const s = first.stats
+    return {
+      connections: s.connections,
+      locks: s.locks.map((lock) => ({ ...lock })),
+      semaphores: s.semaphores.map((sem) => ({ ...sem })),
+      idle_locks: (s.idle_locks ?? []).map((idle) => ({ ...idle })),
+      idle_semaphores: (s.idle_semaphores ?? []).map((idle) => ({ ...idle }))
+    }
+  } finally {
+    handle.release()
+  }
 }
+
+// ---------------------------------------------------------------------------
+// low-level protocol functions
+// ---------------------------------------------------------------------------
+
+/**
+ * Sends `l` (acquire a lock) over a socket you connected, and waits up to
+ * `acquireTimeoutS` for the grant. Resolves `{ token, lease }`; rejects with
+ * {@link AcquireTimeoutError} on `timeout`, `LockError` on any other reply or
+ * an invalid argument. The socket stays yours: nothing renews or closes it.
+ *
+ * **Example** (Managing the socket yourself)
+ *
+ * ```ts
+ * import * as net from "node:net"
+ * import { acquire, release } from "effect-dflockd/promise"
+ *
+ * const sock = net.createConnection({ host: "127.0.0.1", port: 6388 })
+ * await new Promise<void>((resolve) => sock.once("connect", resolve))
+ * const { token, lease } = await acquire(sock, "my-key", 10, 20)
+ * console.log(`held for ${lease}s`)
+ * await release(sock, "my-key", token)
+ * sock.destroy()
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const acquire = (
+  sock: Net.Socket,
+  key: string,
+  acquireTimeoutS: number,
+  leaseTtlS?: number
+): Promise<{ token: string; lease: number }> =>
+  Protocol.runToPromise(Protocol.protoAcquire(sock, "l", key, acquireTimeoutS, leaseTtlS, undefined))
+
+/**
+ * Sends `n` (renew a lock) and resolves the lease the server reports (or
+ * `leaseTtlS ?? 30` when it reports none). Rejects with `LockError` on any
+ * other reply.
+ *
+ * **Example** (Renewing by hand)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { renew } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * declare const token: string
+ * const lease = await renew(sock, "my-key", token, 20)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const renew = (sock: Net.Socket, key: string, token: string, leaseTtlS?: number): Promise<number> =>
+  Protocol.runToPromise(Protocol.protoRenew(sock, "n", key, token, leaseTtlS))
+
+/**
+ * Sends `e` (two-phase step one for a lock). Resolves `{ status: "acquired",
+ * token, lease }` or `{ status: "queued", token: null, lease: null }`; rejects
+ * with `LockError` on any other reply.
+ *
+ * **Example** (Enqueue, then wait on the same socket)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { enqueue, waitForLock } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * const result = await enqueue(sock, "my-key", 20)
+ * const grant = result.status === "acquired" ? result : await waitForLock(sock, "my-key", 10)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const enqueue = (
+  sock: Net.Socket,
+  key: string,
+  leaseTtlS?: number
+): Promise<{ status: "acquired" | "queued"; token: string | null; lease: number | null }> =>
+  Protocol.runToPromise(Protocol.protoEnqueue(sock, "e", key, leaseTtlS, undefined))
+
+/**
+ * Sends `w` (two-phase step two for a lock) and waits up to `waitTimeoutS`.
+ * Resolves `{ token, lease }`; rejects with {@link AcquireTimeoutError} on
+ * `timeout`, `LockError` otherwise.
+ *
+ * **Example** (Waiting for the grant)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { waitForLock } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * const { token } = await waitForLock(sock, "my-key", 10)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const waitForLock = (
+  sock: Net.Socket,
+  key: string,
+  waitTimeoutS: number
+): Promise<{ token: string; lease: number }> => Protocol.runToPromise(Protocol.protoWait(sock, "w", key, waitTimeoutS))
+
+/**
+ * Sends `r` (release a lock). Rejects with `LockError` unless the server
+ * answers `ok`.
+ *
+ * **Example** (Releasing by hand)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { release } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * declare const token: string
+ * await release(sock, "my-key", token)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const release = (sock: Net.Socket, key: string, token: string): Promise<void> =>
+  Protocol.runToPromise(Protocol.protoRelease(sock, "r", key, token))
+
+/**
+ * Sends `sl` (acquire a semaphore slot, at most `limit` holders). As
+ * {@link acquire}.
+ *
+ * **Example** (One of three slots)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { semAcquire, semRelease } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * const { token } = await semAcquire(sock, "pool", 10, 3, 20)
+ * await semRelease(sock, "pool", token)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const semAcquire = (
+  sock: Net.Socket,
+  key: string,
+  acquireTimeoutS: number,
+  limit: number,
+  leaseTtlS?: number
+): Promise<{ token: string; lease: number }> =>
+  Protocol.runToPromise(Protocol.protoAcquire(sock, "sl", key, acquireTimeoutS, leaseTtlS, limit))
+
+/**
+ * Sends `sn` (renew a semaphore slot). As {@link renew}.
+ *
+ * **Example** (Renewing a slot)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { semRenew } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * declare const token: string
+ * const lease = await semRenew(sock, "pool", token)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const semRenew = (sock: Net.Socket, key: string, token: string, leaseTtlS?: number): Promise<number> =>
+  Protocol.runToPromise(Protocol.protoRenew(sock, "sn", key, token, leaseTtlS))
+
+/**
+ * Sends `se` (two-phase step one for a semaphore). As {@link enqueue}.
+ *
+ * **Example** (Joining a semaphore's queue)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { semEnqueue } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * const { status } = await semEnqueue(sock, "pool", 3)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const semEnqueue = (
+  sock: Net.Socket,
+  key: string,
+  limit: number,
+  leaseTtlS?: number
+): Promise<{ status: "acquired" | "queued"; token: string | null; lease: number | null }> =>
+  Protocol.runToPromise(Protocol.protoEnqueue(sock, "se", key, leaseTtlS, limit))
+
+/**
+ * Sends `sw` (two-phase step two for a semaphore). As {@link waitForLock}.
+ *
+ * **Example** (Waiting for a slot)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { semWaitForLock } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * const { token } = await semWaitForLock(sock, "pool", 10)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const semWaitForLock = (
+  sock: Net.Socket,
+  key: string,
+  waitTimeoutS: number
+): Promise<{ token: string; lease: number }> => Protocol.runToPromise(Protocol.protoWait(sock, "sw", key, waitTimeoutS))
+
+/**
+ * Sends `sr` (release a semaphore slot). As {@link release}.
+ *
+ * **Example** (Giving a slot back)
+ *
+ * ```ts
+ * import type * as net from "node:net"
+ * import { semRelease } from "effect-dflockd/promise"
+ *
+ * declare const sock: net.Socket
+ * declare const token: string
+ * await semRelease(sock, "pool", token)
+ * ```
+ *
+ * @since 0.1.0
+ * @category low-level
+ */
+export const semRelease = (sock: Net.Socket, key: string, token: string): Promise<void> =>
+  Protocol.runToPromise(Protocol.protoRelease(sock, "sr", key, token))

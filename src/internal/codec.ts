@@ -103,6 +103,20 @@ export const validateLimit = (limit: number): Result.Result<number, InvalidArgum
 
 const tokenPattern = /^[0-9a-f]{32}$/
 
+/**
+ * An opaque token, as dflockd-client 1.x accepts it from servers and test doubles
+ * (`ok tok1 20`): non-empty, no whitespace or control characters, and short
+ * enough ({@link MAX_OPAQUE_TOKEN_BYTES}) that `n KEY TOKEN L` still fits a line.
+ * Only commands switched with {@link withOpaqueTokens} accept these; by default
+ * a grant must carry a 32-hex token.
+ */
+export const MAX_OPAQUE_TOKEN_BYTES = 200
+const opaqueTokenPattern = /^[^\s\p{Cc}]+$/u
+const isOpaqueToken = (token: string): boolean =>
+  opaqueTokenPattern.test(token) && !loneSurrogate.test(token) &&
+  (token.length * 3 <= MAX_OPAQUE_TOKEN_BYTES || byteLength(token) <= MAX_OPAQUE_TOKEN_BYTES)
+const isHexToken = (token: string): boolean => tokenPattern.test(token)
+
 /** A token as the server issues it: 32 lowercase hex digits. */
 export const validateToken = (token: string): Result.Result<string, InvalidArgumentError> =>
   typeof token === "string" && tokenPattern.test(token)
@@ -181,9 +195,15 @@ const errorStatus = (word: string, line: string): Result.Result<never, ReplyFail
 const positiveInt = /^[1-9][0-9]{0,18}$/
 const nonNegativeInt = /^(0|[1-9][0-9]{0,18})$/
 
-const parseGrant = (line: string, words: ReadonlyArray<string>): Result.Result<Granted, ReplyFailure> => {
+const parseGrant = (
+  line: string,
+  words: ReadonlyArray<string>,
+  opaque: boolean
+): Result.Result<Granted, ReplyFailure> => {
   const [, token, lease] = words
-  if (token === undefined || !tokenPattern.test(token)) return protocolError(line, "expected a 32-hex token")
+  if (token === undefined || !(opaque ? isOpaqueToken(token) : isHexToken(token))) {
+    return protocolError(line, opaque ? "expected a token" : "expected a 32-hex token")
+  }
   if (lease === undefined || !positiveInt.test(lease)) return protocolError(line, "expected a lease in seconds")
   const seconds = Number(lease)
   // beyond the protocol's range, and past 2^53 not even exact as a number
@@ -191,23 +211,37 @@ const parseGrant = (line: string, words: ReadonlyArray<string>): Result.Result<G
   return Result.succeed(granted(token, seconds))
 }
 
-/** Replies to `l`, `sl`, `w`, `sw`: `ok TOKEN L` or `timeout`. */
-export const decodeAcquire = (line: string): Result.Result<Granted | TimedOut, ReplyFailure> => {
+const acquireDecoder = (opaque: boolean) => (line: string): Result.Result<Granted | TimedOut, ReplyFailure> => {
   const words = line.split(" ")
   const word = words[0] ?? ""
-  if (word === "ok") return parseGrant(line, words)
+  if (word === "ok") return parseGrant(line, words, opaque)
   if (word === "timeout" && words.length === 1) return Result.succeed(timedOut)
   return errorStatus(word, line) ?? protocolError(line, "unexpected reply to an acquire")
 }
 
-/** Replies to `e`, `se`: `acquired TOKEN L` or `queued`. */
-export const decodeEnqueue = (line: string): Result.Result<Granted | Queued, ReplyFailure> => {
+const enqueueDecoder = (opaque: boolean) => (line: string): Result.Result<Granted | Queued, ReplyFailure> => {
   const words = line.split(" ")
   const word = words[0] ?? ""
-  if (word === "acquired") return parseGrant(line, words)
+  if (word === "acquired") return parseGrant(line, words, opaque)
   if (word === "queued" && words.length === 1) return Result.succeed(queued)
   return errorStatus(word, line) ?? protocolError(line, "unexpected reply to an enqueue")
 }
+
+/** Replies to `l`, `sl`, `w`, `sw`: `ok TOKEN L` or `timeout`. */
+export const decodeAcquire: (line: string) => Result.Result<Granted | TimedOut, ReplyFailure> = acquireDecoder(false)
+
+/** Replies to `e`, `se`: `acquired TOKEN L` or `queued`. */
+export const decodeEnqueue: (line: string) => Result.Result<Granted | Queued, ReplyFailure> = enqueueDecoder(false)
+
+/** {@link decodeAcquire}, accepting any opaque token (see {@link MAX_OPAQUE_TOKEN_BYTES}). */
+export const decodeAcquireOpaque: (line: string) => Result.Result<Granted | TimedOut, ReplyFailure> = acquireDecoder(
+  true
+)
+
+/** {@link decodeEnqueue}, accepting any opaque token (see {@link MAX_OPAQUE_TOKEN_BYTES}). */
+export const decodeEnqueueOpaque: (line: string) => Result.Result<Granted | Queued, ReplyFailure> = enqueueDecoder(
+  true
+)
 
 /** Replies to `n`, `sn`: `ok L` (old servers send the whole seconds remaining, possibly 0). */
 export const decodeRenew = (line: string): Result.Result<Ok, ReplyFailure> => {
@@ -255,9 +289,19 @@ export interface Command<A> {
   /** Longest reply this command can get; `undefined`: the connection's cap (`stats`). */
   readonly maxReplyBytes: number | undefined
   readonly decode: (line: string) => Result.Result<A, ReplyFailure>
+  /** For commands whose reply carries a token: the decoder that accepts opaque tokens. */
+  readonly decodeOpaque?: ((line: string) => Result.Result<A, ReplyFailure>) | undefined
 }
 
 const short = MAX_SHORT_REPLY_BYTES
+/**
+ * The same command, decoding its reply with opaque tokens allowed (a grant of
+ * `ok tok1 20` is accepted). Commands whose reply carries no token are returned
+ * as they are. The Promise API uses this, as dflockd-client 1.x does; the
+ * Effect API keeps the 32-hex rule.
+ */
+export const withOpaqueTokens = <A>(command: Command<A>): Command<A> =>
+  command.decodeOpaque === undefined ? command : { ...command, decode: command.decodeOpaque }
 
 const prefix = (kind: Kind, cmd: string) => kind === "lock" ? cmd : `s${cmd}`
 const frame = (cmd: string, key: string, arg: string) => `${cmd}\n${key}\n${arg}\n`
@@ -286,7 +330,8 @@ export const acquire = (
     frame: frame(cmd, target.key, withLease(head, leaseSeconds)),
     blocking: timeoutSeconds > 0,
     maxReplyBytes: short,
-    decode: decodeAcquire
+    decode: decodeAcquire,
+    decodeOpaque: decodeAcquireOpaque
   }
 }
 
@@ -296,7 +341,14 @@ export const enqueue = (target: Target, leaseSeconds: number | undefined): Comma
   const arg = limit === undefined
     ? (leaseSeconds === undefined ? "" : `${leaseSeconds}`)
     : withLease(limit, leaseSeconds)
-  return { name: cmd, frame: frame(cmd, target.key, arg), blocking: false, maxReplyBytes: short, decode: decodeEnqueue }
+  return {
+    name: cmd,
+    frame: frame(cmd, target.key, arg),
+    blocking: false,
+    maxReplyBytes: short,
+    decode: decodeEnqueue,
+    decodeOpaque: decodeEnqueueOpaque
+  }
 }
 
 export const wait = (kind: Kind, key: string, timeoutSeconds: number): Command<Granted | TimedOut> => {
@@ -306,7 +358,8 @@ export const wait = (kind: Kind, key: string, timeoutSeconds: number): Command<G
     frame: frame(cmd, key, `${timeoutSeconds}`),
     blocking: timeoutSeconds > 0,
     maxReplyBytes: short,
-    decode: decodeAcquire
+    decode: decodeAcquire,
+    decodeOpaque: decodeAcquireOpaque
   }
 }
 

@@ -1,0 +1,425 @@
+/**
+ * The state and operations of one `DistributedLock` / `DistributedSemaphore`
+ * of `effect-dflockd/promise`, with dflockd-client 1.11's lifecycle:
+ *
+ *   Open ──acquire/enqueue──▶ Busy ──▶ Held | Queued ──wait──▶ Busy ──▶ Held
+ *     ▲                        │ timeout, failure, release(), close(), lease lost
+ *     └──acquire/enqueue── Closed ◀─────────────────────────────────────────┘
+ *
+ * `Closed` is 1.11's `closed` flag: `release()` and `wait()` refuse it, while
+ * `acquire()`/`enqueue()` start over from it. The state is one `MutableRef`
+ * (read and swapped synchronously, at the edge or in `Effect.sync`); the
+ * public methods (the Promise edge) move it, and the effects they run install
+ * their result only if the state is still the `Busy` they started from (a
+ * `close()` meanwhile wins).
+ *
+ * What an instance holds lives in a `Scope` of the Effect core: `Lock.acquire`
+ * (or `Semaphore.acquire`, `enqueue`, `wait`) runs in it, so the core's
+ * renewal, watchdog, release and connection are tied to it. `release()` closes
+ * it (the core sends `r`); `close()` closes it with `Abandoning` set (no `r`,
+ * the connection is closed). A fiber forked into the same scope waits on the
+ * lease's `lost` and then calls `onLockLost`, as 1.11's failed renewal does.
+ */
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Predicate from "effect/Predicate"
+import * as MutableRef from "effect/MutableRef"
+import * as Scope from "effect/Scope"
+import type { DflockdClient } from "../DflockdClient.ts"
+import type { LockLostError } from "../Errors.ts"
+import * as Lock from "../Lock.ts"
+import * as Semaphore from "../Semaphore.ts"
+import { AcquireTimeoutError, type Failure, fromCause, LockError } from "./promiseErrors.ts"
+import * as Shared from "./promiseRuntime.ts"
+
+type Lease = Lock.Lock | Semaphore.Permit
+type Ticket = Lock.Ticket | Semaphore.Ticket
+
+/** A held lease: its scope (connection, renewal, watchdog, loss watcher) and the runtime it uses. */
+export interface Holding {
+  readonly scope: Scope.Closeable
+  readonly handle: Shared.Handle
+  readonly lease: Lease
+  /** Aborted with a `LockError` (cause: `LockLostError`) once the lease is lost. */
+  readonly lost: AbortController
+}
+
+interface Busy {
+  readonly _tag: "Busy"
+  readonly scope: Scope.Closeable
+  readonly handle: Shared.Handle
+  readonly abort: AbortController
+}
+
+type Phase =
+  | { readonly _tag: "Open" }
+  | Busy
+  | {
+    readonly _tag: "Queued"
+    readonly scope: Scope.Closeable
+    readonly handle: Shared.Handle
+    readonly ticket: Ticket
+  }
+  | { readonly _tag: "Held"; readonly holding: Holding }
+  | { readonly _tag: "Closed" }
+
+interface State {
+  readonly phase: Phase
+  /** 1.11's writable `lease`: the granted lease in seconds, 0 after `close()`. */
+  readonly lease: number
+}
+
+const closedState: State = { phase: { _tag: "Closed" }, lease: 0 }
+
+/** What an instance was built with, after 1.11's validation. */
+export interface Spec {
+  readonly kind: "lock" | "semaphore"
+  readonly key: string
+  readonly limit: number
+  readonly acquireTimeoutS: number
+  readonly leaseTtlS: number | undefined
+  readonly servers: ReadonlyArray<readonly [string, number]>
+  readonly shardingStrategy: (key: string, numServers: number) => number
+  readonly onLockLost: ((key: string, token: string) => void) | undefined
+  /** The connection configuration of each server (registry key and options). */
+  readonly configOf: (index: number) => { readonly key: string; readonly config: Shared.Config }
+}
+
+export interface Instance {
+  readonly spec: Spec
+  readonly state: MutableRef.MutableRef<State>
+  /** The core's acquire and enqueue for this key, built on first use. */
+  readonly operations: () => Operations
+}
+
+interface Operations {
+  readonly acquire: Effect.Effect<Lease, Lock.AcquireError, Scope.Scope | DflockdClient>
+  readonly enqueue: Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient>
+}
+
+const operationsOf = (spec: Spec): Operations => {
+  const acquireTimeout = Duration.seconds(spec.acquireTimeoutS)
+  const leaseTtl = spec.leaseTtlS === undefined ? undefined : Duration.seconds(spec.leaseTtlS)
+  return spec.kind === "lock"
+    ? { acquire: Lock.acquire(spec.key, { acquireTimeout, leaseTtl }), enqueue: Lock.enqueue(spec.key, { leaseTtl }) }
+    : {
+      acquire: Semaphore.acquire(spec.key, { limit: spec.limit, acquireTimeout, leaseTtl }),
+      enqueue: Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
+    }
+}
+
+export const make = (spec: Spec): Instance => {
+  let operations: Operations | undefined
+  return {
+    spec,
+    state: MutableRef.make<State>({ phase: { _tag: "Open" }, lease: 0 }),
+    operations: () => operations ??= operationsOf(spec)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// reading and moving the state (the Promise edge)
+// ---------------------------------------------------------------------------
+
+export const state = (instance: Instance): State => MutableRef.get(instance.state)
+
+const setState = (instance: Instance, next: State): State => {
+  const previous = MutableRef.get(instance.state)
+  MutableRef.set(instance.state, next)
+  return previous
+}
+
+/** Swaps the state when `decide` says so; returns whether it did. */
+const modify = (instance: Instance, decide: (current: State) => State | undefined): Effect.Effect<boolean> =>
+  Effect.sync(() => {
+    const next = decide(MutableRef.get(instance.state))
+    if (next === undefined) return false
+    MutableRef.set(instance.state, next)
+    return true
+  })
+
+export const token = (instance: Instance): string | null => {
+  const { phase } = state(instance)
+  return phase._tag === "Held" ? phase.holding.lease.token : null
+}
+
+export const setLease = (instance: Instance, lease: number): void => {
+  setState(instance, { ...state(instance), lease })
+}
+
+/** The holding, if the instance holds. */
+export const holding = (instance: Instance): Holding | undefined => {
+  const { phase } = state(instance)
+  return phase._tag === "Held" ? phase.holding : undefined
+}
+
+const what = (instance: Instance) => instance.spec.kind === "lock" ? "lock" : "semaphore"
+
+/** Closes a scope without a release (the connection closes, the server frees), then lets the runtime go. */
+const abandon = (scope: Scope.Closeable, handle: Shared.Handle): Effect.Effect<void> =>
+  Scope.close(scope, Exit.void).pipe(
+    Effect.provideService(Shared.Abandoning, true),
+    Effect.ensuring(Effect.sync(handle.release))
+  )
+
+/** Ends what a phase holds or waits for, in the background, sending no release. */
+const abandonPhase = (phase: Phase): void => {
+  switch (phase._tag) {
+    case "Busy":
+      phase.abort.abort()
+      phase.handle.runtime.runFork(abandon(phase.scope, phase.handle))
+      return
+    case "Queued":
+      phase.handle.runtime.runFork(abandon(phase.scope, phase.handle))
+      return
+    case "Held":
+      phase.holding.handle.runtime.runFork(abandon(phase.holding.scope, phase.holding.handle))
+      return
+    case "Open":
+    case "Closed":
+      return
+  }
+}
+
+/** 1.11's `close()`: synchronous, idempotent, no release; the instance may acquire again. */
+export const close = (instance: Instance): void => {
+  const previous = setState(instance, closedState)
+  abandonPhase(previous.phase)
+}
+
+const isConnected = (phase: Phase) => phase._tag === "Busy" || phase._tag === "Queued" || phase._tag === "Held"
+
+/** 1.11's guard of `acquire()`/`enqueue()`: refuse while connected, unless forced (then close first). */
+const guard = (instance: Instance, force: boolean): void => {
+  if (!isConnected(state(instance).phase)) return
+  if (!force) throw new LockError("already connected; call release() or close() first, or pass { force: true }")
+  close(instance)
+}
+
+const pickServer = (instance: Instance): number => {
+  const { key, servers, shardingStrategy } = instance.spec
+  const index = shardingStrategy(key, servers.length)
+  if (!Number.isInteger(index) || index < 0 || index >= servers.length) {
+    throw new LockError(`shardingStrategy returned invalid index ${index} for ${servers.length} server(s)`)
+  }
+  return index
+}
+
+const closedWhileBusy = (instance: Instance) => () =>
+  new LockError(`the ${what(instance)} on '${instance.spec.key}' was closed while connecting or waiting`)
+
+/** Starts an operation: the Busy phase with a fresh scope, on the runtime of the key's server. */
+const begin = (instance: Instance, handle: Shared.Handle, scope: Scope.Closeable): Busy => {
+  const busy: Busy = { _tag: "Busy", scope, handle, abort: new AbortController() }
+  setState(instance, { ...state(instance), phase: busy })
+  return busy
+}
+
+// ---------------------------------------------------------------------------
+// effects
+// ---------------------------------------------------------------------------
+
+const closeOnFailure = (scope: Scope.Closeable) => <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
+
+/** Moves Busy → next, unless the instance left `busy` meanwhile (then fails: `close()` owns the scope now). */
+const install = (instance: Instance, busy: Busy, next: State): Effect.Effect<void, LockError> =>
+  Effect.flatMap(
+    modify(instance, (current) => current.phase === busy ? next : undefined),
+    (installed) => installed ? Effect.void : Effect.fail(closedWhileBusy(instance)())
+  )
+
+/** What `onLockLost` threw or rejected with, for the log. */
+class CallbackError extends Data.TaggedError("CallbackError")<{ readonly cause: unknown }> {}
+
+const logged = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.catchCause(Effect.asVoid(effect), (cause) => Effect.logError(`dflockd: onLockLost ${what}`, cause))
+
+/**
+ * The lease was lost (renewal refused, connection gone, deadline passed): as
+ * 1.11 does, forget the token, call `onLockLost(key, token)`, and close.
+ * Runs on the watcher fiber, inside the scope it closes: the closing is detached.
+ */
+const onLost = (instance: Instance, held: Holding, error: LockLostError): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    held.lost.abort(
+      new LockError(`the lease on '${held.lease.key}' was lost: ${error.reason}`, { cause: error })
+    )
+    const mine = yield* modify(
+      instance,
+      (current) => current.phase._tag === "Held" && current.phase.holding === held ? closedState : undefined
+    )
+    if (!mine) return
+    const callback = instance.spec.onLockLost
+    if (callback !== undefined) {
+      const returned = yield* Effect.try({
+        try: (): unknown => callback(held.lease.key, held.lease.token),
+        catch: (cause) => new CallbackError({ cause })
+      }).pipe(Effect.catchCause((cause) => Effect.as(Effect.logError("dflockd: onLockLost threw", cause), undefined)))
+      if (Predicate.isPromiseLike(returned)) {
+        yield* Effect.tryPromise({
+          try: () => Promise.resolve(returned),
+          catch: (cause) => new CallbackError({ cause })
+        }).pipe(
+          logged("rejected"),
+          Effect.forkDetach
+        )
+      }
+    }
+    yield* Effect.forkDetach(abandon(held.scope, held.handle))
+  })
+
+const hold = (instance: Instance, busy: Busy, lease: Lease): Effect.Effect<Holding, LockError> =>
+  Effect.gen(function*() {
+    const held: Holding = { scope: busy.scope, handle: busy.handle, lease, lost: new AbortController() }
+    yield* install(instance, busy, {
+      phase: { _tag: "Held", holding: held },
+      lease: Duration.toSeconds(lease.leaseTtl)
+    })
+    yield* lease.lost.pipe(
+      Effect.catch((error) => onLost(instance, held, error)),
+      Effect.forkIn(busy.scope)
+    )
+    return held
+  })
+
+const acquireEffect = (instance: Instance, busy: Busy) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      restore(instance.operations().acquire).pipe(Scope.provide(busy.scope), Effect.onExit(closeOnFailure(busy.scope))),
+      (lease) => hold(instance, busy, lease)
+    )
+  )
+
+const enqueueEffect = (instance: Instance, busy: Busy) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const ticket = yield* restore(instance.operations().enqueue).pipe(
+        Scope.provide(busy.scope),
+        Effect.onExit(closeOnFailure(busy.scope))
+      )
+      if (ticket.status === "queued") {
+        yield* install(instance, busy, {
+          phase: { _tag: "Queued", scope: busy.scope, handle: busy.handle, ticket },
+          lease: state(instance).lease
+        })
+        return "queued" as const
+      }
+      // granted at once: the core already holds and renews it; `wait` returns it without a round trip
+      const lease = yield* restore(ticket.wait(0)).pipe(Effect.onExit(closeOnFailure(busy.scope)))
+      yield* hold(instance, busy, lease)
+      return "acquired" as const
+    })
+  )
+
+const waitEffect = (instance: Instance, busy: Busy, ticket: Ticket, timeoutS: number) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      restore(ticket.wait(Duration.seconds(timeoutS))).pipe(Effect.onExit(closeOnFailure(busy.scope))),
+      (lease) => hold(instance, busy, lease)
+    )
+  )
+
+// ---------------------------------------------------------------------------
+// operations (the Promise edge)
+// ---------------------------------------------------------------------------
+
+const isTimeout = (error: LockError) => error instanceof AcquireTimeoutError
+
+/**
+ * Runs an operation started by `begin`. On success the effect has installed its
+ * phase. On failure the instance is closed (1.11's `close()` in its `catch`),
+ * unless something else moved it meanwhile; the scope was closed by the effect.
+ */
+const run = async <A>(
+  instance: Instance,
+  busy: Busy,
+  effect: Effect.Effect<A, Failure, DflockdClient>
+): Promise<A> => {
+  const exit = await busy.handle.runtime.runPromiseExit(effect, { signal: busy.abort.signal })
+  if (Exit.isSuccess(exit)) return exit.value
+  if (state(instance).phase === busy) setState(instance, closedState)
+  busy.handle.release()
+  throw fromCause(exit.cause, closedWhileBusy(instance))
+}
+
+const start = (instance: Instance): Busy => {
+  const index = pickServer(instance)
+  const { key, config } = instance.spec.configOf(index)
+  return begin(instance, Shared.retain(key, config), Scope.makeUnsafe())
+}
+
+export const acquire = async (instance: Instance, force: boolean): Promise<boolean> => {
+  guard(instance, force)
+  const busy = start(instance)
+  try {
+    await run(instance, busy, acquireEffect(instance, busy))
+    return true
+  } catch (error) {
+    if (error instanceof LockError && isTimeout(error)) return false
+    throw error
+  }
+}
+
+export const enqueue = async (instance: Instance, force: boolean): Promise<"acquired" | "queued"> => {
+  guard(instance, force)
+  const busy = start(instance)
+  return run(instance, busy, enqueueEffect(instance, busy))
+}
+
+const validWait = (timeoutS: number) => Number.isInteger(timeoutS) && timeoutS >= 0
+
+export const wait = async (instance: Instance, timeoutS: number): Promise<boolean> => {
+  const { phase } = state(instance)
+  switch (phase._tag) {
+    case "Held":
+      return true
+    case "Closed":
+      throw new LockError("connection closed; call enqueue() again")
+    case "Open":
+      throw new LockError("not connected; call enqueue() first")
+    case "Busy":
+      throw new LockError("an acquire(), enqueue() or wait() of this instance is still in progress")
+    case "Queued":
+      break
+  }
+  if (!validWait(timeoutS)) {
+    close(instance)
+    throw new LockError("waitTimeoutS must be an integer >= 0")
+  }
+  const busy = begin(instance, phase.handle, phase.scope)
+  try {
+    await run(instance, busy, waitEffect(instance, busy, phase.ticket, timeoutS))
+    return true
+  } catch (error) {
+    if (error instanceof LockError && isTimeout(error)) return false
+    throw error
+  }
+}
+
+/** 1.11's `release()`: refuses a closed instance; otherwise releases (or leaves the queue) and closes. */
+export const release = async (instance: Instance): Promise<void> => {
+  const { phase } = state(instance)
+  if (phase._tag === "Closed") throw new LockError("not connected; nothing to release")
+  setState(instance, closedState)
+  switch (phase._tag) {
+    case "Held": {
+      const { scope, handle } = phase.holding
+      await handle.runtime.runPromise(Effect.ensuring(Scope.close(scope, Exit.void), Effect.sync(handle.release)))
+      return
+    }
+    case "Queued":
+      await phase.handle.runtime.runPromise(
+        Effect.ensuring(Scope.close(phase.scope, Exit.void), Effect.sync(phase.handle.release))
+      )
+      return
+    case "Busy":
+      // nothing granted yet: as 1.11, no release; the pending call rejects
+      abandonPhase(phase)
+      return
+    case "Open":
+      return
+  }
+}

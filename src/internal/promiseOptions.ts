@@ -1,0 +1,166 @@
+/**
+ * dflockd-client 1.11's options, checked as 1.11 checks them (same `LockError`
+ * messages), and turned into the connection configuration of the shared
+ * runtimes (`promiseRuntime.ts`).
+ */
+import type * as Tls from "node:tls"
+import * as Result from "effect/Result"
+import { parseAddress } from "./address.ts"
+import type * as Connection from "./connection.ts"
+import { LockError } from "./promiseErrors.ts"
+import type * as Shared from "./promiseRuntime.ts"
+
+export const DEFAULT_HOST = "127.0.0.1"
+export const DEFAULT_PORT = 6388
+
+/** 1.11's key check: non-empty, no NUL, CR or LF. (The server's own rules are checked when the key is used.) */
+export const validateKey = (key: unknown): string => {
+  if (typeof key !== "string" || key === "") throw new LockError("key must not be empty")
+  if (/[\0\n\r]/.test(key)) throw new LockError("key must not contain NUL, newline, or carriage return characters")
+  return key
+}
+
+export const validateAcquireTimeout = (seconds: unknown): number => {
+  if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 0) {
+    throw new LockError("acquireTimeoutS must be an integer >= 0")
+  }
+  return seconds
+}
+
+export const validateLeaseTtl = (seconds: unknown): number | undefined => {
+  if (seconds === undefined || seconds === null) return undefined
+  if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1) {
+    throw new LockError("leaseTtlS must be an integer >= 1")
+  }
+  return seconds
+}
+
+export const validateRenewRatio = (ratio: unknown): number => {
+  if (typeof ratio !== "number" || !Number.isFinite(ratio) || ratio <= 0 || ratio >= 1) {
+    throw new LockError("renewRatio must be a finite number between 0 and 1 (exclusive)")
+  }
+  return ratio
+}
+
+export const validateLimit = (limit: unknown): number => {
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
+    throw new LockError("limit must be an integer >= 1")
+  }
+  return limit
+}
+
+/** `[host, port]` pairs as given (1.11), `"host:port"` strings parsed; `host`/`port` when `servers` is absent. */
+export const normalizeServers = (
+  servers: ReadonlyArray<readonly [string, number] | string> | undefined,
+  host: string | undefined,
+  port: number | undefined
+): Array<[string, number]> => {
+  if (servers === undefined || servers === null) return [[host ?? DEFAULT_HOST, port ?? DEFAULT_PORT]]
+  if (servers.length === 0) throw new LockError("servers list must not be empty")
+  return servers.map((server): [string, number] => {
+    if (typeof server !== "string") return [server[0], server[1]]
+    const parsed = parseAddress(server)
+    if (Result.isFailure(parsed)) throw new LockError(parsed.failure.message)
+    return [parsed.success.host, parsed.success.port]
+  })
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------
+
+/** The `tls.ConnectionOptions` this client honours; `host`/`port` are ignored, as 1.11 overrides them. */
+const SUPPORTED_TLS = new Set(["ca", "cert", "key", "servername", "rejectUnauthorized"])
+const IGNORED_TLS = new Set(["host", "port"])
+
+export interface TlsSettings {
+  readonly tls: Connection.TlsOptions | undefined
+  readonly fingerprint: string
+}
+
+const noTls: TlsSettings = { tls: undefined, fingerprint: "" }
+const cache = new WeakMap<object, TlsSettings>()
+
+type Pem = string | Uint8Array
+
+const isPem = (u: unknown): u is Pem => typeof u === "string" || u instanceof Uint8Array
+
+const pemFingerprint = (value: Pem) =>
+  typeof value === "string" ? `s${value}` : `b${Buffer.from(value).toString("base64")}`
+
+const unsupported = (name: string, detail: string) =>
+  new LockError(`unsupported tls option ${name}: ${detail} (supported: ${[...SUPPORTED_TLS].join(", ")})`)
+
+/**
+ * 1.11 passes `tls` to `tls.connect`; this client's transport takes PEM `ca`,
+ * `cert`, `key`, `servername` and `rejectUnauthorized`. Anything else is
+ * refused here, at construction, rather than silently ignored.
+ */
+export const tlsSettings = (tls: Tls.ConnectionOptions | undefined): TlsSettings => {
+  if (tls === undefined || tls === null) return noTls
+  if (typeof tls !== "object") throw new LockError("tls must be an object of tls.ConnectionOptions")
+  const cached = cache.get(tls)
+  if (cached !== undefined) return cached
+  const parts: Array<string> = []
+  let ca: Pem | ReadonlyArray<Pem> | undefined
+  let cert: Pem | undefined
+  let key: Pem | undefined
+  let servername: string | undefined
+  let rejectUnauthorized: boolean | undefined
+  for (const [name, value] of Object.entries(tls) as ReadonlyArray<readonly [string, unknown]>) {
+    if (value === undefined || IGNORED_TLS.has(name)) continue
+    if (!SUPPORTED_TLS.has(name)) throw unsupported(name, "not supported by this client")
+    switch (name) {
+      case "ca":
+        if (isPem(value)) ca = value
+        else if (Array.isArray(value) && value.every(isPem)) ca = value
+        else throw unsupported(name, "must be a PEM string or Buffer, or an array of them")
+        parts.push(`ca:${(Array.isArray(ca) ? ca : [ca]).map(pemFingerprint).join(",")}`)
+        break
+      case "cert":
+      case "key":
+        if (!isPem(value)) throw unsupported(name, "must be one PEM string or Buffer")
+        if (name === "cert") cert = value
+        else key = value
+        parts.push(`${name}:${pemFingerprint(value)}`)
+        break
+      case "servername":
+        if (typeof value !== "string") throw unsupported(name, "must be a string")
+        servername = value
+        parts.push(`servername:${value}`)
+        break
+      case "rejectUnauthorized":
+        if (typeof value !== "boolean") throw unsupported(name, "must be a boolean")
+        rejectUnauthorized = value
+        parts.push(`rejectUnauthorized:${value}`)
+        break
+    }
+  }
+  const settings: TlsSettings = {
+    tls: { ca, cert, key, servername, rejectUnauthorized },
+    fingerprint: `tls|${parts.sort().join("|")}`
+  }
+  cache.set(tls, settings)
+  return settings
+}
+
+/** The shared runtime's configuration for one server. */
+export const configFor = (
+  server: readonly [string, number],
+  settings: TlsSettings,
+  options: {
+    readonly auth: string | undefined
+    readonly connectTimeoutMs: number | undefined
+    readonly socketTimeoutMs: number | undefined
+    readonly renewRatio: number
+  }
+): Shared.Config => ({
+  host: server[0],
+  port: server[1],
+  tls: settings.tls,
+  tlsFingerprint: settings.fingerprint,
+  auth: options.auth,
+  connectTimeoutMs: options.connectTimeoutMs,
+  socketTimeoutMs: options.socketTimeoutMs,
+  renewRatio: options.renewRatio
+})

@@ -1,0 +1,289 @@
+/**
+ * dflockd-client 1.11's low-level protocol functions, for callers that manage
+ * the socket themselves: one request, one reply line, over a connected
+ * `net.Socket` (or `tls.TLSSocket`) the caller owns. Same arguments, results,
+ * validation and errors as 1.11.
+ *
+ * Each socket gets one line reader on first use (kept in a `WeakMap`, so it
+ * goes with the socket): a `data` listener that decodes UTF-8 across chunk
+ * boundaries, splits lines (a trailing `\r` is dropped), and hands each to the
+ * waiting read. Lines nobody waits for are kept for the next read.
+ */
+import type * as Net from "node:net"
+import { StringDecoder } from "node:string_decoder"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { AcquireTimeoutError, LockError } from "./promiseErrors.ts"
+
+/** A 1.11 error in the Effect world; `runToPromise` rejects with `error`. */
+export class Failed extends Data.TaggedError("Failed")<{ readonly error: LockError }> {}
+
+const fail = (error: LockError): Effect.Effect<never, Failed> => Effect.fail(new Failed({ error }))
+
+/** Longest reply line accepted, as in 1.11. */
+const MAX_LINE_LENGTH = 1024 * 1024
+/** 1.11's lease when a reply has none or a malformed one. */
+const FALLBACK_LEASE = 30
+
+interface Reader {
+  readonly decoder: StringDecoder
+  readonly lines: Array<string>
+  /** Touched only by the socket's listeners and by `readLine`. */
+  readonly io: {
+    partial: string
+    ended: LockError | undefined
+    waiter: (() => void) | undefined
+  }
+}
+
+const readers = new WeakMap<Net.Socket, Reader>()
+
+const readerOf = (socket: Net.Socket): Reader => {
+  const existing = readers.get(socket)
+  if (existing !== undefined) return existing
+  const reader: Reader = {
+    decoder: new StringDecoder("utf8"),
+    lines: [],
+    io: { partial: "", ended: undefined, waiter: undefined }
+  }
+  const { io } = reader
+  const wake = () => {
+    const waiter = io.waiter
+    io.waiter = undefined
+    waiter?.()
+  }
+  const end = (error: LockError) => {
+    if (io.ended === undefined) io.ended = error
+    wake()
+  }
+  if (socket.readableEnded || socket.destroyed) io.ended = new LockError("server closed connection")
+  socket.on("data", (chunk: Buffer | string) => {
+    if (io.ended !== undefined) return
+    let text = io.partial + (typeof chunk === "string" ? chunk : reader.decoder.write(chunk))
+    let newline = text.indexOf("\n")
+    while (newline !== -1) {
+      const line = text.slice(0, newline)
+      reader.lines.push(line.endsWith("\r") ? line.slice(0, -1) : line)
+      text = text.slice(newline + 1)
+      newline = text.indexOf("\n")
+    }
+    io.partial = text
+    if (text.length > MAX_LINE_LENGTH) end(new LockError("server response exceeded maximum line length"))
+    if (reader.lines.length > 0) wake()
+  })
+  socket.on("end", () => end(new LockError("server closed connection")))
+  socket.on("close", () => end(new LockError("server closed connection")))
+  socket.on("error", (error) => end(new LockError(`socket error: ${error.message}`, { cause: error })))
+  readers.set(socket, reader)
+  return reader
+}
+
+const readLine = (socket: Net.Socket): Effect.Effect<string, Failed> =>
+  Effect.callback<string, Failed>((resume) => {
+    const reader = readerOf(socket)
+    const attempt = (): boolean => {
+      const line = reader.lines.shift()
+      if (line !== undefined) {
+        resume(Effect.succeed(line))
+        return true
+      }
+      if (reader.io.ended !== undefined) {
+        resume(fail(reader.io.ended))
+        return true
+      }
+      return false
+    }
+    if (attempt()) return
+    const waiter = () => {
+      attempt()
+    }
+    reader.io.waiter = waiter
+    return Effect.sync(() => {
+      if (reader.io.waiter === waiter) reader.io.waiter = undefined
+    })
+  })
+
+const write = (socket: Net.Socket, command: string, key: string, arg: string): Effect.Effect<void, Failed> =>
+  Effect.callback<void, Failed>((resume) => {
+    readerOf(socket) // listen before the reply can arrive
+    socket.write(`${command}\n${key}\n${arg}\n`, "utf8", (error) => {
+      resume(
+        error === undefined || error === null
+          ? Effect.void
+          : fail(new LockError(`write failed: ${error.message}`, { cause: error }))
+      )
+    })
+  })
+
+const exchange = (socket: Net.Socket, command: string, key: string, arg: string) =>
+  Effect.andThen(write(socket, command, key, arg), readLine(socket))
+
+// ---------------------------------------------------------------------------
+// validation (1.11's rules and messages)
+// ---------------------------------------------------------------------------
+
+const check = (ok: boolean, message: string): Effect.Effect<void, Failed> =>
+  ok ? Effect.void : fail(new LockError(message))
+
+const checkKey = (key: string) =>
+  Effect.andThen(
+    check(typeof key === "string" && key !== "", "key must not be empty"),
+    check(!/[\0\n\r]/.test(key), "key must not contain NUL, newline, or carriage return characters")
+  )
+
+const checkToken = (token: string) =>
+  Effect.andThen(
+    check(typeof token === "string" && token !== "", "token must not be empty"),
+    check(!/[\0\n\r]/.test(token), "token must not contain NUL, newline, or carriage return characters")
+  )
+
+const isInteger = (n: unknown, min: number) => typeof n === "number" && Number.isInteger(n) && n >= min
+
+const checkLease = (leaseTtlS: number | undefined) =>
+  check(leaseTtlS === undefined || leaseTtlS === null || isInteger(leaseTtlS, 1), "leaseTtlS must be an integer >= 1")
+
+const checkLimit = (limit: number | undefined) =>
+  check(limit === undefined || isInteger(limit, 1), "limit must be an integer >= 1")
+
+const hasLease = (leaseTtlS: number | undefined | null): leaseTtlS is number =>
+  leaseTtlS !== undefined && leaseTtlS !== null
+
+const parseLease = (value: string | undefined): number => {
+  if (value === undefined || value === "") return FALLBACK_LEASE
+  const n = Number(value)
+  return Number.isFinite(n) && n >= 0 ? n : FALLBACK_LEASE
+}
+
+// ---------------------------------------------------------------------------
+// the commands
+// ---------------------------------------------------------------------------
+
+/** A grant: the token and the lease in seconds. */
+export interface Grant {
+  readonly token: string
+  readonly lease: number
+}
+
+/** The reply to an enqueue: granted at once, or queued. */
+export interface EnqueueResult {
+  readonly status: "acquired" | "queued"
+  readonly token: string | null
+  readonly lease: number | null
+}
+
+const grantOf = (label: string, reply: string): Effect.Effect<Grant, Failed> => {
+  const parts = reply.split(" ")
+  const token = parts[1]
+  if (token === undefined || token === "") {
+    return fail(new LockError(`${label}: server returned no token: '${reply}'`))
+  }
+  return Effect.succeed({ token, lease: parseLease(parts[2]) })
+}
+
+const blockingGrant = (label: string, key: string, reply: string): Effect.Effect<Grant, Failed> => {
+  if (reply === "timeout") return fail(new AcquireTimeoutError(key))
+  if (!reply.startsWith("ok ")) return fail(new LockError(`${label} failed: '${reply}'`))
+  return grantOf(label, reply)
+}
+
+export const protoAcquire = (
+  socket: Net.Socket,
+  command: "l" | "sl",
+  key: string,
+  acquireTimeoutS: number,
+  leaseTtlS: number | undefined,
+  limit: number | undefined
+): Effect.Effect<Grant, Failed> =>
+  Effect.gen(function*() {
+    yield* checkKey(key)
+    yield* check(isInteger(acquireTimeoutS, 0), "acquireTimeoutS must be an integer >= 0")
+    yield* checkLimit(limit)
+    yield* checkLease(leaseTtlS)
+    const args: Array<number> = [acquireTimeoutS]
+    if (limit !== undefined) args.push(limit)
+    if (hasLease(leaseTtlS)) args.push(leaseTtlS)
+    const reply = yield* exchange(socket, command, key, args.join(" "))
+    return yield* blockingGrant(command === "l" ? "acquire" : "sem_acquire", key, reply)
+  })
+
+export const protoRenew = (
+  socket: Net.Socket,
+  command: "n" | "sn",
+  key: string,
+  token: string,
+  leaseTtlS: number | undefined
+): Effect.Effect<number, Failed> =>
+  Effect.gen(function*() {
+    yield* checkKey(key)
+    yield* checkToken(token)
+    yield* checkLease(leaseTtlS)
+    const reply = yield* exchange(socket, command, key, hasLease(leaseTtlS) ? `${token} ${leaseTtlS}` : token)
+    if (reply === "ok") return hasLease(leaseTtlS) ? leaseTtlS : FALLBACK_LEASE
+    if (!reply.startsWith("ok ")) {
+      return yield* fail(new LockError(`${command === "n" ? "renew" : "sem_renew"} failed: '${reply}'`))
+    }
+    return parseLease(reply.split(" ")[1])
+  })
+
+export const protoEnqueue = (
+  socket: Net.Socket,
+  command: "e" | "se",
+  key: string,
+  leaseTtlS: number | undefined,
+  limit: number | undefined
+): Effect.Effect<EnqueueResult, Failed> =>
+  Effect.gen(function*() {
+    yield* checkKey(key)
+    yield* checkLimit(limit)
+    yield* checkLease(leaseTtlS)
+    const args: Array<number> = []
+    if (limit !== undefined) args.push(limit)
+    if (hasLease(leaseTtlS)) args.push(leaseTtlS)
+    const reply = yield* exchange(socket, command, key, args.join(" "))
+    const label = command === "e" ? "enqueue" : "sem_enqueue"
+    if (reply.startsWith("acquired ")) {
+      const grant = yield* grantOf(label, reply)
+      return { status: "acquired", token: grant.token, lease: grant.lease } satisfies EnqueueResult
+    }
+    if (reply === "queued") return { status: "queued", token: null, lease: null } satisfies EnqueueResult
+    return yield* fail(new LockError(`${label} failed: '${reply}'`))
+  })
+
+export const protoWait = (
+  socket: Net.Socket,
+  command: "w" | "sw",
+  key: string,
+  waitTimeoutS: number
+): Effect.Effect<Grant, Failed> =>
+  Effect.gen(function*() {
+    yield* checkKey(key)
+    yield* check(isInteger(waitTimeoutS, 0), "waitTimeoutS must be an integer >= 0")
+    const reply = yield* exchange(socket, command, key, String(waitTimeoutS))
+    return yield* blockingGrant(command === "w" ? "wait" : "sem_wait", key, reply)
+  })
+
+export const protoRelease = (
+  socket: Net.Socket,
+  command: "r" | "sr",
+  key: string,
+  token: string
+): Effect.Effect<void, Failed> =>
+  Effect.gen(function*() {
+    yield* checkKey(key)
+    yield* checkToken(token)
+    const reply = yield* exchange(socket, command, key, token)
+    if (reply !== "ok") {
+      return yield* fail(new LockError(`${command === "r" ? "release" : "sem_release"} failed: '${reply}'`))
+    }
+  })
+
+/** Runs one of the above for a Promise caller: resolves its value, rejects with its `LockError`. */
+export const runToPromise = async <A>(effect: Effect.Effect<A, Failed>): Promise<A> => {
+  const exit = await Effect.runPromiseExit(effect)
+  if (Exit.isSuccess(exit)) return exit.value
+  const failure = Cause.findErrorOption(exit.cause)
+  if (failure._tag === "Some") throw failure.value.error
+  throw new LockError(`unexpected failure: ${Cause.pretty(exit.cause)}`, { cause: Cause.squash(exit.cause) })
+}

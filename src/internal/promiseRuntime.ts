@@ -1,0 +1,181 @@
+/**
+ * The runtimes behind `effect-dflockd/promise`: one `ManagedRuntime` (one
+ * `DflockdClient`, one connection pool) per distinct connection configuration
+ * (server, TLS, auth, timeouts, renew ratio), shared by every instance that
+ * uses it, so that `new DistributedLock(...)` per lock (dflockd-client 1.x's
+ * own pattern) costs an object, not a runtime and a connection.
+ *
+ * Lifetime: a runtime is built on first use and counts its users (an
+ * operation in flight, a lock held or queued). When the count falls to zero an
+ * unref'd timer of {@link IDLE_MILLIS} starts; if nobody comes back by then the
+ * runtime is disposed, which closes its idle connections and the pool's
+ * sweeper. So pooled connections stay warm while a process keeps locking, and a
+ * script that releases and does nothing else exits about {@link IDLE_MILLIS}
+ * later (the timer itself does not hold the process; the idle sockets do, until
+ * it fires).
+ *
+ * The client's connections are wrapped for dflockd-client 1.x's behaviour:
+ * grants may carry opaque tokens (`ok tok1 20`, as mock servers send), and a
+ * scope closed with {@link Abandoning} set skips the release (`r`/`sr`) and
+ * closes the connection instead: `close()` sends no release, the server frees
+ * the lock when the connection ends.
+ */
+import { createHash } from "node:crypto"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as DflockdClient from "../DflockdClient.ts"
+import { ProtocolError } from "../Errors.ts"
+import * as Codec from "./codec.ts"
+import * as Connection from "./connection.ts"
+
+/** How long an unused runtime (and its idle connections) is kept. */
+export const IDLE_MILLIS = 200
+
+/** One server and how to talk to it: what a runtime is shared by. */
+export interface Config {
+  readonly host: string
+  readonly port: number
+  readonly tls: Connection.TlsOptions | undefined
+  /** Identifies `tls` by content (see {@link tlsFingerprint}). */
+  readonly tlsFingerprint: string
+  readonly auth: string | undefined
+  readonly connectTimeoutMs: number | undefined
+  readonly socketTimeoutMs: number | undefined
+  readonly renewRatio: number
+}
+
+/**
+ * Set while closing a scope for `close()`: the release command is skipped and
+ * the connection is not given back to the pool (it is closed, which frees
+ * whatever the server holds for it).
+ */
+export const Abandoning = Context.Reference<boolean>("effect-dflockd/promise/Abandoning", {
+  defaultValue: () => false
+})
+
+const isRelease = (name: string) => name === "r" || name === "sr"
+
+/** A connection with 1.x behaviour: opaque tokens, and no release while abandoning. */
+const compatible = (connection: Connection.Connection): Connection.Connection => ({
+  ...connection,
+  send: <A>(command: Codec.Command<A>, timeoutMillis: number) => {
+    if (!isRelease(command.name)) return connection.send(Codec.withOpaqueTokens(command), timeoutMillis)
+    return Effect.flatMap(Effect.service(Abandoning), (abandoning): Effect.Effect<A, Connection.ExchangeError> => {
+      if (!abandoning) return connection.send(command, timeoutMillis)
+      // Skipped: the connection is closed right after (see `reusable`), which releases on the server.
+      const skipped = command.decode("ok")
+      return Result.isSuccess(skipped)
+        ? Effect.succeed(skipped.success)
+        : Effect.fail(new ProtocolError({ reply: "ok", detail: `cannot skip ${command.name}` }))
+    })
+  },
+  reusable: Effect.flatMap(
+    Effect.service(Abandoning),
+    (abandoning) => abandoning ? Effect.succeed(false) : connection.reusable
+  )
+})
+
+/** Longest delay a Node timer takes: "no timeout" in dflockd-client 1.x terms. */
+const NO_TIMEOUT = Duration.millis(2 ** 31 - 1)
+
+const clientLayer = (config: Config): Layer.Layer<DflockdClient.DflockdClient> =>
+  Layer.effect(
+    DflockdClient.DflockdClient,
+    DflockdClient.makeWith(
+      {
+        servers: [[config.host, config.port]],
+        tls: config.tls,
+        auth: config.auth === undefined || config.auth === "" ? undefined : Redacted.make(config.auth),
+        renewRatio: config.renewRatio,
+        connectTimeout: config.connectTimeoutMs === undefined || config.connectTimeoutMs <= 0
+          ? NO_TIMEOUT
+          : Duration.millis(config.connectTimeoutMs),
+        requestTimeout: config.socketTimeoutMs === undefined || config.socketTimeoutMs <= 0
+          ? undefined
+          : Duration.millis(config.socketTimeoutMs),
+        // dflockd-client 1.x dials once and reports the failure
+        connectRetry: Schedule.recurs(0)
+      },
+      (server, resolved) => Effect.map(Connection.open(server, resolved.connection), compatible)
+    )
+  )
+
+/** A runtime in use: release it exactly once when done. */
+export interface Handle {
+  readonly runtime: ManagedRuntime.ManagedRuntime<DflockdClient.DflockdClient, never>
+  readonly release: () => void
+}
+
+interface Entry {
+  readonly runtime: ManagedRuntime.ManagedRuntime<DflockdClient.DflockdClient, never>
+  /** Users and the eviction timer: touched only by `retain` and the handles' `release`. */
+  readonly usage: { users: number; timer: ReturnType<typeof setTimeout> | undefined }
+}
+
+const entries = new Map<string, Entry>()
+
+const keyOf = (config: Config): string =>
+  JSON.stringify([
+    config.host,
+    config.port,
+    config.tlsFingerprint,
+    config.auth === undefined ? null : createHash("sha256").update(config.auth).digest("base64"),
+    config.connectTimeoutMs ?? null,
+    config.socketTimeoutMs ?? null,
+    config.renewRatio
+  ])
+
+const evict = (key: string, entry: Entry) => {
+  if (entries.get(key) === entry) entries.delete(key)
+  Effect.runFork(
+    entry.runtime.disposeEffect.pipe(
+      Effect.catchCause((cause) => Effect.logError("dflockd: disposing an idle client failed", cause))
+    )
+  )
+}
+
+/**
+ * The shared runtime of a configuration, counted as used until the handle's
+ * `release`. `key` is {@link keyFor}'s result, computed once per instance.
+ */
+export const retain = (key: string, config: Config): Handle => {
+  let entry = entries.get(key)
+  if (entry === undefined) {
+    entry = { runtime: ManagedRuntime.make(clientLayer(config)), usage: { users: 0, timer: undefined } }
+    entries.set(key, entry)
+  }
+  const { usage } = entry
+  const current = entry
+  usage.users++
+  if (usage.timer !== undefined) {
+    clearTimeout(usage.timer)
+    usage.timer = undefined
+  }
+  let released = false
+  return {
+    runtime: entry.runtime,
+    release: () => {
+      if (released) return
+      released = true
+      usage.users--
+      if (usage.users > 0) return
+      usage.timer = setTimeout(() => {
+        usage.timer = undefined
+        if (usage.users === 0) evict(key, current)
+      }, IDLE_MILLIS)
+      usage.timer.unref()
+    }
+  }
+}
+
+/** The registry key of a configuration (the auth token enters only as a hash). */
+export const keyFor: (config: Config) => string = keyOf
+
+/** Runtimes currently kept (for tests). */
+export const size = (): number => entries.size
