@@ -348,6 +348,15 @@ const assertProtocolError = (result: Result.Result<unknown, Codec.ReplyFailure>,
 }
 
 describe("decoders: valid replies", () => {
+  it("a granted lease beyond the protocol's range (and past 2^53) is a ProtocolError, never rounded", () => {
+    assertSucceeds(Codec.decodeAcquire(`ok ${TOKEN} 9223372036`), Codec.granted(TOKEN, 9_223_372_036))
+    for (const lease of ["9223372037", "9223372036854775807"]) {
+      const result = Codec.decodeAcquire(`ok ${TOKEN} ${lease}`)
+      assert.isTrue(Result.isFailure(result) && result.failure._tag === "ProtocolError", lease)
+      assert.isTrue(Result.isFailure(Codec.decodeEnqueue(`acquired ${TOKEN} ${lease}`)), lease)
+    }
+  })
+
   it("decodeAcquire: ok TOKEN L and timeout", () => {
     assertSucceeds(Codec.decodeAcquire(`ok ${TOKEN} 20`), Codec.granted(TOKEN, 20))
     assertSucceeds(Codec.decodeAcquire("timeout"), { _tag: "TimedOut" })

@@ -13,6 +13,7 @@ import { failedWith } from "./support/exits.ts"
 import { isFree } from "./support/probe.ts"
 import { type Certificates, makeCertificates, startTlsRelay, type TlsRelay } from "./support/tls.ts"
 import { rmSync } from "node:fs"
+import { inspect } from "node:util"
 
 const shared = inject("dflockd")
 let certs: Certificates
@@ -118,11 +119,15 @@ describe("TLS through a relay in front of the real server", () => {
       assert.strictEqual(relay.failedHandshakes() - failuresBefore, 1, "one handshake, no retries")
     }).pipe(Effect.provide(DflockdClient.layer({ servers: [relay.address], tls: true, connectTimeout: "2 seconds" }))))
 
-  it.live("a wrong servername fails verification too", () =>
+  it.live("a wrong servername fails verification too; the error serialises (no live certificate objects)", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("wrong-name"))))
       const error = failedWith(exit, "ConnectionError")
       assert.match(causeText(error), /altnames|Hostname|does not match/i)
+      const json = JSON.parse(JSON.stringify(error)) as { readonly cause?: { readonly code?: string } }
+      assert.strictEqual(json.cause?.code, "ERR_TLS_CERT_ALTNAME_INVALID", "the code survives JSON")
+      assert.match(inspect(error, { depth: 5 }), /altnames/, "util.inspect shows the reason")
+      assert.notInclude(JSON.stringify(error), "BEGIN CERTIFICATE")
     }).pipe(
       Effect.provide(
         DflockdClient.layer({

@@ -264,7 +264,8 @@ const onLost = (instance: Instance, held: Holding, error: LockLostError): Effect
           catch: (cause) => new CallbackError({ cause })
         }).pipe(
           logged("rejected"),
-          Effect.forkDetach
+          // started now, so the promise has its rejection handler before this tick ends
+          Effect.forkDetach({ startImmediately: true })
         )
       }
     }
