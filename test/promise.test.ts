@@ -56,7 +56,10 @@ const causeTag = (error: unknown): string | undefined => {
 const isFree = async (key: string, on: Array<[string, number]> = servers): Promise<boolean> => {
   const probe = new DistributedLock({ key, servers: on, acquireTimeoutS: 0 })
   try {
-    return await probe.acquire()
+    const free = await probe.acquire()
+    // released, not just closed: a closed connection frees the key only once the server sees the hang-up
+    if (free) await probe.release()
+    return free
   } finally {
     probe.close()
   }
