@@ -58,6 +58,13 @@ export interface Connection {
    * broken, and no claim on it (see `claim`).
    */
   readonly reusable: Effect.Effect<boolean>
+  /** {@link reusable}, read now (for the pool's bookkeeping, inside one of its own steps). */
+  readonly reusableNow: () => boolean
+  /**
+   * Idle and not known broken, read now without marking anything: the pool's
+   * fast check before reuse (`alive` does the full check and records a break).
+   */
+  readonly healthy: () => boolean
   /**
    * Marks that the server may keep state for this connection (a grant or a
    * waiter). Set *before* sending a command that can create such state, so an
@@ -188,13 +195,20 @@ export const fromTransport = Effect.fnUntraced(function*(
     return dead === undefined ? Effect.succeed(true) : Effect.as(markBroken(dead), false)
   })
 
+  // the transport's own flag too: it breaks synchronously, before the watcher runs
+  function reusableNow(): boolean {
+    return Ref.getUnsafe(state)._tag === "Idle" && !Ref.getUnsafe(claimed) && transport.probe() === undefined
+  }
+  function healthy(): boolean {
+    return Ref.getUnsafe(state)._tag === "Idle" && transport.probe() === undefined
+  }
+
   const connection: Connection = {
     server,
     send,
-    // the transport's own flag too: it breaks synchronously, before the watcher runs
-    reusable: Effect.sync(() =>
-      Ref.getUnsafe(state)._tag === "Idle" && !Ref.getUnsafe(claimed) && transport.probe() === undefined
-    ),
+    reusable: Effect.sync(reusableNow),
+    reusableNow,
+    healthy,
     claim: Ref.set(claimed, true),
     unclaim: Ref.set(claimed, false),
     alive,

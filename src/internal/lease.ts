@@ -24,6 +24,7 @@ import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
+import * as Tracer from "effect/Tracer"
 import { DflockdClient } from "../DflockdClient.ts"
 import {
   AcquireTimeoutError,
@@ -103,12 +104,10 @@ interface Plan {
   readonly heartbeat: Duration.Duration | undefined
 }
 
-/** Validates everything before any I/O. Pure; the common case (defaults) parses nothing. */
-const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
-  const key = Codec.validateKey(spec.key)
-  if (Result.isFailure(key)) return Result.fail(key.failure)
-  const limit = spec.kind === "semaphore" ? Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
-  if (limit !== undefined && Result.isFailure(limit)) return Result.fail(limit.failure)
+/** The per-call options, decoded. */
+type Decoded = Omit<Plan, "target">
+
+const decodeOptions = (options: AcquireOptions): Result.Result<Decoded, InvalidArgumentError> => {
   const timeoutSeconds = options.acquireTimeout === undefined
     ? Result.succeed(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
     : Codec.validateTimeout("acquireTimeout", options.acquireTimeout)
@@ -122,12 +121,37 @@ const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidA
     : Codec.validatePositiveDuration("heartbeatInterval", options.heartbeatInterval)
   if (heartbeat !== undefined && Result.isFailure(heartbeat)) return Result.fail(heartbeat.failure)
   return Result.succeed({
-    target: { kind: spec.kind, key: key.success, limit: limit?.success },
     timeoutSeconds: timeoutSeconds.success,
     leaseSeconds: leaseSeconds?.success,
     renewRatio: renewRatio?.success,
     heartbeat: heartbeat?.success
   })
+}
+
+/**
+ * Decoded options, by options object: code that passes the same (readonly)
+ * options object to every call decodes its durations once, not once per lock.
+ * A pure function's results, weakly held: nothing here outlives its key.
+ */
+const decodedOptions = new WeakMap<AcquireOptions, Result.Result<Decoded, InvalidArgumentError>>()
+
+const decodeOptionsOnce = (options: AcquireOptions): Result.Result<Decoded, InvalidArgumentError> => {
+  const known = decodedOptions.get(options)
+  if (known !== undefined) return known
+  const decoded = decodeOptions(options)
+  decodedOptions.set(options, decoded)
+  return decoded
+}
+
+/** Validates everything before any I/O. Pure; the common case (defaults) parses nothing. */
+const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
+  const key = Codec.validateKey(spec.key)
+  if (Result.isFailure(key)) return Result.fail(key.failure)
+  const limit = spec.kind === "semaphore" ? Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
+  if (limit !== undefined && Result.isFailure(limit)) return Result.fail(limit.failure)
+  const decoded = decodeOptionsOnce(options)
+  if (Result.isFailure(decoded)) return Result.fail(decoded.failure)
+  return Result.succeed({ target: { kind: spec.kind, key: key.success, limit: limit?.success }, ...decoded.success })
 }
 
 /**
@@ -148,7 +172,7 @@ const sendShort = <A>(connection: Connection, command: Codec.Command<A>, request
 
 interface Holding {
   readonly connection: Connection
-  readonly scope: Scope.Closeable
+  readonly scope: Scope.Scope
   readonly plan: Plan
   readonly clock: Clock.Clock
 }
@@ -283,7 +307,7 @@ const holdFrom = (
   )
   // Finalizers are uninterruptible; the release ends by its own deadline.
   const finalizer = Effect.andThen(
-    Metric.modify(Metrics.held(kind), -1),
+    Metrics.recordRelease(kind),
     Effect.suspend(() => {
       // A lost lease is not ours to release: the server may have granted it to someone else.
       if (Deferred.isDoneUnsafe(lostSignal)) return Effect.void
@@ -318,13 +342,16 @@ const holdFrom = (
     kind,
     key,
     token,
-    fence: Option.getOrElse(Token.fence(token), () => 0n),
+    // read on demand: parsing it costs a BigInt per lock, and most callers never ask
+    get fence() {
+      return Option.getOrElse(Token.fence(token), () => 0n)
+    },
     leaseTtl: Duration.seconds(grant.leaseSeconds),
     server: connection.server,
     lost: Deferred.await(lostSignal)
   }
 
-  const registered = Effect.andThen(Metric.modify(Metrics.held(kind), 1), Scope.addFinalizer(scope, finalizer))
+  const registered = Metrics.recordHeld(kind, Scope.addFinalizer(scope, finalizer))
   if (mode === "guard") {
     return Effect.as(registered, { lease, guard: Effect.andThen(keepAlive, lease.lost) })
   }
@@ -354,6 +381,22 @@ const withConnection = <A, E, R>(
     )
   })
 
+/**
+ * Runs `use` with a connection in `scope` itself, for a scope that exists only
+ * for this one lease and is closed as soon as `use` fails (`withLease`'s own):
+ * a child scope would only add a fork and a close per lock.
+ */
+const withConnectionIn = <A, E, R>(
+  client: DflockdClient["Service"],
+  key: string,
+  scope: Scope.Scope,
+  use: (connection: Connection, scope: Scope.Scope) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, R> =>
+  Effect.flatMap(
+    client.route(key),
+    (server) => Effect.flatMap(client.connect(server, scope), (connection) => use(connection, scope))
+  )
+
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
 export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
   Effect.flatMap(Effect.scope, (scope) => Effect.map(acquireHeld(spec, options, "fork", scope), (held) => held.lease))
@@ -367,11 +410,12 @@ const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, p
     const started = Watchdog.monotonicMillis(clock)
     const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
     const command = Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds)
-    return yield* withConnection(
+    // `withLease`'s scope is this lease's alone: no child scope needed there
+    return yield* (mode === "guard" ? withConnectionIn : withConnection)(
       client,
       p.target.key,
       parent,
-      (connection, scope) =>
+      (connection, scope: Scope.Scope) =>
         Effect.andThen(connection.claim, () => {
           const sentAt = Watchdog.monotonicMillis(clock)
           return Effect.flatMap(connection.send(command, timeoutMillis), (reply): Effect.Effect<Held, AcquireError> => {
@@ -382,10 +426,9 @@ const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, p
                 Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))
               )
             }
-            const now = Watchdog.monotonicMillis(clock)
-            return Metric.update(Metrics.acquired(spec.kind), 1).pipe(
-              Effect.andThen(Metric.update(Metrics.acquireDuration(spec.kind), Duration.millis(now - started))),
-              Effect.andThen(hold(client, { connection, scope, plan: p, clock }, reply, sentAt, mode))
+            return Effect.andThen(
+              Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - started),
+              hold(client, { connection, scope, plan: p, clock }, reply, sentAt, mode)
             )
           })
         })
@@ -432,7 +475,7 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
               yield* Metric.update(Metrics.timeouts(spec.kind), 1)
               return yield* new AcquireTimeoutError({ key: p.target.key })
             }
-            yield* Metric.update(Metrics.acquired(spec.kind), 1)
+            yield* Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - sentAt)
             const { lease } = yield* hold(client, { connection, scope, plan: p, clock }, granted, sentAt, "fork").pipe(
               // a grant too stale to trust spends the ticket, like a timeout
               Effect.onExit((exit) =>
@@ -470,11 +513,18 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
   })
 
 /**
- * A span for a public operation, with the key as an attribute. No stack trace
- * capture: it would cost an `Error` per lock, and the call site is the caller's.
+ * A span for a public operation, with the key as an attribute, when a tracer is
+ * installed (an exporter such as OpenTelemetry's). Under Effect's built-in
+ * native tracer, which records nowhere, the span is skipped: it would cost a
+ * span object and a context switch per lock. No stack trace capture either: it
+ * would cost an `Error` per lock, and the call site is the caller's.
  */
 export const traced = (name: string, key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withSpan(self, name, { attributes: { "dflockd.key": key }, captureStackTrace: false })
+  Effect.withFiber((fiber) =>
+    fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+      ? self
+      : Effect.withSpan(self, name, { attributes: { "dflockd.key": key }, captureStackTrace: false })
+  )
 
 /**
  * Runs `region` while holding a lease. If the lease is lost, the region is

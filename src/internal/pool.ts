@@ -63,6 +63,9 @@ export const make = Effect.fnUntraced(function*(
     (entry) =>
       entry === undefined
         ? Effect.succeed(undefined)
+        // the common case, a healthy connection, costs no further step
+        : entry.connection.healthy()
+        ? Effect.succeed(entry)
         : Effect.flatMap(entry.connection.alive, (ok) =>
           ok ? Effect.succeed(entry) : Effect.andThen(close(entry), takeAlive))
   )
@@ -76,19 +79,17 @@ export const make = Effect.fnUntraced(function*(
   })
 
   const giveBack = (entry: Entry) =>
-    Effect.flatMap(entry.connection.reusable, (reusable) => {
-      if (!reusable || Ref.getUnsafe(closed)) return close(entry)
-      return Effect.clockWith((clock) => {
-        const now = clock.currentTimeMillisUnsafe()
-        return Effect.flatMap(
-          Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
-            const next = [...entries, { ...entry, idleSince: now }]
-            const excess = Math.max(0, next.length - options.maxIdle)
-            return [next.slice(0, excess), next.slice(excess)]
-          }),
-          (overflow) => overflow.length === 0 ? Effect.void : Effect.forEach(overflow, close, { discard: true })
-        )
-      })
+    Effect.clockWith((clock) => {
+      if (!entry.connection.reusableNow() || Ref.getUnsafe(closed)) return close(entry)
+      const now = clock.currentTimeMillisUnsafe()
+      return Effect.flatMap(
+        Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
+          const next = [...entries, { ...entry, idleSince: now }]
+          const excess = Math.max(0, next.length - options.maxIdle)
+          return [next.slice(0, excess), next.slice(excess)]
+        }),
+        (overflow) => overflow.length === 0 ? Effect.void : Effect.forEach(overflow, close, { discard: true })
+      )
     })
 
   // Taking an entry and registering its return are one uninterruptible step, so an
