@@ -5,6 +5,7 @@
  *   npm run bench -- --mode uncontended --workers 10 --rounds 200 [--servers host:port[,host:port]] [--json]
  *   npm run bench -- --mode contended   --workers 10 --rounds 50
  *   npm run bench -- --mode raw         --workers 10 --rounds 200
+ *   npm run bench -- --mode raw-contended --workers 10 --rounds 50
  *   npm run bench -- --mode go          --workers 10 --rounds 200
  *   npm run bench -- --mode memory      --locks 10000 [--cycles 3]
  *   npm run bench -- --mode promise     --workers 10 --rounds 200
@@ -17,8 +18,13 @@
  * - `contended`: N workers on one key: FIFO hand-off latency.
  * - `raw`: the uncontended workload over one persistent `node:net` socket per
  *   worker (`l` then `r`, line parsing, no Effect): the floor for any Node client.
- * - `go`: dflockd's `cmd/bench`, installed once with `go install` into
- *   `.dflockd/go-bin`; when that fails the mode says why and reports no figures.
+ * - `raw-contended`: `raw` with every worker on one key (the floor for `contended`).
+ * - `go`: dflockd's `cmd/bench` (the Go client), found through DFLOCKD_GO_BENCH:
+ *   build it beside the Go server yourself; without it the mode says so and
+ *   reports no figures.
+ *
+ * The server is the harness's (scripts/dflockd-server.ts): DFLOCKD_BIN, else the
+ * pinned one; the report names it.
  * - `promise`: the uncontended workload through `effect-dflockd/promise` the way
  *   dflockd-client 1.x's own benchmark uses it: `new DistributedLock(...)` and
  *   `withLock` for every op (instances share the runtime and its pool).
@@ -53,7 +59,7 @@ const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const scriptPath = fileURLToPath(import.meta.url)
 const resultsDir = Path.join(root, "bench", "results")
 
-const MODES = ["uncontended", "contended", "raw", "go", "memory", "promise", "promise-reused"] as const
+const MODES = ["uncontended", "contended", "raw", "raw-contended", "go", "memory", "promise", "promise-reused"] as const
 type Mode = (typeof MODES)[number]
 
 const DEFAULT_ROUNDS = 200
@@ -93,7 +99,7 @@ interface Args {
 }
 
 const usage = `usage:
-  npm run bench -- --mode <uncontended|contended|raw|go|promise|promise-reused> --workers N --rounds R [--servers host:port[,host:port]] [--json]
+  npm run bench -- --mode <uncontended|contended|raw|raw-contended|go|promise|promise-reused> --workers N --rounds R [--servers host:port[,host:port]] [--json]
   npm run bench -- --mode memory --locks 10000 [--cycles 3] [--servers host:port]
   npm run bench -- --compare [--rounds R]
 options: --warmup W (untimed rounds per worker, default ${DEFAULT_WARMUP_OPS} ops spread over the workers), --max-idle M (client pool size, default the library's)`
@@ -412,18 +418,22 @@ const shard = (key: string, servers: ReadonlyArray<string>) =>
   servers[Zlib.crc32(Buffer.from(key, "utf8")) % servers.length]!
 
 const rawRound = async (connection: RawConnection, key: string) => {
-  const granted = await connection.request(`l\n${key}\n10\n`)
+  const granted = await connection.request(`l\n${key}\n60\n`)
   const [status, token] = granted.split(" ")
   if (status !== "ok" || token === undefined) throw new Error(`l ${key}: ${granted}`)
   const released = await connection.request(`r\n${key}\n${token}\n`)
   if (released !== "ok") throw new Error(`r ${key}: ${released}`)
 }
 
-const runRaw = async (args: Args, servers: ReadonlyArray<string>): Promise<Measured> => {
+/**
+ * The raw loop: one persistent socket per worker. Contended, every worker locks
+ * the same key, so each op is a FIFO hand-off on the server, as in `contended`.
+ */
+const runRaw = async (args: Args, servers: ReadonlyArray<string>, contended = false): Promise<Measured> => {
   const { rounds, workers } = args
   const warmup = warmupRounds(args)
   const prefix = keyPrefix()
-  const keys = Array.from({ length: workers }, (_, i) => `${prefix}_${i}`)
+  const keys = Array.from({ length: workers }, (_, i) => contended ? `${prefix}_shared` : `${prefix}_${i}`)
   const latencies = new Float64Array(workers * rounds)
   const connections = await Promise.all(keys.map((key) => rawConnect(shard(key, servers))))
   try {
@@ -441,7 +451,10 @@ const runRaw = async (args: Args, servers: ReadonlyArray<string>): Promise<Measu
       }
     }))
     const extra = stop(workers * rounds)
-    return { summary: summarize("raw", workers, rounds, latencies, extra.wallMs), extra }
+    return {
+      summary: summarize(contended ? "raw-contended" : "raw", workers, rounds, latencies, extra.wallMs),
+      extra
+    }
   } finally {
     for (const c of connections) c.close()
   }
@@ -455,7 +468,6 @@ type GoBench = { readonly ok: true; readonly binary: string } | { readonly ok: f
 
 let goBench: GoBench | undefined
 
-/** Finds the Go bench, or tries `go install` of the pinned version once per process. */
 /**
  * The Go client's benchmark (`cmd/bench` in the Go server's source), named by
  * DFLOCKD_GO_BENCH: build it yourself beside the server; this project never
@@ -781,7 +793,8 @@ const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): 
       report(await runOurs(args, servers, mode === "contended"), args.json)
       return 0
     case "raw":
-      report(await runRaw(args, servers), args.json)
+    case "raw-contended":
+      report(await runRaw(args, servers, mode === "raw-contended"), args.json)
       return 0
     case "promise":
     case "promise-reused":
@@ -864,14 +877,22 @@ const parseSample = (out: Output): Sample => {
   }
 }
 
-const compareModes = ["raw", "uncontended", "go"] as const
+const compareModes = ["raw", "uncontended", "go", "raw-contended", "contended"] as const
 type CompareMode = (typeof compareModes)[number]
 const modeLabel: Record<CompareMode, string> = {
   raw: "raw (node:net)",
   uncontended: "ours (effect-dflockd)",
-  go: "go (cmd/bench)"
+  go: "go (cmd/bench)",
+  "raw-contended": "raw, one key",
+  contended: "ours, one key"
 }
-const modeColor: Record<CompareMode, string> = { raw: "#6b7280", uncontended: "#2563eb", go: "#16a34a" }
+const modeColor: Record<CompareMode, string> = {
+  raw: "#6b7280",
+  uncontended: "#2563eb",
+  go: "#16a34a",
+  "raw-contended": "#d1d5db",
+  contended: "#93c5fd"
+}
 
 const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
@@ -995,7 +1016,9 @@ const compare = async (args: Args): Promise<number> => {
   const loadBefore = Os.loadavg()
   const go = ensureGoBench()
   if (!go.ok) console.log(`go client unavailable: ${go.reason}`)
-  const modes: ReadonlyArray<CompareMode> = go.ok ? compareModes : ["raw", "uncontended"]
+  const modes: ReadonlyArray<CompareMode> = go.ok
+    ? compareModes
+    : compareModes.filter((mode) => mode !== "go")
   const server = await startServer({ "default-lease-ttl": 33 })
   const described = await describeServer(server)
   const samples = new Map<string, Array<Sample>>()
@@ -1065,14 +1088,19 @@ const compare = async (args: Args): Promise<number> => {
     const raw = cell("raw", workers)
     const ours = cell("uncontended", workers)
     const goCell = cell("go", workers)
+    const rawContended = cell("raw-contended", workers)
+    const contended = cell("contended", workers)
     return {
       workers,
       raw,
       ours,
       go: goCell,
+      raw_contended: rawContended,
+      contended,
       ours_over_raw: ratio(ours?.throughput, raw?.throughput),
       ours_over_go: ratio(ours?.throughput, goCell?.throughput),
-      ours_p99_over_p50: ratio(ours?.p99_ms, ours?.p50_ms)
+      ours_p99_over_p50: ratio(ours?.p99_ms, ours?.p50_ms),
+      contended_over_raw_contended: ratio(contended?.throughput, rawContended?.throughput)
     }
   })
 
@@ -1086,8 +1114,8 @@ const compare = async (args: Args): Promise<number> => {
   const pct = (n: number | undefined) => n === undefined ? "n/a" : `${n.toFixed(0)}%`
   const latency = (c: Cell | undefined) => c === undefined ? "n/a" : `${c.p50_ms.toFixed(2)} / ${c.p99_ms.toFixed(2)}`
   const table = [
-    "| workers | raw ops/s | ours ops/s | go ops/s | ours/raw | ours/go | raw p50/p99 ms | ours p50/p99 ms | go p50/p99 ms | ours p99/p50 | client CPU us/op raw / ours | server CPU raw / ours |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| workers | raw ops/s | ours ops/s | go ops/s | ours/raw | ours/go | raw p50/p99 ms | ours p50/p99 ms | go p50/p99 ms | ours p99/p50 | client CPU us/op raw / ours | server CPU raw / ours | one key: raw / ours ops/s | one key: ours/raw |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) =>
       `| ${r.workers} | ${fmt(r.raw?.throughput)} | ${fmt(r.ours?.throughput)} | ${fmt(r.go?.throughput)} | ${
         fmt(r.ours_over_raw, 2)
@@ -1095,7 +1123,9 @@ const compare = async (args: Args): Promise<number> => {
         fmt(r.ours_p99_over_p50, 2)
       } | ${fmt(r.raw?.client_cpu_us_per_op)} / ${fmt(r.ours?.client_cpu_us_per_op)} | ${
         pct(r.raw?.server_cpu_percent)
-      } / ${pct(r.ours?.server_cpu_percent)} |`
+      } / ${pct(r.ours?.server_cpu_percent)} | ${fmt(r.raw_contended?.throughput)} / ${
+        fmt(r.contended?.throughput)
+      } | ${fmt(r.contended_over_raw_contended, 2)} |`
     )
   ].join("\n")
   const elapsed = (performance.now() - started) / 1000
@@ -1106,7 +1136,7 @@ const compare = async (args: Args): Promise<number> => {
   const markdown = [
     "# effect-dflockd benchmark: ours vs raw node:net vs Go",
     "",
-    `Uncontended acquire+release, each worker on its own key; median of ${COMPARE_REPEATS} runs per cell, ${roundsDesc} ` +
+    `Acquire+release, each worker on its own key (one key: every worker on the same key, FIFO hand-offs); median of ${COMPARE_REPEATS} runs per cell, ${roundsDesc} ` +
     `(+${
       args.warmup === undefined
         ? `${DEFAULT_WARMUP_OPS} untimed warm-up ops spread over the workers`
