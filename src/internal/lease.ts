@@ -283,18 +283,8 @@ const holdFrom = (
       )
     )
 
-  // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
-  // the scope closing, it would leave the connection mid-exchange. The release
-  // waits for it instead (a connection carries one exchange at a time).
+  // The renewal fiber in flight, if any: the release waits for it (see keepAlive below).
   const renewing = Ref.makeUnsafe<Fiber.Fiber<unknown, ExchangeError> | undefined>(undefined)
-  const renew = Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(
-      Effect.forkDetach(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout), {
-        startImmediately: true
-      }),
-      (fiber) => Effect.andThen(Ref.set(renewing, fiber), restore(Fiber.join(fiber)))
-    )
-  )
 
   const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
     Effect.andThen(connection.unclaim),
@@ -318,24 +308,38 @@ const holdFrom = (
 
   // One loop renews the lease and watches its deadline, and it races the connection:
   // the server frees the lease the moment the connection ends, so the lease ends then too.
-  const broken: Effect.Effect<never, Broken> = Effect.mapError(
-    connection.broken,
-    (error): Broken => ({ _tag: "Broken", error })
-  )
-  const keepAlive = Effect.raceFirst(
-    Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }),
-    broken
-  ).pipe(
-    Effect.catch((error) =>
-      lose(
-        error._tag === "Expired"
-          ? "lease deadline passed without a confirmed renewal"
-          : error._tag === "Broken"
-          ? `connection lost: ${error.error.message}`
-          : describe(error)
+  // Built when it first runs: a region that ends at once never needs it.
+  const keepAlive = Effect.suspend(() => {
+    // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
+    // the scope closing, it would leave the connection mid-exchange. The release
+    // waits for it instead (a connection carries one exchange at a time).
+    const renew = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        Effect.forkDetach(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout), {
+          startImmediately: true
+        }),
+        (fiber) => Effect.andThen(Ref.set(renewing, fiber), restore(Fiber.join(fiber)))
       )
     )
-  )
+    const broken: Effect.Effect<never, Broken> = Effect.mapError(
+      connection.broken,
+      (error): Broken => ({ _tag: "Broken", error })
+    )
+    return Effect.raceFirst(
+      Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }),
+      broken
+    ).pipe(
+      Effect.catch((error) =>
+        lose(
+          error._tag === "Expired"
+            ? "lease deadline passed without a confirmed renewal"
+            : error._tag === "Broken"
+            ? `connection lost: ${error.error.message}`
+            : describe(error)
+        )
+      )
+    )
+  })
 
   const lease: Lease = {
     [TypeId]: TypeId,
