@@ -42,6 +42,9 @@ export interface ConnectionOptions {
   readonly maxReplyBytes: number
 }
 
+/** An owner's reaction to its connection breaking. */
+export type OnBreak = (error: ConnectionError | ProtocolError) => Effect.Effect<void>
+
 /** What an exchange can fail with. */
 export type ExchangeError = ConnectionError | ProtocolError | ServerError | AuthError
 
@@ -78,6 +81,12 @@ export interface Connection {
    * unasked (e.g. a read-timeout `error`). Does not wait for the network.
    */
   readonly alive: Effect.Effect<boolean>
+  /**
+   * Sets (or, with `undefined`, clears) the owner's reaction to the transport
+   * breaking: the connection's own watcher runs it on the event (no fiber of the
+   * owner's waits for it). Run at once if the connection is broken already.
+   */
+  readonly onBreak: (listener: OnBreak | undefined) => Effect.Effect<void>
   /**
    * Fails the moment the connection breaks (peer hang-up, socket error, a byte
    * nobody asked for); never succeeds. A lease races it: the server frees a
@@ -146,9 +155,18 @@ export const fromTransport = Effect.fnUntraced(function*(
     Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
   const failWith = (error: ConnectionError | ProtocolError) => Effect.andThen(markBroken(error), Effect.fail(error))
 
-  // The transport's break, whenever it comes, marks the connection broken and
-  // completes `broken`, which a lease holding this connection races.
-  yield* transport.hangup.pipe(Effect.flatMap(markBroken), Effect.interruptible, Effect.forkScoped)
+  // The owner's reaction to a break (a lease ends at once), if any.
+  const owner = Ref.makeUnsafe<OnBreak | undefined>(undefined)
+  const tellOwner = (error: ConnectionError | ProtocolError) =>
+    Effect.suspend(() => Ref.getUnsafe(owner)?.(error) ?? Effect.void)
+
+  // The transport's break, whenever it comes, marks the connection broken,
+  // completes `broken`, and tells the owner: a lease holding this connection ends then.
+  yield* transport.hangup.pipe(
+    Effect.flatMap((error) => Effect.andThen(markBroken(error), tellOwner(error))),
+    Effect.interruptible,
+    Effect.forkScoped
+  )
 
   /** Back to idle after a reply, unless the connection broke meanwhile. */
   const settle = Ref.update(state, (current) => current._tag === "InFlight" ? idle : current)
@@ -203,9 +221,17 @@ export const fromTransport = Effect.fnUntraced(function*(
     return Ref.getUnsafe(state)._tag === "Idle" && transport.probe() === undefined
   }
 
+  const onBreak = (listener: OnBreak | undefined): Effect.Effect<void> =>
+    Effect.andThen(Ref.set(owner, listener), () => {
+      // broken already: the owner learns it now
+      const current = Ref.getUnsafe(state)
+      return listener !== undefined && current._tag === "Broken" ? listener(current.error) : Effect.void
+    })
+
   const connection: Connection = {
     server,
     send,
+    onBreak,
     reusable: Effect.sync(reusableNow),
     reusableNow,
     healthy,

@@ -26,13 +26,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Tracer from "effect/Tracer"
 import { DflockdClient } from "../DflockdClient.ts"
-import {
-  AcquireTimeoutError,
-  type ConnectionError,
-  InvalidArgumentError,
-  LockLostError,
-  type ProtocolError
-} from "../Errors.ts"
+import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../Errors.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
 import type { Connection, ExchangeError } from "./connection.ts"
@@ -177,12 +171,6 @@ interface Holding {
   readonly clock: Clock.Clock
 }
 
-/** The holding connection broke (hang-up, socket error, a byte nobody asked for). */
-interface Broken {
-  readonly _tag: "Broken"
-  readonly error: ConnectionError | ProtocolError
-}
-
 const describe = (error: ExchangeError): string => {
   switch (error._tag) {
     case "ServerError":
@@ -203,10 +191,10 @@ const describe = (error: ExchangeError): string => {
  */
 type KeepAliveMode = "fork" | "guard"
 
-/** A held lease, and an effect that fails with `LockLostError` once it is lost (and never succeeds). */
+/** A held lease, and its keep-alive loop (forked already in `fork` mode; the caller's to run in `guard` mode). */
 interface Held {
   readonly lease: Lease
-  readonly guard: Effect.Effect<never, LockLostError>
+  readonly keepAlive: Effect.Effect<void>
 }
 
 /**
@@ -297,7 +285,8 @@ const holdFrom = (
   )
   // Finalizers are uninterruptible; the release ends by its own deadline.
   const finalizer = Effect.andThen(
-    Metrics.recordRelease(kind),
+    // the connection may serve another owner next: this lease stops listening first
+    Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
     Effect.suspend(() => {
       // A lost lease is not ours to release: the server may have granted it to someone else.
       if (Deferred.isDoneUnsafe(lostSignal)) return Effect.void
@@ -306,9 +295,9 @@ const holdFrom = (
     })
   )
 
-  // One loop renews the lease and watches its deadline, and it races the connection:
-  // the server frees the lease the moment the connection ends, so the lease ends then too.
-  // Built when it first runs: a region that ends at once never needs it.
+  // One loop renews the lease and watches its deadline. Built when it first runs: a
+  // region that ends at once never needs it. The connection's end is not its job: the
+  // connection tells the lease itself (`onBreak` below), on the event.
   const keepAlive = Effect.suspend(() => {
     // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
     // the scope closing, it would leave the connection mid-exchange. The release
@@ -321,22 +310,9 @@ const holdFrom = (
         (fiber) => Effect.andThen(Ref.set(renewing, fiber), restore(Fiber.join(fiber)))
       )
     )
-    const broken: Effect.Effect<never, Broken> = Effect.mapError(
-      connection.broken,
-      (error): Broken => ({ _tag: "Broken", error })
-    )
-    return Effect.raceFirst(
-      Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }),
-      broken
-    ).pipe(
+    return Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }).pipe(
       Effect.catch((error) =>
-        lose(
-          error._tag === "Expired"
-            ? "lease deadline passed without a confirmed renewal"
-            : error._tag === "Broken"
-            ? `connection lost: ${error.error.message}`
-            : describe(error)
-        )
+        lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
       )
     )
   })
@@ -355,14 +331,18 @@ const holdFrom = (
     lost: Deferred.await(lostSignal)
   }
 
-  const registered = Metrics.recordHeld(kind, Scope.addFinalizer(scope, finalizer))
+  // The server frees the lease the moment its connection ends: so does the lease.
+  const registered = Effect.andThen(
+    Metrics.recordHeld(kind, Scope.addFinalizer(scope, finalizer)),
+    connection.onBreak((error) => lose(`connection lost: ${error.message}`))
+  )
   if (mode === "guard") {
-    return Effect.as(registered, { lease, guard: Effect.andThen(keepAlive, lease.lost) })
+    return Effect.as(registered, { lease, keepAlive })
   }
   return registered.pipe(
     // started here and now: no scheduler hop, and its first timer is set before `hold` returns
     Effect.andThen(Effect.forkIn(keepAlive, scope, { startImmediately: true })),
-    Effect.as({ lease, guard: lease.lost })
+    Effect.as({ lease, keepAlive })
   )
 }
 
@@ -545,6 +525,8 @@ export const withLease = <A, E, R>(
   Effect.scoped(
     Effect.flatMap(
       Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, "guard", scope)),
-      (held) => Effect.raceFirst(region, held.guard)
+      // the first to finish wins: the region, or `lost` (the keep-alive, or the
+      // connection's end, failed it); the keep-alive itself only ever ends by losing
+      (held) => Effect.raceAllFirst([region, Effect.andThen(held.keepAlive, held.lease.lost), held.lease.lost])
     )
   )
