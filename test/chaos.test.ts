@@ -52,6 +52,39 @@ const assertNoOverlap = (times: RegionTimes, theirGrant: number, what: string) =
   assert.isAtMost(overlap, REACTION_MS, `${what}: our region ran ${overlap.toFixed(1)} ms past the other's grant`)
 }
 
+/**
+ * A first client holds `key` for `holdMillis`; our region (2 s lease) queues behind
+ * it through `via`; a second client queues behind us. Returns our region's fiber
+ * and times, and the second client, once its `l` is sent.
+ */
+const queuedBetweenTwo = (
+  own: { readonly host: string; readonly port: number },
+  via: string,
+  key: string,
+  holdMillis: number
+) =>
+  Effect.gen(function*() {
+    const first = yield* contender(own, key, { holdMillis })
+    yield* Effect.promise(() => first.granted)
+    const times = newTimes()
+    const entered = yield* Deferred.make<void>()
+    const holder = yield* Lock.withLock(recordedRegion(times, entered), key, {
+      leaseTtl: "2 seconds",
+      acquireTimeout: "30 seconds"
+    }).pipe(Effect.flip, Effect.provide(clientLayer(via, { pool: false })), Effect.forkChild)
+    yield* Effect.sleep("150 millis") // our `l` is queued behind the first
+    const second = yield* contender(own, key, { timeoutSeconds: 30 })
+    yield* Effect.promise(() => second.sent)
+    return { holder, times, second }
+  })
+
+/** The late grant's confirming renewal was refused, so our region never started. */
+const assertNeverStarted = (error: { readonly _tag: string }, times: RegionTimes, theirGrant: number, what: string) => {
+  assert.strictEqual(error._tag, "LockLostError", "the stale grant's renewal was refused")
+  assert.isUndefined(times.started, "the region never started")
+  assertNoOverlap(times, theirGrant, what)
+}
+
 describe(`chaos on ${server.label}: nobody else holds the lock while our region runs`, () => {
   it.live("the holder's link is cut: the region ends with the connection, not at the next renewal", () =>
     Effect.gen(function*() {
@@ -165,26 +198,12 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
       Effect.gen(function*() {
         const own = yield* scopedServer()
         const link = yield* relay(own)
-        const key = freshKey("stall")
-        const first = yield* contender(own, key, { holdMillis: 1000 })
-        yield* Effect.promise(() => first.granted)
-        const times = newTimes()
-        const entered = yield* Deferred.make<void>()
-        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, {
-          leaseTtl: "2 seconds",
-          acquireTimeout: "30 seconds"
-        }).pipe(Effect.flip, Effect.provide(clientLayer(link.address, { pool: false })), Effect.forkChild)
-        yield* Effect.sleep("200 millis") // our `l` is queued behind the first
-        const second = yield* contender(own, key, { timeoutSeconds: 30 })
-        yield* Effect.promise(() => second.sent)
+        const { holder, second, times } = yield* queuedBetweenTwo(own, link.address, freshKey("stall"), 1000)
         link.stall() // the grant the first's release brings us is held in the relay
         // the server grants us, our 2 s lease runs out unconfirmed, and it grants the second
         const theirGrant = yield* Effect.promise(() => second.granted)
         link.resume()
-        const error = yield* Fiber.join(holder)
-        assert.strictEqual(error._tag, "LockLostError", "the stale grant's renewal was refused")
-        assert.isUndefined(times.started, "the region never started")
-        assertNoOverlap(times, theirGrant, "stall")
+        assertNeverStarted(yield* Fiber.join(holder), times, theirGrant, "stall")
       }).pipe(Effect.scoped),
     30_000
   )
@@ -194,26 +213,12 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
     () =>
       Effect.gen(function*() {
         const own = yield* scopedServer()
-        const key = freshKey("blocked")
-        const first = yield* contender(own, key, { holdMillis: 600 })
-        yield* Effect.promise(() => first.granted)
-        const times = newTimes()
-        const entered = yield* Deferred.make<void>()
-        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, {
-          leaseTtl: "2 seconds",
-          acquireTimeout: "30 seconds"
-        }).pipe(Effect.flip, Effect.provide(clientLayer(own.address, { pool: false })), Effect.forkChild)
-        yield* Effect.sleep("150 millis") // our `l` is queued behind the first
-        const second = yield* contender(own, key, { timeoutSeconds: 30 })
-        yield* Effect.promise(() => second.sent)
+        const { holder, second, times } = yield* queuedBetweenTwo(own, own.address, freshKey("blocked"), 600)
         // Block this process: the first releases, we are granted, our lease runs out and the
         // second is granted, all while we cannot read.
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4500)
         const error = yield* Fiber.join(holder)
-        const theirGrant = yield* Effect.promise(() => second.granted)
-        assert.strictEqual(error._tag, "LockLostError", "the stale grant's renewal was refused")
-        assert.isUndefined(times.started, "the region never started")
-        assertNoOverlap(times, theirGrant, "blocked event loop")
+        assertNeverStarted(error, times, yield* Effect.promise(() => second.granted), "blocked event loop")
       }).pipe(Effect.scoped),
     30_000
   )

@@ -347,28 +347,8 @@ const holdFrom = (
 }
 
 /**
- * Runs `use` with a connection in a child scope of the current one. The child
- * scope is closed at once when `use` fails or is interrupted (closing the
- * socket, which makes the server drop a waiter or release a grant), and
- * otherwise lives as long as the current scope.
- */
-const withConnection = <A, E, R>(
-  client: DflockdClient["Service"],
-  key: string,
-  parent: Scope.Scope,
-  use: (connection: Connection, scope: Scope.Closeable) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, R> =>
-  Effect.flatMap(client.route(key), (server) => {
-    const scope = Scope.forkUnsafe(parent, "sequential")
-    return Effect.flatMap(client.connect(server, scope), (connection) => use(connection, scope)).pipe(
-      Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
-    )
-  })
-
-/**
  * Runs `use` with a connection in `scope` itself, for a scope that exists only
- * for this one lease and is closed as soon as `use` fails (`withLease`'s own):
- * a child scope would only add a fork and a close per lock.
+ * for this one lease and is closed as soon as `use` fails (`withLease`'s own).
  */
 const withConnectionIn = <A, E, R>(
   client: DflockdClient["Service"],
@@ -380,6 +360,25 @@ const withConnectionIn = <A, E, R>(
     client.route(key),
     (server) => Effect.flatMap(client.connect(server, scope), (connection) => use(connection, scope))
   )
+
+/**
+ * Runs `use` with a connection in a child scope of `parent`. The child scope is
+ * closed at once when `use` fails or is interrupted (closing the socket, which
+ * makes the server drop a waiter or release a grant), and otherwise lives as
+ * long as `parent`.
+ */
+const withConnection = <A, E, R>(
+  client: DflockdClient["Service"],
+  key: string,
+  parent: Scope.Scope,
+  use: (connection: Connection, scope: Scope.Closeable) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ExchangeError | InvalidArgumentError, R> =>
+  Effect.suspend(() => {
+    const scope = Scope.forkUnsafe(parent, "sequential")
+    return withConnectionIn(client, key, scope, (connection) => use(connection, scope)).pipe(
+      Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+    )
+  })
 
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
 export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
