@@ -11,14 +11,14 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ConfigProvider, Duration, Effect, Option, Redacted, Result, Schedule } from "effect"
-import { afterAll, beforeAll, inject } from "vitest"
+import { inject } from "vitest"
 import { freePort } from "../scripts/dflockd-server.ts"
 import { Lock } from "../src/index.ts"
 import { connectionOptions } from "../src/internal/cliCommand.ts"
 import { signalExitCode } from "../src/internal/cliRun.ts"
 import * as Codec from "../src/internal/codec.ts"
 import { clientLayer, eventuallyFree, isFree, scopedServer, sendRaw } from "./support/probe.ts"
-import { type Certificates, makeCertificates, startTlsRelay, type TlsRelay } from "./support/tls.ts"
+import { tlsRelayForFile } from "./support/tls.ts"
 
 const shared = inject("dflockd")
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -26,16 +26,7 @@ const cliPath = Path.join(root, "src", "cli.ts")
 let counter = 0
 const freshKey = (name: string) => `cli-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
 
-let certs: Certificates
-let relay: TlsRelay
-beforeAll(async () => {
-  certs = makeCertificates()
-  relay = await startTlsRelay(shared, certs)
-})
-afterAll(async () => {
-  await relay?.close()
-  if (certs !== undefined) rmSync(certs.dir, { recursive: true, force: true })
-})
+const tls = tlsRelayForFile(shared)
 
 // ---------------------------------------------------------------------------
 // connection settings: DflockdClient.layerConfig's Config, flags overriding
@@ -131,7 +122,7 @@ describe("connection settings", () => {
         "cluster mode is not supported by this client version"
       )
       assert.include(
-        yield* problem({ tls: Option.some(false) }, { DFLOCKD_TLS_CA_FILE: certs.caFile }),
+        yield* problem({ tls: Option.some(false) }, { DFLOCKD_TLS_CA_FILE: tls.certs.caFile }),
         "DFLOCKD_TLS_CA_FILE: is set while --tls is false"
       )
       const secret = "s3cret-TOKEN"
@@ -141,11 +132,11 @@ describe("connection settings", () => {
 
   it.effect("the CA file: read from DFLOCKD_TLS_CA_FILE or --tls-ca (the flag wins); TLS on", () =>
     Effect.gen(function*() {
-      const pem = readFileSync(certs.caFile, "utf8")
-      assert.deepStrictEqual((yield* options({}, { DFLOCKD_TLS_CA_FILE: certs.caFile })).tls, { ca: pem })
-      const missing = Path.join(certs.dir, "missing.pem")
+      const pem = readFileSync(tls.certs.caFile, "utf8")
+      assert.deepStrictEqual((yield* options({}, { DFLOCKD_TLS_CA_FILE: tls.certs.caFile })).tls, { ca: pem })
+      const missing = Path.join(tls.certs.dir, "missing.pem")
       assert.deepStrictEqual(
-        (yield* options({ tlsCa: Option.some(certs.caFile) }, { DFLOCKD_TLS_CA_FILE: missing })).tls,
+        (yield* options({ tlsCa: Option.some(tls.certs.caFile) }, { DFLOCKD_TLS_CA_FILE: missing })).tls,
         { ca: pem }
       )
       assert.match(yield* problem({ tlsCa: Option.some(missing) }, {}), /--tls-ca: cannot read/)
@@ -455,16 +446,16 @@ describe("dflock", () => {
         const key = freshKey("tls")
         const result = yield* dflock(
           [key, ...nodeScript(probeScript, shared.host, String(shared.port), key)],
-          { DFLOCKD_SERVERS: relay.address, DFLOCKD_TLS_CA_FILE: certs.caFile }
+          { DFLOCKD_SERVERS: tls.relay.address, DFLOCKD_TLS_CA_FILE: tls.certs.caFile }
         )
         assert.strictEqual(result.code, 0, result.stderr)
         assert.strictEqual(result.stdout.trim(), "probe: timeout", "held (through the relay) while the command ran")
         const withoutCa = yield* dflock(["--timeout", "0", key, "--", "true"], {
-          DFLOCKD_SERVERS: relay.address,
+          DFLOCKD_SERVERS: tls.relay.address,
           DFLOCKD_TLS: "true"
         })
         assert.strictEqual(withoutCa.code, 69, "the system CAs do not know the test CA")
-        const missing = Path.join(certs.dir, "missing.pem")
+        const missing = Path.join(tls.certs.dir, "missing.pem")
         for (
           const [args, env] of [
             [[key, "--", "true"], { DFLOCKD_TLS_CA_FILE: missing }],

@@ -27,23 +27,12 @@ import {
 } from "../src/promise.ts"
 import * as Sharding from "../src/Sharding.ts"
 import { has } from "./support/server.ts"
+import { rejection, sleep } from "./support/promises.ts"
 
 const server = inject("dflockd")
 
 let counter = 0
 const uniqueKey = (name: string) => `compat-${name}-${process.pid}-${++counter}`
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** The rejection of a promise that must reject. */
-const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  return assert.fail("expected a rejection")
-}
 
 const until = async (condition: () => boolean, what: string, withinMs = 3000) => {
   const deadline = performance.now() + withinMs

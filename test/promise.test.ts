@@ -22,6 +22,7 @@ import {
 } from "../src/promise.ts"
 import * as Sharding from "../src/Sharding.ts"
 import { has, needs } from "./support/server.ts"
+import { rejection, sleep } from "./support/promises.ts"
 
 const server = inject("dflockd")
 const servers: Array<[string, number]> = [[server.host, server.port]]
@@ -30,18 +31,6 @@ const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 let counter = 0
 const uniqueKey = (name: string) =>
   `promise-${name}-${process.pid}-${++counter}-${Math.random().toString(16).slice(2, 8)}`
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** The rejection of a promise that must reject. */
-const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  return assert.fail("expected a rejection")
-}
 
 /** The `_tag` of a LockError's cause (the Effect core's tagged error), if any. */
 const causeTag = (error: unknown): string | undefined => {

@@ -7,29 +7,17 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Option, Schedule } from "effect"
-import { afterAll, beforeAll, inject } from "vitest"
+import { inject } from "vitest"
 import { DflockdClient, Lock } from "../src/index.ts"
 import { failedWith } from "./support/exits.ts"
 import { isFree } from "./support/probe.ts"
-import { type Certificates, makeCertificates, startTlsRelay, type TlsRelay } from "./support/tls.ts"
-import { rmSync } from "node:fs"
+import { tlsRelayForFile } from "./support/tls.ts"
 import { inspect } from "node:util"
 
 const shared = inject("dflockd")
-let certs: Certificates
-let relay: TlsRelay
+const tls = tlsRelayForFile(shared)
 let counter = 0
 const freshKey = (name: string) => `tls-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
-
-beforeAll(async () => {
-  certs = makeCertificates()
-  relay = await startTlsRelay(shared, certs)
-})
-
-afterAll(async () => {
-  await relay?.close()
-  if (certs !== undefined) rmSync(certs.dir, { recursive: true, force: true })
-})
 
 /** Small timeouts and no retries: failures must come fast and typed. */
 const quick = {
@@ -69,17 +57,21 @@ describe("TLS through a relay in front of the real server", () => {
   it.live("with the test CA and servername localhost: connects, acquires, and the key is held on the server", () =>
     Effect.gen(function*() {
       const key = freshKey("with-ca")
-      const before = relay.secured()
+      const before = tls.relay.secured()
       const lock = yield* Lock.acquire(key, { leaseTtl: "10 seconds" })
-      assert.strictEqual(lock.server, relay.address)
+      assert.strictEqual(lock.server, tls.relay.address)
       assert.match(lock.token, /^[0-9a-f]{32}$/)
-      assert.isAbove(relay.secured(), before, "the connection went through a completed TLS handshake")
+      assert.isAbove(tls.relay.secured(), before, "the connection went through a completed TLS handshake")
       // seen from a plain TCP client straight to the real server: held
       assert.isFalse(yield* isFree(shared.address, key))
     }).pipe(
       Effect.scoped,
       Effect.provide(
-        DflockdClient.layer({ ...quick, servers: [relay.address], tls: { ca: certs.ca, servername: "localhost" } })
+        DflockdClient.layer({
+          ...quick,
+          servers: [tls.relay.address],
+          tls: { ca: tls.certs.ca, servername: "localhost" }
+        })
       )
     ))
 
@@ -91,33 +83,39 @@ describe("TLS through a relay in front of the real server", () => {
     }).pipe(
       Effect.scoped,
       Effect.provide(
-        DflockdClient.layer({ ...quick, servers: [relay.address], tls: { ca: [new TextEncoder().encode(certs.ca)] } })
+        DflockdClient.layer({
+          ...quick,
+          servers: [tls.relay.address],
+          tls: { ca: [new TextEncoder().encode(tls.certs.ca)] }
+        })
       )
     ))
 
   it.live("tls: true (system CAs only) fails with ConnectionError: verification is on by default", () =>
     Effect.gen(function*() {
-      const failuresBefore = relay.failedHandshakes()
+      const failuresBefore = tls.relay.failedHandshakes()
       const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("system-ca"))))
       const error = failedWith(exit, "ConnectionError")
-      assert.strictEqual(error.server, relay.address)
+      assert.strictEqual(error.server, tls.relay.address)
       assert.match(causeText(error), /self[- ]signed|unable to (get|verify)|certificate/i)
       // the relay sees the client abort the handshake (its alert may take a moment to arrive)
       assert.isTrue(
-        yield* eventually(() => relay.failedHandshakes() > failuresBefore),
+        yield* eventually(() => tls.relay.failedHandshakes() > failuresBefore),
         "the relay saw a failed handshake"
       )
-    }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [relay.address], tls: true }))))
+    }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [tls.relay.address], tls: true }))))
 
   it.live("a certificate failure is not retried, even with the default retry schedule", () =>
     Effect.gen(function*() {
-      const failuresBefore = relay.failedHandshakes()
+      const failuresBefore = tls.relay.failedHandshakes()
       const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("no-retry"))))
       failedWith(exit, "ConnectionError")
-      assert.isTrue(yield* eventually(() => relay.failedHandshakes() > failuresBefore))
+      assert.isTrue(yield* eventually(() => tls.relay.failedHandshakes() > failuresBefore))
       yield* Effect.sleep("700 millis") // longer than the default backoff would wait
-      assert.strictEqual(relay.failedHandshakes() - failuresBefore, 1, "one handshake, no retries")
-    }).pipe(Effect.provide(DflockdClient.layer({ servers: [relay.address], tls: true, connectTimeout: "2 seconds" }))))
+      assert.strictEqual(tls.relay.failedHandshakes() - failuresBefore, 1, "one handshake, no retries")
+    }).pipe(
+      Effect.provide(DflockdClient.layer({ servers: [tls.relay.address], tls: true, connectTimeout: "2 seconds" }))
+    ))
 
   it.live("a wrong servername fails verification too; the error serialises (no live certificate objects)", () =>
     Effect.gen(function*() {
@@ -132,8 +130,8 @@ describe("TLS through a relay in front of the real server", () => {
       Effect.provide(
         DflockdClient.layer({
           ...quick,
-          servers: [relay.address],
-          tls: { ca: certs.ca, servername: "dflockd.example" }
+          servers: [tls.relay.address],
+          tls: { ca: tls.certs.ca, servername: "dflockd.example" }
         })
       )
     ))
@@ -146,23 +144,25 @@ describe("TLS through a relay in front of the real server", () => {
       assert.isFalse(yield* isFree(shared.address, key))
     }).pipe(
       Effect.scoped,
-      Effect.provide(DflockdClient.layer({ ...quick, servers: [relay.address], tls: { rejectUnauthorized: false } }))
+      Effect.provide(
+        DflockdClient.layer({ ...quick, servers: [tls.relay.address], tls: { rejectUnauthorized: false } })
+      )
     ))
 
   it.live("plain TCP to the TLS port fails with a typed error within the timeouts (no hang)", () =>
     Effect.gen(function*() {
-      const failuresBefore = relay.failedHandshakes()
+      const failuresBefore = tls.relay.failedHandshakes()
       const [elapsed, exit] = yield* Effect.timed(Effect.exit(Effect.scoped(Lock.tryAcquire(freshKey("plain")))))
       assert.isTrue(Exit.isFailure(exit))
       const error = failedWith(exit, "ConnectionError")
-      assert.strictEqual(error.server, relay.address)
+      assert.strictEqual(error.server, tls.relay.address)
       assert.isTrue(
-        yield* eventually(() => relay.failedHandshakes() > failuresBefore),
+        yield* eventually(() => tls.relay.failedHandshakes() > failuresBefore),
         "the relay rejected a non-TLS hello"
       )
       // bounded by requestTimeout (1 s) for the `l` exchange, with slack for a loaded machine
       assert.isBelow(Duration.toMillis(elapsed), 3000)
-    }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [relay.address] }))))
+    }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [tls.relay.address] }))))
 
   it.live("locks over TLS exclude locks over plain TCP: one server, two transports", () =>
     Effect.gen(function*() {
@@ -176,7 +176,11 @@ describe("TLS through a relay in front of the real server", () => {
     }).pipe(
       Effect.scoped,
       Effect.provide(
-        DflockdClient.layer({ ...quick, servers: [relay.address], tls: { ca: certs.ca, servername: "localhost" } })
+        DflockdClient.layer({
+          ...quick,
+          servers: [tls.relay.address],
+          tls: { ca: tls.certs.ca, servername: "localhost" }
+        })
       )
     ))
 })

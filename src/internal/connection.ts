@@ -61,8 +61,6 @@ export interface Connection {
    * broken, and no claim on it (see `claim`).
    */
   readonly reusable: Effect.Effect<boolean>
-  /** {@link reusable}, read now (for the pool's bookkeeping, inside one of its own steps). */
-  readonly reusableNow: () => boolean
   /**
    * Idle and not known broken, read now without marking anything: the pool's
    * fast check before reuse (`alive` does the full check and records a break).
@@ -233,7 +231,6 @@ export const fromTransport = Effect.fnUntraced(function*(
     send,
     onBreak,
     reusable: Effect.sync(reusableNow),
-    reusableNow,
     healthy,
     claim: Ref.set(claimed, true),
     unclaim: Ref.set(claimed, false),

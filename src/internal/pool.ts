@@ -78,18 +78,22 @@ export const make = Effect.fnUntraced(function*(
     return { connection, scope, idleSince: 0 }
   })
 
+  // `reusable` is an effect, not a flag read: a connection's owner may decide it
+  // in its own context (the Promise API's `close()` makes it false).
   const giveBack = (entry: Entry) =>
-    Effect.clockWith((clock) => {
-      if (!entry.connection.reusableNow() || Ref.getUnsafe(closed)) return close(entry)
-      const now = clock.currentTimeMillisUnsafe()
-      return Effect.flatMap(
-        Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
-          const next = [...entries, { ...entry, idleSince: now }]
-          const excess = Math.max(0, next.length - options.maxIdle)
-          return [next.slice(0, excess), next.slice(excess)]
-        }),
-        (overflow) => overflow.length === 0 ? Effect.void : Effect.forEach(overflow, close, { discard: true })
-      )
+    Effect.flatMap(entry.connection.reusable, (reusable) => {
+      if (!reusable || Ref.getUnsafe(closed)) return close(entry)
+      return Effect.clockWith((clock) => {
+        const now = clock.currentTimeMillisUnsafe()
+        return Effect.flatMap(
+          Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
+            const next = [...entries, { ...entry, idleSince: now }]
+            const excess = Math.max(0, next.length - options.maxIdle)
+            return [next.slice(0, excess), next.slice(excess)]
+          }),
+          (overflow) => overflow.length === 0 ? Effect.void : Effect.forEach(overflow, close, { discard: true })
+        )
+      })
     })
 
   // Taking an entry and registering its return are one uninterruptible step, so an

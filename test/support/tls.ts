@@ -6,6 +6,7 @@
  * dflockd server. It never speaks the protocol itself.
  */
 import { Effect } from "effect"
+import { afterAll, beforeAll } from "vitest"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
@@ -158,3 +159,21 @@ export const tlsRelay = (
     Effect.promise(() => startTlsRelay(target, credentials)),
     (relay) => Effect.promise(relay.close)
   )
+
+/**
+ * A TLS relay in front of `target` for the whole test file, with its
+ * certificates: made before the file's tests, removed after them. Read
+ * `certs` and `relay` inside tests (they are set once the file starts).
+ */
+export const tlsRelayForFile = (target: { readonly host: string; readonly port: number }) => {
+  const fixture = {} as { certs: Certificates; relay: TlsRelay }
+  beforeAll(async () => {
+    fixture.certs = makeCertificates()
+    fixture.relay = await startTlsRelay(target, fixture.certs)
+  })
+  afterAll(async () => {
+    await fixture.relay?.close()
+    if (fixture.certs !== undefined) rmSync(fixture.certs.dir, { recursive: true, force: true })
+  })
+  return fixture
+}
