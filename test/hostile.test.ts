@@ -542,3 +542,34 @@ describe("harness sanity", () => {
       assert.strictEqual(yield* server.connections, 0)
     }).pipe(Effect.provide(harness(firstReply([hang]), TEST_OPTIONS))))
 })
+
+describe("a late grant is confirmed before use; a timely one is not", () => {
+  const delayedGrant = (delay: Duration.Input, lease: number): Script => (request) => {
+    switch (request.command) {
+      case "l":
+        return [sleep(delay), line(`ok ${TOKEN} ${lease}`)]
+      case "n":
+        return [line(`ok ${lease}`)]
+      case "r":
+        return [line("ok")]
+      default:
+        return [hang]
+    }
+  }
+  const commands = Effect.gen(function*() {
+    const scripted = yield* ScriptedServer
+    return (yield* scripted.requests).map((r) => r.command)
+  })
+
+  it.live("a grant 100 ms after the request on a 10 s lease, with a 20 ms heartbeat: no renewal before the region", () =>
+    Effect.gen(function*() {
+      yield* guard(Lock.withLock(Effect.void, KEY, { acquireTimeout: 0, heartbeatInterval: "20 millis" }))
+      assert.deepStrictEqual(yield* commands, ["l", "r"])
+    }).pipe(Effect.provide(harness(delayedGrant("100 millis", 10), TEST_OPTIONS))))
+
+  it.live("a grant 700 ms after the request on a 1 s lease: renewed once before the region starts", () =>
+    Effect.gen(function*() {
+      const seen = yield* guard(Lock.withLock(commands, KEY, { acquireTimeout: 0 }))
+      assert.deepStrictEqual(seen, ["l", "n"], "the confirming renewal came before the region")
+    }).pipe(Effect.provide(harness(delayedGrant("700 millis", 1), { requestTimeout: "2 seconds" }))))
+})

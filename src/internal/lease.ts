@@ -217,11 +217,13 @@ const hold = (
   const renewEvery = Watchdog.renewInterval(leaseMillis, Math.min(leaseMillis * renewRatio, heartbeatMillis))
   const receivedAt = Watchdog.monotonicMillis(holding.clock)
   // The server granted somewhere between the send and now: the lease runs from the send.
-  // A grant that arrived after the first renewal was due (a long wait in the queue, a
+  // A grant that arrived after the lease's own renewal point (a long wait in the queue, a
   // reply held up, a blocked event loop) is confirmed by one renewal before it is handed
   // over, and counted from that renewal's send: a region never starts on a lease the
-  // server may already have expired. A short wait costs no extra round trip.
-  if (receivedAt - sentAtMillis < renewEvery) {
+  // server may already have expired. A short wait costs no extra round trip (the point is
+  // the lease's, not the heartbeat's: a short heartbeat does not make every grant stale).
+  const confirmAfter = Watchdog.renewInterval(leaseMillis, leaseMillis * renewRatio)
+  if (receivedAt - sentAtMillis < confirmAfter) {
     return holdFrom(client, holding, grant, sentAtMillis, mode, renewEvery)
   }
   return sendShort(connection, Codec.renew(kind, key, grant.token, grant.leaseSeconds), requestTimeout).pipe(
