@@ -101,7 +101,7 @@ export interface ClientOptions {
   readonly connectTimeout?: Duration.Input | undefined
   /** Bound on short exchanges (renew, release, stats) and on the reply to a blocking one beyond its own timeout. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input | undefined
-  /** Retry policy for failures to connect. Default: 3 retries, jittered exponential backoff from 100 ms. Never retries `AuthError`. */
+  /** Retry policy for failures to connect. Default: 3 retries, jittered exponential backoff from 100 ms. Never retries `AuthError`, nor a `ConnectionError` with reason `Tls` (certificates, TLS mismatch). */
   readonly connectRetry?: Schedule.Schedule<unknown, Connection.ExchangeError> | undefined
   /** Renew when this fraction of the lease has passed. Default 0.5. */
   readonly renewRatio?: number | undefined
@@ -277,16 +277,6 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
     }
   })
 
-/** TLS verification failures are permanent: retrying them only delays the error. */
-const isCertificateFailure = (cause: unknown): boolean => {
-  const reason = Predicate.hasProperty(cause, "reason") ? cause.reason : undefined
-  const inner = Predicate.hasProperty(reason, "cause") ? reason.cause : cause
-  const code = Predicate.hasProperty(inner, "code") ? inner.code : undefined
-  return typeof code === "string" &&
-    (code.startsWith("ERR_TLS_CERT") || code.includes("CERT") || code.includes("SELF_SIGNED") ||
-      code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" || code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY")
-}
-
 const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
 
 /**
@@ -344,7 +334,7 @@ export type Dialer = (
  * import { ConnectionError, DflockdClient } from "effect-dflockd"
  *
  * const unreachable: DflockdClient.Dialer = (server) =>
- *   Effect.fail(new ConnectionError({ server: server.label, cause: new Error("connection refused") }))
+ *   Effect.fail(new ConnectionError({ server: server.label, reason: "Refused", cause: new Error("connection refused") }))
  *
  * const Offline = Layer.effect(
  *   DflockdClient.DflockdClient,
@@ -372,7 +362,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     dialer(server, resolved).pipe(
       Effect.retry({
         schedule: resolved.connectRetry,
-        while: (e) => e._tag === "ConnectionError" && !isCertificateFailure(e.cause)
+        // TLS failures (certificates, a peer that does not speak TLS) are permanent:
+        // retrying them only delays the error
+        while: (e) => e._tag === "ConnectionError" && e.reason !== "Tls"
       })
     )
 

@@ -223,7 +223,11 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
 const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, options: DflockdClient.ResolvedOptions) {
   const label = server.config.label
   const closedByServer = () =>
-    new ConnectionError({ server: label, cause: new Error("the in-memory server closed the connection") })
+    new ConnectionError({
+      server: label,
+      reason: "Closed",
+      cause: new Error("the in-memory server closed the connection")
+    })
 
   const session = yield* Effect.acquireRelease(server.open, (s) => server.disconnect(s.id))
   // The deadline is a race, whose contender runs in a fiber of its own: it ends
@@ -233,7 +237,13 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
       Effect.timeoutOrElse({
         duration: timeoutMillis,
         orElse: () =>
-          Effect.fail(new ConnectionError({ server: label, cause: new Error(`no reply within ${timeoutMillis} ms`) }))
+          Effect.fail(
+            new ConnectionError({
+              server: label,
+              reason: "Timeout",
+              cause: new Error(`no reply within ${timeoutMillis} ms`)
+            })
+          )
       }),
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(closedByServer()), onSome: Effect.succeed }))
     )
@@ -249,7 +259,13 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
 const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address, options) => {
   const server = servers.get(address.label)
   return server === undefined
-    ? Effect.fail(new ConnectionError({ server: address.label, cause: new Error("no in-memory server by this name") }))
+    ? Effect.fail(
+      new ConnectionError({
+        server: address.label,
+        reason: "Refused",
+        cause: new Error("no in-memory server by this name")
+      })
+    )
     : connectTo(server, options)
 }
 
