@@ -21,6 +21,7 @@ import * as InternalConfig from "./internal/config.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
 import * as Pool from "./internal/pool.ts"
+import { show } from "./internal/show.ts"
 import * as Sharding from "./Sharding.ts"
 import { Stats, type ServerStats } from "./Stats.ts"
 
@@ -224,7 +225,13 @@ const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOption
   if (pool === false) return Result.succeed({ maxIdle: 0, idleTimeToLive: Duration.seconds(10) })
   const maxIdle = pool?.maxIdle ?? 32
   if (!Number.isInteger(maxIdle) || maxIdle < 0) {
-    return Result.fail(new InvalidArgumentError({ argument: "pool.maxIdle", detail: "must be a non-negative integer" }))
+    return Result.fail(
+      new InvalidArgumentError({
+        argument: "pool.maxIdle",
+        value: show(maxIdle),
+        detail: "must be a non-negative integer"
+      })
+    )
   }
   return Result.map(
     positiveDuration("pool.idleTimeToLive", pool?.idleTimeToLive, "10 seconds"),
@@ -405,7 +412,11 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     const targets = server === undefined ? servers : servers.filter((s) => s.label === server)
     if (targets.length === 0) {
       return Effect.fail(
-        new InvalidArgumentError({ argument: "server", detail: `${server} is not one of the configured servers` })
+        new InvalidArgumentError({
+          argument: "server",
+          value: show(server),
+          detail: `is not one of the configured servers (${servers.map((s) => s.label).join(", ")})`
+        })
       )
     }
     return Effect.forEach(targets, statsOf, { concurrency: "unbounded" })

@@ -317,6 +317,9 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
 /**
  * An argument was rejected before any I/O: empty key, control characters in a
  * key, a key over the line limit, a non-integer lease, a limit below 1, ...
+ * `value` shows the offending value as text: strings JSON-quoted and cut at 64
+ * characters, durations as written (with their meaning when given as a number);
+ * an auth token is never shown (`<redacted>`).
  *
  * **Example** (Rejecting a key that came from user input)
  *
@@ -326,7 +329,7 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
  *
  * const lockFor = (userInput: string) =>
  *   Lock.withLock(Effect.log("working"), userInput).pipe(
- *     Effect.catchTag("InvalidArgumentError", (e) => Effect.fail(`bad ${e.argument}: ${e.detail}`))
+ *     Effect.catchTag("InvalidArgumentError", (e) => Effect.fail(`bad ${e.argument} ${e.value}: ${e.detail}`))
  *   )
  * ```
  *
@@ -335,10 +338,11 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
  */
 export class InvalidArgumentError extends Schema.TaggedError<InvalidArgumentError>()("InvalidArgumentError", {
   argument: Schema.String,
+  value: Schema.String,
   detail: Schema.String
 }) {
   override get message(): string {
-    return `invalid ${this.argument}: ${this.detail}`
+    return `invalid ${this.argument} ${this.value}: ${this.detail}`
   }
 }
 

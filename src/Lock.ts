@@ -40,7 +40,8 @@ import * as Lease from "./internal/lease.ts"
 export interface Lock extends Lease.Lease {}
 
 /**
- * Options of {@link acquire}: `acquireTimeout` (default 10 s, 0 tries once),
+ * Options of {@link acquire}: `acquireTimeout` (whole seconds, default 10 s, 0 tries once;
+ * a sub-second part is refused, not rounded),
  * `leaseTtl` (whole seconds; default the server's), `renewRatio`, `heartbeatInterval`.
  *
  * **Example** (Options for a long job)

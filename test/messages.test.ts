@@ -4,11 +4,11 @@
  * the offending value in every `InvalidArgumentError`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted, Schedule } from "effect"
+import { Config, Effect, Layer, Redacted, Result, Schedule } from "effect"
 import { rmSync } from "node:fs"
 import * as Net from "node:net"
 import { afterAll, beforeAll, inject } from "vitest"
-import { Lock } from "../src/index.ts"
+import { DflockdClient, Lock, Semaphore } from "../src/index.ts"
 import { failedWith } from "./support/exits.ts"
 import { clientLayer, scopedServer } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
@@ -110,4 +110,75 @@ describe(`TLS mismatch on ${server.label}`, () => {
         assert.match(error.hint ?? "", /server may be TLS-only \(--tls-cert\): set `tls` in the client options/)
       }).pipe(Effect.scoped)
   )
+})
+
+describe("InvalidArgumentError shows the offending value", () => {
+  const invalid = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.map(Effect.exit(Effect.scoped(effect)), (exit) => failedWith(exit, "InvalidArgumentError"))
+
+  it.live("keys are JSON-quoted (control characters escaped) and cut at 64 characters", () =>
+    Effect.gen(function*() {
+      const spaced = yield* invalid(Lock.acquire("orders 42"))
+      assert.strictEqual(spaced.value, "\"orders 42\"")
+      assert.strictEqual(spaced.message, "invalid key \"orders 42\": must not contain space, tab, CR, LF or NUL")
+
+      const newline = yield* invalid(Lock.acquire("a\nb"))
+      assert.strictEqual(newline.value, "\"a\\nb\"", "the newline is shown escaped, on one line")
+
+      const long = "k".repeat(300)
+      const tooLong = yield* invalid(Lock.acquire(long))
+      assert.strictEqual(tooLong.value, `"${"k".repeat(64)}"… (300 characters)`)
+      assert.isBelow(tooLong.message.length, 160, "the message stays short")
+    }).pipe(Effect.provide(clientLayer(shared, quick))))
+
+  it.live("durations as written: a 0.5 s lease, a sub-second acquireTimeout (refused, not rounded)", () =>
+    Effect.gen(function*() {
+      const half = yield* invalid(Lock.acquire(freshKey("lease"), { leaseTtl: "0.5 seconds" }))
+      assert.strictEqual(half.message, "invalid leaseTtl \"0.5 seconds\": must be at least 1 second")
+      const millis = yield* invalid(Lock.acquire(freshKey("lease"), { leaseTtl: 1500 }))
+      assert.strictEqual(millis.message, "invalid leaseTtl 1500 (1s 500ms): must be a whole number of seconds")
+
+      const timeout = yield* invalid(Lock.acquire(freshKey("timeout"), { acquireTimeout: "0.5 seconds" }))
+      assert.strictEqual(timeout.argument, "acquireTimeout")
+      assert.match(timeout.message, /^invalid acquireTimeout "0\.5 seconds": must be a whole number of seconds/)
+      // the ticket's wait takes the same rule
+      const ticket = yield* Lock.enqueue(freshKey("wait"))
+      const wait = failedWith(yield* Effect.exit(ticket.wait("1500 millis")), "InvalidArgumentError")
+      assert.strictEqual(wait.message.split(":")[0], "invalid timeout \"1500 millis\"")
+      assert.strictEqual((yield* ticket.wait("1 second")).key, ticket.key, "the ticket stays usable")
+    }).pipe(Effect.scoped, Effect.provide(clientLayer(shared, quick))))
+
+  it.live("limits, ratios, servers and the server argument of stats", () =>
+    Effect.gen(function*() {
+      const limit = yield* invalid(Semaphore.acquire(freshKey("limit"), { limit: 0.5 }))
+      assert.strictEqual(limit.message, "invalid limit 0.5: must be an integer from 1 to 1048576")
+      const ratio = yield* invalid(Lock.acquire(freshKey("ratio"), { renewRatio: 1.5 }))
+      assert.strictEqual(ratio.value, "1.5")
+      const stats = failedWith(yield* Effect.exit(DflockdClient.stats("10.9.9.9:1")), "InvalidArgumentError")
+      assert.strictEqual(stats.value, "\"10.9.9.9:1\"")
+      assert.include(stats.message, shared, "names the configured servers")
+      const servers = DflockdClient.resolveOptions({ servers: ["nohost"] })
+      assert.isTrue(Result.isFailure(servers))
+      if (Result.isFailure(servers)) {
+        assert.match(servers.failure.message, /^invalid servers "nohost": expected host:port/)
+      }
+    }).pipe(Effect.provide(clientLayer(shared, quick))))
+
+  it.live("an auth token is never shown, even when it is the invalid value", () =>
+    Effect.gen(function*() {
+      const secret = "line-one\nline-two-secret"
+      const checked = DflockdClient.resolveOptions({ auth: Redacted.make(secret) })
+      assert.isTrue(Result.isFailure(checked))
+      if (Result.isFailure(checked)) {
+        assert.strictEqual(checked.failure.argument, "auth")
+        assert.strictEqual(checked.failure.value, "<redacted>")
+        assert.notInclude(checked.failure.message, "secret")
+        assert.notInclude(JSON.stringify(checked.failure), "secret")
+      }
+      // through layerConfig the same check becomes a ConfigError, without the token too
+      const exit = yield* Effect.exit(
+        Layer.build(DflockdClient.layerConfig({ auth: Config.succeed(Redacted.make(secret)) }))
+      )
+      assert.notInclude(JSON.stringify(exit), "secret")
+    }).pipe(Effect.scoped))
 })

@@ -60,7 +60,10 @@ export interface Lease {
 
 /** Options shared by every acquisition. */
 export interface AcquireOptions {
-  /** How long to wait in the server's FIFO queue. Default 10 seconds; 0 tries once. */
+  /**
+   * How long to wait in the server's FIFO queue: whole seconds (the server's unit; a
+   * sub-second part is refused with `InvalidArgumentError`, never rounded). Default 10 seconds; 0 tries once.
+   */
   readonly acquireTimeout?: Duration.Input | undefined
   /** Lease to request, whole seconds ≥ 1. Default: the server's `--default-lease-ttl`. */
   readonly leaseTtl?: Duration.Input | undefined
@@ -82,7 +85,10 @@ export interface Ticket {
   readonly key: string
   /** `acquired`: granted at once; `queued`: waiting in the server's FIFO queue. */
   readonly status: "acquired" | "queued"
-  /** Step two: waits for the grant (default timeout 10 seconds). Once granted, returns the same lease again. */
+  /**
+   * Step two: waits for the grant (timeout in whole seconds, default 10 seconds). Once granted, returns
+   * the same lease again.
+   */
   readonly wait: (timeout?: Duration.Input) => Effect.Effect<Lease, AcquireError>
 }
 
