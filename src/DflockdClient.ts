@@ -15,7 +15,13 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import { type DflockdError, InvalidArgumentError, ProtocolError } from "./Errors.ts"
+import {
+  type AuthError,
+  type ConnectionError,
+  InvalidArgumentError,
+  ProtocolError,
+  type ServerError
+} from "./Errors.ts"
 import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
 import * as InternalConfig from "./internal/config.ts"
 import * as Codec from "./internal/codec.ts"
@@ -160,6 +166,30 @@ export interface ResolvedOptions {
 }
 
 /**
+ * What {@link stats} can fail with: an unknown server name (`InvalidArgumentError`),
+ * connecting (`AuthError`, `ConnectionError`), the exchange (`ConnectionError`,
+ * `ProtocolError` for a malformed reply or bad JSON), or a server that refuses
+ * `stats` (`ServerError`, e.g. dflockd older than 1.4). It holds nothing, so it
+ * cannot time out acquiring or lose a lease.
+ *
+ * **Example** (Stats or nothing)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const describe = (error: DflockdClient.StatsError): string => `${error._tag}: ${error.message}`
+ * const program = DflockdClient.stats().pipe(
+ *   Effect.catch((error) => Effect.logWarning(describe(error)).pipe(Effect.as([])))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StatsError = InvalidArgumentError | AuthError | ConnectionError | ProtocolError | ServerError
+
+/**
  * The client service. Most code uses it through `Lock`, `Semaphore` and
  * {@link stats}; `connect` is the single place connections come from.
  *
@@ -191,7 +221,7 @@ export class DflockdClient extends Context.Service<DflockdClient, {
     (server: ServerAddress, scope: Scope.Scope): Effect.Effect<Connection.Connection, Connection.ExchangeError>
   }
   /** Stats of one server (by `host:port`) or of all. */
-  readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, DflockdError>
+  readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, StatsError>
   /** Connections kept idle for reuse, across all servers. */
   readonly idleConnections: Effect.Effect<number>
 }>()("effect-dflockd/DflockdClient") {}
@@ -467,7 +497,7 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient> =
  * @since 0.1.0
  * @category accessors
  */
-export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>, DflockdError, DflockdClient> =>
+export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>, StatsError, DflockdClient> =>
   DflockdClient.use((client) => client.stats(server))
 
 /**
