@@ -15,12 +15,19 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import { type DflockdError, InvalidArgumentError, ProtocolError } from "./Errors.ts"
+import {
+  type AuthError,
+  type ConnectionError,
+  InvalidArgumentError,
+  ProtocolError,
+  type ServerError
+} from "./Errors.ts"
 import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
 import * as InternalConfig from "./internal/config.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
 import * as Pool from "./internal/pool.ts"
+import { show } from "./internal/show.ts"
 import * as Sharding from "./Sharding.ts"
 import { Stats, type ServerStats } from "./Stats.ts"
 
@@ -101,7 +108,7 @@ export interface ClientOptions {
   readonly connectTimeout?: Duration.Input | undefined
   /** Bound on short exchanges (renew, release, stats) and on the reply to a blocking one beyond its own timeout. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input | undefined
-  /** Retry policy for failures to connect. Default: 3 retries, jittered exponential backoff from 100 ms. Never retries `AuthError`. */
+  /** Retry policy for failures to connect. Default: 3 retries, jittered exponential backoff from 100 ms. Never retries `AuthError`, nor a `ConnectionError` with reason `Tls` (certificates, TLS mismatch). */
   readonly connectRetry?: Schedule.Schedule<unknown, Connection.ExchangeError> | undefined
   /** Renew when this fraction of the lease has passed. Default 0.5. */
   readonly renewRatio?: number | undefined
@@ -159,6 +166,30 @@ export interface ResolvedOptions {
 }
 
 /**
+ * What {@link stats} can fail with: an unknown server name (`InvalidArgumentError`),
+ * connecting (`AuthError`, `ConnectionError`), the exchange (`ConnectionError`,
+ * `ProtocolError` for a malformed reply or bad JSON), or a server that refuses
+ * `stats` (`ServerError`, e.g. dflockd older than 1.4). It holds nothing, so it
+ * cannot time out acquiring or lose a lease.
+ *
+ * **Example** (Stats or nothing)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { DflockdClient } from "effect-dflockd"
+ *
+ * const describe = (error: DflockdClient.StatsError): string => `${error._tag}: ${error.message}`
+ * const program = DflockdClient.stats().pipe(
+ *   Effect.catch((error) => Effect.logWarning(describe(error)).pipe(Effect.as([])))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StatsError = InvalidArgumentError | AuthError | ConnectionError | ProtocolError | ServerError
+
+/**
  * The client service. Most code uses it through `Lock`, `Semaphore` and
  * {@link stats}; `connect` is the single place connections come from.
  *
@@ -190,7 +221,7 @@ export class DflockdClient extends Context.Service<DflockdClient, {
     (server: ServerAddress, scope: Scope.Scope): Effect.Effect<Connection.Connection, Connection.ExchangeError>
   }
   /** Stats of one server (by `host:port`) or of all. */
-  readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, DflockdError>
+  readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, StatsError>
   /** Connections kept idle for reuse, across all servers. */
   readonly idleConnections: Effect.Effect<number>
 }>()("effect-dflockd/DflockdClient") {}
@@ -224,7 +255,13 @@ const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOption
   if (pool === false) return Result.succeed({ maxIdle: 0, idleTimeToLive: Duration.seconds(10) })
   const maxIdle = pool?.maxIdle ?? 32
   if (!Number.isInteger(maxIdle) || maxIdle < 0) {
-    return Result.fail(new InvalidArgumentError({ argument: "pool.maxIdle", detail: "must be a non-negative integer" }))
+    return Result.fail(
+      new InvalidArgumentError({
+        argument: "pool.maxIdle",
+        value: show(maxIdle),
+        detail: "must be a non-negative integer"
+      })
+    )
   }
   return Result.map(
     positiveDuration("pool.idleTimeToLive", pool?.idleTimeToLive, "10 seconds"),
@@ -276,16 +313,6 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
       pool: yield* resolvePool(options.pool)
     }
   })
-
-/** TLS verification failures are permanent: retrying them only delays the error. */
-const isCertificateFailure = (cause: unknown): boolean => {
-  const reason = Predicate.hasProperty(cause, "reason") ? cause.reason : undefined
-  const inner = Predicate.hasProperty(reason, "cause") ? reason.cause : cause
-  const code = Predicate.hasProperty(inner, "code") ? inner.code : undefined
-  return typeof code === "string" &&
-    (code.startsWith("ERR_TLS_CERT") || code.includes("CERT") || code.includes("SELF_SIGNED") ||
-      code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" || code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY")
-}
 
 const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
 
@@ -344,7 +371,7 @@ export type Dialer = (
  * import { ConnectionError, DflockdClient } from "effect-dflockd"
  *
  * const unreachable: DflockdClient.Dialer = (server) =>
- *   Effect.fail(new ConnectionError({ server: server.label, cause: new Error("connection refused") }))
+ *   Effect.fail(new ConnectionError({ server: server.label, reason: "Refused", cause: new Error("connection refused") }))
  *
  * const Offline = Layer.effect(
  *   DflockdClient.DflockdClient,
@@ -372,7 +399,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     dialer(server, resolved).pipe(
       Effect.retry({
         schedule: resolved.connectRetry,
-        while: (e) => e._tag === "ConnectionError" && !isCertificateFailure(e.cause)
+        // TLS failures (certificates, a peer that does not speak TLS) are permanent:
+        // retrying them only delays the error
+        while: (e) => e._tag === "ConnectionError" && e.reason !== "Tls"
       })
     )
 
@@ -413,7 +442,11 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     const targets = server === undefined ? servers : servers.filter((s) => s.label === server)
     if (targets.length === 0) {
       return Effect.fail(
-        new InvalidArgumentError({ argument: "server", detail: `${server} is not one of the configured servers` })
+        new InvalidArgumentError({
+          argument: "server",
+          value: show(server),
+          detail: `is not one of the configured servers (${servers.map((s) => s.label).join(", ")})`
+        })
       )
     }
     return Effect.forEach(targets, statsOf, { concurrency: "unbounded" })
@@ -464,7 +497,7 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient> =
  * @since 0.1.0
  * @category accessors
  */
-export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>, DflockdError, DflockdClient> =>
+export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>, StatsError, DflockdClient> =>
   DflockdClient.use((client) => client.stats(server))
 
 /**

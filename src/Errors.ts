@@ -34,8 +34,42 @@ export class AcquireTimeoutError extends Schema.TaggedError<AcquireTimeoutError>
 }
 
 /**
- * The server rejected the auth token (wrong, or missing where the server requires one).
- * The token itself never appears in this error.
+ * Why authentication failed.
+ *
+ * - `Rejected`: the server requires a token and refused this one (wrong, or
+ *   missing: the server answered `error_auth` and closed the connection).
+ * - `NotEnabled`: the client sent a token to a server that has no auth
+ *   configured (it answered plain `error` to `auth`): remove the client's token,
+ *   or start the server with `--auth-token`. Servers older than dflockd 1.6 answer
+ *   the same way.
+ *
+ * **Example** (Telling the two apart)
+ *
+ * ```ts
+ * import type { AuthErrorReason } from "effect-dflockd"
+ *
+ * const advice = (reason: AuthErrorReason): string =>
+ *   reason === "Rejected" ? "check the token" : "the server has no auth: drop the token"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const AuthErrorReason = Schema.Literals(["Rejected", "NotEnabled"])
+
+/**
+ * One of the reasons in {@link AuthErrorReason}, as found in `AuthError`'s `reason`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AuthErrorReason = typeof AuthErrorReason.Type
+
+/**
+ * Authentication failed: the server rejected the auth token (`reason: "Rejected"`:
+ * wrong, or missing where the server requires one), or the client sent a token to
+ * a server without auth (`reason: "NotEnabled"`). The token itself never appears
+ * in this error.
  *
  * **Example** (Turning a rejected token into a defect)
  *
@@ -44,7 +78,10 @@ export class AcquireTimeoutError extends Schema.TaggedError<AcquireTimeoutError>
  * import { Lock } from "effect-dflockd"
  *
  * const program = Lock.withLock(Effect.log("working"), "orders").pipe(
- *   Effect.catchTag("AuthError", (e) => Effect.die(`check DFLOCKD_AUTH_TOKEN: rejected by ${e.server}`))
+ *   Effect.catchTag("AuthError", (e) =>
+ *     e.reason === "Rejected"
+ *       ? Effect.die(`check DFLOCKD_AUTH_TOKEN: rejected by ${e.server}`)
+ *       : Effect.die(`${e.server} has no auth configured: unset DFLOCKD_AUTH_TOKEN`))
  * )
  * ```
  *
@@ -52,10 +89,15 @@ export class AcquireTimeoutError extends Schema.TaggedError<AcquireTimeoutError>
  * @category errors
  */
 export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
-  server: Schema.String
+  server: Schema.String,
+  reason: AuthErrorReason
 }) {
   override get message(): string {
-    return `authentication rejected by ${this.server}`
+    return this.reason === "NotEnabled"
+      ? `${this.server} has no authentication configured (it refused the auth command): ` +
+        "remove the client's auth token, or start the server with --auth-token (dflockd 1.6 or newer)"
+      : `authentication rejected by ${this.server}: the auth token is wrong, or missing where the server ` +
+        "requires one (--auth-token)"
   }
 }
 
@@ -96,7 +138,55 @@ const describeCause = (cause: unknown): string => {
 }
 
 /**
+ * Why a connection failed, as far as the client can tell:
+ *
+ * - `Refused`: nothing listens at the address (`ECONNREFUSED`, or no in-memory
+ *   server by that name).
+ * - `Unreachable`: the host name does not resolve or the network cannot reach it.
+ * - `Timeout`: the connect (and TLS handshake) or a reply took longer than its bound.
+ * - `Closed`: the peer closed the connection (including after `error_auth`).
+ * - `Reset`: the connection was reset or broke mid-write (`ECONNRESET`, `EPIPE`).
+ * - `Tls`: the TLS layer failed: certificate verification, or a peer that does
+ *   not speak TLS. Never retried by the client: retrying cannot fix it.
+ * - `Busy`: the connection was already carrying an exchange (or abandoned one).
+ * - `Unknown`: anything else; the `cause` has the details.
+ *
+ * **Example** (Retrying only what may pass)
+ *
+ * ```ts
+ * import type { ConnectionErrorReason } from "effect-dflockd"
+ *
+ * const transient = (reason: ConnectionErrorReason): boolean =>
+ *   reason === "Refused" || reason === "Timeout" || reason === "Closed" || reason === "Reset"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const ConnectionErrorReason = Schema.Literals([
+  "Refused",
+  "Unreachable",
+  "Timeout",
+  "Closed",
+  "Reset",
+  "Tls",
+  "Busy",
+  "Unknown"
+])
+
+/**
+ * One of the reasons in {@link ConnectionErrorReason}, as found in `ConnectionError`'s `reason`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConnectionErrorReason = typeof ConnectionErrorReason.Type
+
+/**
  * The connection to a server could not be opened, or broke during an exchange.
+ * `reason` says how (see {@link ConnectionErrorReason}); `cause` is the underlying
+ * error as plain data; `hint`, when present, says what to check (for example
+ * whether TLS is configured on both sides).
  *
  * **Example** (Retrying the whole region when the connection fails)
  *
@@ -105,7 +195,11 @@ const describeCause = (cause: unknown): string => {
  * import { Lock } from "effect-dflockd"
  *
  * const program = Lock.withLock(Effect.log("working"), "orders").pipe(
- *   Effect.retry({ while: (e) => e._tag === "ConnectionError", schedule: Schedule.spaced("1 second"), times: 3 })
+ *   Effect.retry({
+ *     while: (e) => e._tag === "ConnectionError" && e.reason !== "Tls",
+ *     schedule: Schedule.spaced("1 second"),
+ *     times: 3
+ *   })
  * )
  * ```
  *
@@ -114,10 +208,13 @@ const describeCause = (cause: unknown): string => {
  */
 export class ConnectionError extends Schema.TaggedError<ConnectionError>()("ConnectionError", {
   server: Schema.String,
-  cause: Schema.Defect()
+  reason: ConnectionErrorReason,
+  cause: Schema.Defect(),
+  hint: Schema.optionalKey(Schema.String)
 }) {
   override get message(): string {
-    return `connection to ${this.server} failed: ${describeCause(this.cause)}`
+    const hint = this.hint === undefined ? "" : ` (${this.hint})`
+    return `connection to ${this.server} failed: ${describeCause(this.cause)}${hint}`
   }
 }
 
@@ -220,6 +317,9 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
 /**
  * An argument was rejected before any I/O: empty key, control characters in a
  * key, a key over the line limit, a non-integer lease, a limit below 1, ...
+ * `value` shows the offending value as text: strings JSON-quoted and cut at 64
+ * characters, durations as written (with their meaning when given as a number);
+ * an auth token is never shown (`<redacted>`).
  *
  * **Example** (Rejecting a key that came from user input)
  *
@@ -229,7 +329,7 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
  *
  * const lockFor = (userInput: string) =>
  *   Lock.withLock(Effect.log("working"), userInput).pipe(
- *     Effect.catchTag("InvalidArgumentError", (e) => Effect.fail(`bad ${e.argument}: ${e.detail}`))
+ *     Effect.catchTag("InvalidArgumentError", (e) => Effect.fail(`bad ${e.argument} ${e.value}: ${e.detail}`))
  *   )
  * ```
  *
@@ -238,10 +338,11 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
  */
 export class InvalidArgumentError extends Schema.TaggedError<InvalidArgumentError>()("InvalidArgumentError", {
   argument: Schema.String,
+  value: Schema.String,
   detail: Schema.String
 }) {
   override get message(): string {
-    return `invalid ${this.argument}: ${this.detail}`
+    return `invalid ${this.argument} ${this.value}: ${this.detail}`
   }
 }
 

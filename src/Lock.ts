@@ -17,7 +17,8 @@ import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
 
 /**
- * A held lock: `key`, `token`, `fence`, `leaseTtl`, `server`, and `lost`.
+ * A held lock: `key`, `token`, `fence`, `leaseTtl`, `server`, and `lost`; its
+ * `kind` is `"lock"`, which keeps it apart from a `Semaphore.Permit`.
  *
  * **Example** (Passing the fence to the protected resource)
  *
@@ -37,10 +38,11 @@ import * as Lease from "./internal/lease.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Lock extends Lease.Lease {}
+export interface Lock extends Lease.Lease<"lock"> {}
 
 /**
- * Options of {@link acquire}: `acquireTimeout` (default 10 s, 0 tries once),
+ * Options of {@link acquire}: `acquireTimeout` (whole seconds, default 10 s, 0 tries once;
+ * a sub-second part is refused, not rounded),
  * `leaseTtl` (whole seconds; default the server's), `renewRatio`, `heartbeatInterval`.
  *
  * **Example** (Options for a long job)
@@ -81,7 +83,7 @@ export interface AcquireOptions extends Lease.AcquireOptions {}
  * @since 0.1.0
  * @category models
  */
-export interface Ticket extends Lease.Ticket {}
+export interface Ticket extends Lease.Ticket<Lock> {}
 
 /**
  * What acquiring can fail with.
@@ -107,7 +109,67 @@ export interface Ticket extends Lease.Ticket {}
 export type AcquireError = Lease.AcquireError
 
 /**
- * Whether a value is a held lock or permit.
+ * What {@link tryAcquire} can fail with: {@link AcquireError} without
+ * `AcquireTimeoutError` (a busy key is `None`). `LockLostError` remains, in
+ * theory: a grant that reaches the client later than its first renewal was due
+ * (a blocked event loop) is confirmed by a renewal, which the server may refuse.
+ *
+ * **Example** (Every failure but a timeout)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const describe = (error: Lock.TryAcquireError): string => `${error._tag}: ${error.message}`
+ * const program = Lock.tryAcquire("nightly-report").pipe(Effect.scoped, Effect.mapError(describe))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TryAcquireError = Lease.TryAcquireError
+
+/**
+ * What {@link enqueue} can fail with: it never waits, so no `AcquireTimeoutError`;
+ * `LockLostError` as for {@link TryAcquireError} (a grant given at once is held at once).
+ *
+ * **Example** (Joining the queue, failures described)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const describe = (error: Lock.EnqueueError): string =>
+ *   error._tag === "ServerError" && error.reason === "max_waiters" ? "queue full" : error.message
+ * const program = Lock.enqueue("orders").pipe(Effect.scoped, Effect.mapError(describe))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EnqueueError = Lease.EnqueueError
+
+/**
+ * What a ticket's `wait` can fail with: {@link AcquireError} without `AuthError`
+ * (the ticket's connection is already open).
+ *
+ * **Example** (Waiting, a timeout turned into a message)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const awaitLock = (ticket: Lock.Ticket): Effect.Effect<Lock.Lock | string, Lock.WaitError> =>
+ *   ticket.wait("5 seconds").pipe(Effect.catchTag("AcquireTimeoutError", () => Effect.succeed("still queued")))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WaitError = Lease.WaitError
+
+/**
+ * Whether a value is a held lock (not a semaphore permit: see `Semaphore.isPermit`).
  *
  * **Example** (Narrowing an unknown value)
  *
@@ -120,7 +182,8 @@ export type AcquireError = Lease.AcquireError
  * @since 0.1.0
  * @category guards
  */
-export const isLock = (u: unknown): u is Lock => Predicate.hasProperty(u, Lease.TypeId)
+export const isLock = (u: unknown): u is Lock =>
+  Predicate.hasProperty(u, Lease.TypeId) && Predicate.hasProperty(u, "kind") && u.kind === "lock"
 
 /**
  * Acquires a lock for the current scope, waiting in the server's FIFO queue up
@@ -169,7 +232,7 @@ export const acquire: (
 export const tryAcquire: (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
-) => Effect.Effect<Option.Option<Lock>, AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Option.Option<Lock>, TryAcquireError, Scope.Scope | DflockdClient> = (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
 ) => Lease.tryAcquire({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.tryAcquire", key))
@@ -199,7 +262,7 @@ export const tryAcquire: (
 export const enqueue: (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
-) => Effect.Effect<Ticket, AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Ticket, EnqueueError, Scope.Scope | DflockdClient> = (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
 ) => Lease.enqueue({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.enqueue", key))

@@ -31,6 +31,7 @@ import { ConnectionError, InvalidArgumentError } from "./Errors.ts"
 import { parseAddress } from "./internal/address.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
+import { show } from "./internal/show.ts"
 import * as Internal from "./internal/memory.ts"
 import type * as Stats from "./Stats.ts"
 
@@ -180,7 +181,8 @@ interface Resolved {
   readonly servers: ReadonlyArray<Internal.ServerConfig>
 }
 
-const invalid = (argument: string, detail: string) => Result.fail(new InvalidArgumentError({ argument, detail }))
+const invalid = (argument: string, value: unknown, detail: string) =>
+  Result.fail(new InvalidArgumentError({ argument, value: show(value), detail }))
 
 const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumentError> =>
   Result.gen(function*() {
@@ -188,21 +190,23 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
     let labels: Array<string>
     if (typeof names === "number") {
       if (!Number.isInteger(names) || names < 1 || names > 1024) {
-        return yield* invalid("servers", "must be an integer from 1 to 1024, or a list of host:port names")
+        return yield* invalid("servers", names, "must be an integer from 1 to 1024, or a list of host:port names")
       }
       labels = Array.from({ length: names }, (_, i) => `memory-${i}:6388`)
     } else {
       labels = []
       for (const name of names) labels.push((yield* parseAddress(name)).label)
-      if (labels.length === 0) return yield* invalid("servers", "must not be empty")
-      if (new Set(labels).size !== labels.length) return yield* invalid("servers", "must not repeat a name")
+      if (labels.length === 0) return yield* invalid("servers", names, "must not be empty")
+      if (new Set(labels).size !== labels.length) return yield* invalid("servers", labels, "must not repeat a name")
     }
     const defaultLeaseSeconds = yield* Codec.validateLease(options.defaultLeaseTtl ?? "33 seconds")
     const maxLocks = options.maxLocks ?? 1024
-    if (!Number.isInteger(maxLocks) || maxLocks < 1) return yield* invalid("maxLocks", "must be a positive integer")
+    if (!Number.isInteger(maxLocks) || maxLocks < 1) {
+      return yield* invalid("maxLocks", maxLocks, "must be a positive integer")
+    }
     const maxWaiters = options.maxWaiters ?? 0
     if (!Number.isInteger(maxWaiters) || maxWaiters < 0) {
-      return yield* invalid("maxWaiters", "must be a non-negative integer")
+      return yield* invalid("maxWaiters", maxWaiters, "must be a non-negative integer")
     }
     const authToken = options.authToken === undefined ? undefined : yield* Codec.validateAuthToken(options.authToken)
     return {
@@ -223,7 +227,11 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
 const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, options: DflockdClient.ResolvedOptions) {
   const label = server.config.label
   const closedByServer = () =>
-    new ConnectionError({ server: label, cause: new Error("the in-memory server closed the connection") })
+    new ConnectionError({
+      server: label,
+      reason: "Closed",
+      cause: new Error("the in-memory server closed the connection")
+    })
 
   const session = yield* Effect.acquireRelease(server.open, (s) => server.disconnect(s.id))
   // The deadline is a race, whose contender runs in a fiber of its own: it ends
@@ -233,7 +241,13 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
       Effect.timeoutOrElse({
         duration: timeoutMillis,
         orElse: () =>
-          Effect.fail(new ConnectionError({ server: label, cause: new Error(`no reply within ${timeoutMillis} ms`) }))
+          Effect.fail(
+            new ConnectionError({
+              server: label,
+              reason: "Timeout",
+              cause: new Error(`no reply within ${timeoutMillis} ms`)
+            })
+          )
       }),
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(closedByServer()), onSome: Effect.succeed }))
     )
@@ -249,7 +263,13 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
 const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address, options) => {
   const server = servers.get(address.label)
   return server === undefined
-    ? Effect.fail(new ConnectionError({ server: address.label, cause: new Error("no in-memory server by this name") }))
+    ? Effect.fail(
+      new ConnectionError({
+        server: address.label,
+        reason: "Refused",
+        cause: new Error("no in-memory server by this name")
+      })
+    )
     : connectTo(server, options)
 }
 
@@ -307,7 +327,11 @@ export const make: (
       const target = servers.get(server)
       return target === undefined
         ? Effect.fail(
-          new InvalidArgumentError({ argument: "server", detail: `${server} is not one of the in-memory servers` })
+          new InvalidArgumentError({
+            argument: "server",
+            value: show(server),
+            detail: `is not one of the in-memory servers (${labels.join(", ")})`
+          })
         )
         : target.stats
     }

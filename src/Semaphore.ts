@@ -8,13 +8,15 @@
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
 
 /**
- * A held permit: the same fields as a lock.
+ * A held permit: the same fields as a lock, with `kind: "semaphore"`, so a
+ * permit and a `Lock.Lock` are not assignable to each other.
  *
  * **Example** (Logging which permit a job holds)
  *
@@ -30,7 +32,7 @@ import * as Lease from "./internal/lease.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Permit extends Lease.Lease {}
+export interface Permit extends Lease.Lease<"semaphore"> {}
 
 /**
  * Options of {@link acquire}: `limit` (required; the first holder of a key fixes
@@ -75,7 +77,90 @@ export interface SemaphoreOptions extends Lease.AcquireOptions {
  * @since 0.1.0
  * @category models
  */
-export interface Ticket extends Lease.Ticket {}
+export interface Ticket extends Lease.Ticket<Permit> {}
+
+/**
+ * What {@link acquire} and {@link withPermit} can fail with (the same as `Lock.AcquireError`).
+ *
+ * **Example** (One message per failure)
+ *
+ * ```ts
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const describe = (error: Semaphore.AcquireError): string =>
+ *   error._tag === "ServerError" && error.reason === "limit_mismatch" ? "another limit is in use" : error.message
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AcquireError = Lease.AcquireError
+
+/**
+ * What {@link tryAcquire} can fail with: no `AcquireTimeoutError` (see `Lock.TryAcquireError`).
+ *
+ * **Example** (Every failure but a full semaphore)
+ *
+ * ```ts
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const describe = (error: Semaphore.TryAcquireError): string => `${error._tag}: ${error.message}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TryAcquireError = Lease.TryAcquireError
+
+/**
+ * What {@link enqueue} can fail with: no `AcquireTimeoutError` (see `Lock.EnqueueError`).
+ *
+ * **Example** (A full queue)
+ *
+ * ```ts
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const queueFull = (error: Semaphore.EnqueueError): boolean =>
+ *   error._tag === "ServerError" && error.reason === "max_waiters"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EnqueueError = Lease.EnqueueError
+
+/**
+ * What a ticket's `wait` can fail with: no `AuthError` (see `Lock.WaitError`).
+ *
+ * **Example** (A timeout while waiting)
+ *
+ * ```ts
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const timedOut = (error: Semaphore.WaitError): boolean => error._tag === "AcquireTimeoutError"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WaitError = Lease.WaitError
+
+/**
+ * Whether a value is a held semaphore permit (not a lock: see `Lock.isLock`).
+ *
+ * **Example** (Narrowing an unknown value)
+ *
+ * ```ts
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const describe = (u: unknown): string => Semaphore.isPermit(u) ? `permit on ${u.key}` : "not a permit"
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isPermit = (u: unknown): u is Permit =>
+  Predicate.hasProperty(u, Lease.TypeId) && Predicate.hasProperty(u, "kind") && u.kind === "semaphore"
 
 /**
  * Acquires a permit for the current scope.
@@ -98,7 +183,7 @@ export interface Ticket extends Lease.Ticket {}
 export const acquire: (
   key: string,
   options: SemaphoreOptions
-) => Effect.Effect<Permit, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Permit, AcquireError, Scope.Scope | DflockdClient> = (
   key: string,
   options: SemaphoreOptions
 ) =>
@@ -127,7 +212,7 @@ export const acquire: (
 export const tryAcquire: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
-) => Effect.Effect<Option.Option<Permit>, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Option.Option<Permit>, TryAcquireError, Scope.Scope | DflockdClient> = (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
 ) =>
@@ -157,7 +242,7 @@ export const tryAcquire: (
 export const enqueue: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
-) => Effect.Effect<Ticket, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Ticket, EnqueueError, Scope.Scope | DflockdClient> = (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
 ) =>
@@ -188,12 +273,12 @@ export const withPermit: {
     options: SemaphoreOptions
   ): <A, E, R>(
     self: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | Lease.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  ) => Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     key: string,
     options: SemaphoreOptions
-  ): Effect.Effect<A, E | Lease.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options: SemaphoreOptions) =>

@@ -6,6 +6,7 @@
  */
 import * as Result from "effect/Result"
 import { InvalidArgumentError } from "./Errors.ts"
+import { show } from "./internal/show.ts"
 
 /**
  * Chooses the index of the server that owns a key, given the number of servers.
@@ -100,10 +101,18 @@ export const pick = (
   serverCount: number
 ): Result.Result<number, InvalidArgumentError> => {
   if (key.length === 0) {
-    return Result.fail(new InvalidArgumentError({ argument: "key", detail: "must be a non-empty string" }))
+    return Result.fail(
+      new InvalidArgumentError({ argument: "key", value: show(key), detail: "must be a non-empty string" })
+    )
   }
   if (!Number.isInteger(serverCount) || serverCount <= 0) {
-    return Result.fail(new InvalidArgumentError({ argument: "servers", detail: "at least one server is needed" }))
+    return Result.fail(
+      new InvalidArgumentError({
+        argument: "servers",
+        value: `${show(serverCount)} server(s)`,
+        detail: "at least one server is needed"
+      })
+    )
   }
   const index = strategy(key, serverCount)
   return Number.isInteger(index) && index >= 0 && index < serverCount
@@ -111,7 +120,8 @@ export const pick = (
     : Result.fail(
       new InvalidArgumentError({
         argument: "sharding",
-        detail: `strategy returned ${String(index)} for ${serverCount} servers`
+        value: show(index),
+        detail: `the strategy must return an integer from 0 to ${serverCount - 1} (for ${serverCount} servers)`
       })
     )
 }

@@ -244,14 +244,23 @@ describe("validateLease", () => {
 })
 
 describe("validateTimeout", () => {
-  it("rounds sub-second parts up", () => {
+  it("takes whole seconds as they are", () => {
     assertSucceeds(Codec.validateTimeout("acquireTimeout", 0), 0)
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", "1 nano"), 1)
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", "1 milli"), 1)
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", "0.5 seconds"), 1)
     assertSucceeds(Codec.validateTimeout("acquireTimeout", "1 second"), 1)
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", "1.5 seconds"), 2)
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", 2000), 2)
     assertSucceeds(Codec.validateTimeout("acquireTimeout", "10 seconds"), 10)
+  })
+
+  it("refuses a sub-second part rather than rounding it (the server waits whole seconds)", () => {
+    for (const input of ["1 nano", "1 milli", "0.5 seconds", "1.5 seconds"] as const) {
+      assertInvalid(Codec.validateTimeout("acquireTimeout", input), "acquireTimeout")
+    }
+    const refused = Codec.validateTimeout("acquireTimeout", "0.5 seconds")
+    assert.isTrue(Result.isFailure(refused))
+    if (Result.isFailure(refused)) {
+      assert.strictEqual(refused.failure.value, "\"0.5 seconds\"")
+      assert.match(refused.failure.message, /^invalid acquireTimeout "0\.5 seconds": must be a whole number of seconds/)
+    }
   })
 
   it("clamps to MAX_SECONDS", () => {
@@ -270,10 +279,11 @@ describe("validateTimeout", () => {
     assertInvalid(Codec.validateLease(Number.NaN), "leaseTtl")
   })
 
-  it("property: millis ↦ ceil(millis / 1000); negative millis are rejected", () => {
+  it("property: whole seconds ↦ seconds, any other millis are refused; negative millis are rejected", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1_000_000_000 }), (millis) => {
-        assertSucceeds(Codec.validateTimeout("t", millis), Math.ceil(millis / 1000))
+        if (millis % 1000 === 0) assertSucceeds(Codec.validateTimeout("t", millis), millis / 1000)
+        else assertInvalid(Codec.validateTimeout("t", millis), "t")
         if (millis > 0) assertInvalid(Codec.validateTimeout("t", -millis), "t")
       }),
       params()

@@ -127,7 +127,10 @@ describe("counted attempts", () => {
       ))
       const error = failedWith(exit, "ConnectionError")
       assert.strictEqual(error.server, listener.address)
-      assert.include(error.message, "timed out connecting")
+      assert.strictEqual(error.reason, "Timeout")
+      // TCP connected but the handshake never finished: the message says so, with the TLS hint
+      assert.include(error.message, "timed out in the TLS handshake")
+      assert.match(error.message, /is TLS configured on both sides\?/)
       const ms = Duration.toMillis(elapsed)
       assert.isAtLeast(ms, 3 * 300 - 50, "three attempts of 300 ms each")
       assert.isBelow(ms, 3000, "and no more")

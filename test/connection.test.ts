@@ -33,7 +33,8 @@ const scripted = Effect.gen(function*() {
       return Deferred.await(answer).pipe(
         Effect.timeoutOrElse({
           duration: timeoutMillis,
-          orElse: () => Effect.fail(new ConnectionError({ server: "scripted:1", cause: new Error("no reply") }))
+          orElse: () =>
+            Effect.fail(new ConnectionError({ server: "scripted:1", reason: "Timeout", cause: new Error("no reply") }))
         })
       )
     },
@@ -106,7 +107,7 @@ describe("Connection.fromTransport", () => {
       const { answer, breakNow, transport } = yield* scripted
       const connection = yield* Connection.fromTransport(transport, options)
       const pending = yield* Effect.forkChild(connection.send(acquire, 5000), { startImmediately: true })
-      yield* breakNow(new ConnectionError({ server: "scripted:1", cause: new Error("closed") }))
+      yield* breakNow(new ConnectionError({ server: "scripted:1", reason: "Closed", cause: new Error("closed") }))
       yield* Deferred.succeed(answer, `ok ${TOKEN} 33`)
       yield* Fiber.join(pending)
       assert.isFalse(yield* connection.reusable, "still broken after the reply")

@@ -205,6 +205,8 @@ describe(`auth on ${server.label}`, () => {
           )
           const error = failedWith(exit, "AuthError")
           assert.strictEqual(error.server, counted.address)
+          assert.strictEqual(error.reason, "Rejected", "the server has auth and refused this token")
+          assert.match(error.message, /the auth token is wrong, or missing/)
           assert.notInclude(JSON.stringify(error), "wrong-token", "the token never appears in the error")
           assert.strictEqual(counted.accepted() - before, 1, "one dial: AuthError is not retried")
         }
@@ -247,6 +249,7 @@ describe(`native TLS on ${server.label}`, () => {
         )
         const error = failedWith(exit, "ConnectionError")
         assert.strictEqual(error.server, counted.address)
+        assert.strictEqual(error.reason, "Tls")
         yield* Effect.sleep("700 millis") // longer than the default backoff would wait
         assert.strictEqual(counted.accepted(), 1, "one dial: a certificate failure is not retried")
       }).pipe(Effect.scoped)

@@ -97,6 +97,7 @@ describe("TLS through a relay in front of the real server", () => {
       const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("system-ca"))))
       const error = failedWith(exit, "ConnectionError")
       assert.strictEqual(error.server, tls.relay.address)
+      assert.strictEqual(error.reason, "Tls", "a certificate failure is a TLS failure")
       assert.match(causeText(error), /self[- ]signed|unable to (get|verify)|certificate/i)
       // the relay sees the client abort the handshake (its alert may take a moment to arrive)
       assert.isTrue(
@@ -121,6 +122,7 @@ describe("TLS through a relay in front of the real server", () => {
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("wrong-name"))))
       const error = failedWith(exit, "ConnectionError")
+      assert.strictEqual(error.reason, "Tls")
       assert.match(causeText(error), /altnames|Hostname|does not match/i)
       const json = JSON.parse(JSON.stringify(error)) as { readonly cause?: { readonly code?: string } }
       assert.strictEqual(json.cause?.code, "ERR_TLS_CERT_ALTNAME_INVALID", "the code survives JSON")
@@ -149,13 +151,15 @@ describe("TLS through a relay in front of the real server", () => {
       )
     ))
 
-  it.live("plain TCP to the TLS port fails with a typed error within the timeouts (no hang)", () =>
+  it.live("plain TCP to the TLS port fails with a typed error and a TLS hint within the timeouts (no hang)", () =>
     Effect.gen(function*() {
       const failuresBefore = tls.relay.failedHandshakes()
       const [elapsed, exit] = yield* Effect.timed(Effect.exit(Effect.scoped(Lock.tryAcquire(freshKey("plain")))))
       assert.isTrue(Exit.isFailure(exit))
       const error = failedWith(exit, "ConnectionError")
       assert.strictEqual(error.server, tls.relay.address)
+      // the message says what to check, not only that the peer hung up
+      assert.match(error.message, /is TLS configured on both sides\? The server may be TLS-only/)
       assert.isTrue(
         yield* eventually(() => tls.relay.failedHandshakes() > failuresBefore),
         "the relay rejected a non-TLS hello"

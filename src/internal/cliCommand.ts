@@ -251,7 +251,7 @@ const runHandler = (argv: ReadonlyArray<string>) =>
     if (command === undefined || command.length === 0) return yield* usageError("dflock", "missing command after --")
     const validKey = Codec.validateKey(input.key)
     if (Result.isFailure(validKey)) {
-      return yield* usageError("dflock", `invalid key ${JSON.stringify(input.key)}: ${validKey.failure.detail}`)
+      return yield* usageError("dflock", validKey.failure.message)
     }
 
     const options = yield* Effect.result(connectionOptions(input))

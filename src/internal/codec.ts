@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../Errors.ts"
+import { REDACTED, show, showDuration } from "./show.ts"
 
 /** Longest request line the client sends, in UTF-8 bytes, excluding `\n` (every server version accepts it). */
 export const MAX_LINE_BYTES = 255
@@ -27,7 +28,8 @@ export const MAX_SHORT_REPLY_BYTES = 512
 const encoder = new TextEncoder()
 export const byteLength = (s: string): number => encoder.encode(s).length
 
-const invalid = (argument: string, detail: string) => Result.fail(new InvalidArgumentError({ argument, detail }))
+const invalid = (argument: string, value: string, detail: string) =>
+  Result.fail(new InvalidArgumentError({ argument, value, detail }))
 
 // ---------------------------------------------------------------------------
 // validation
@@ -41,20 +43,22 @@ const loneSurrogate = /\p{Cs}/u
 
 /** A key the server accepts: non-empty, no whitespace or NUL, at most {@link MAX_LINE_BYTES} bytes. */
 export const validateKey = (key: string): Result.Result<string, InvalidArgumentError> => {
-  if (typeof key !== "string" || key.length === 0) return invalid("key", "must be a non-empty string")
-  if (forbiddenInKey.test(key)) return invalid("key", "must not contain space, tab, CR, LF or NUL")
-  if (loneSurrogate.test(key)) return invalid("key", "must be well-formed Unicode (no lone surrogates)")
+  if (typeof key !== "string" || key.length === 0) return invalid("key", show(key), "must be a non-empty string")
+  if (forbiddenInKey.test(key)) return invalid("key", show(key), "must not contain space, tab, CR, LF or NUL")
+  if (loneSurrogate.test(key)) return invalid("key", show(key), "must be well-formed Unicode (no lone surrogates)")
   // a UTF-16 code unit is at most 3 UTF-8 bytes: short keys need no count
   const bytes = key.length * 3 <= MAX_LINE_BYTES ? 0 : byteLength(key)
-  if (bytes > MAX_LINE_BYTES) return invalid("key", `is ${bytes} bytes long, at most ${MAX_LINE_BYTES} are allowed`)
+  if (bytes > MAX_LINE_BYTES) {
+    return invalid("key", show(key), `is ${bytes} bytes long, at most ${MAX_LINE_BYTES} are allowed`)
+  }
   return Result.succeed(key)
 }
 
 const toDuration = (argument: string, input: Duration.Input): Result.Result<Duration.Duration, InvalidArgumentError> =>
   typeof input === "number" && Number.isNaN(input)
-    ? invalid(argument, "is not a duration: NaN")
+    ? invalid(argument, "NaN", "is not a duration")
     : Option.match(Duration.fromInput(input), {
-      onNone: () => invalid(argument, `is not a duration: ${String(input)}`),
+      onNone: () => invalid(argument, show(input), "is not a duration"),
       onSome: (d) => Result.succeed(d)
     })
 
@@ -62,23 +66,35 @@ const toDuration = (argument: string, input: Duration.Input): Result.Result<Dura
 export const validateLease = (input: Duration.Input): Result.Result<number, InvalidArgumentError> =>
   Result.flatMap(toDuration("leaseTtl", input), (d) => {
     const millis = Duration.toMillis(d)
-    if (!Number.isFinite(millis) || millis < 1000) return invalid("leaseTtl", "must be at least 1 second")
-    if (millis % 1000 !== 0) return invalid("leaseTtl", `must be a whole number of seconds, got ${Duration.format(d)}`)
+    const value = showDuration(input)
+    if (!Number.isFinite(millis) || millis < 1000) return invalid("leaseTtl", value, "must be at least 1 second")
+    if (millis % 1000 !== 0) return invalid("leaseTtl", value, "must be a whole number of seconds")
     const seconds = millis / 1000
-    if (seconds > MAX_SECONDS) return invalid("leaseTtl", `must be at most ${MAX_SECONDS} seconds`)
+    if (seconds > MAX_SECONDS) return invalid("leaseTtl", value, `must be at most ${MAX_SECONDS} seconds`)
     return Result.succeed(seconds)
   })
 
-/** A server-side wait: non-negative, sub-second parts rounded up (0 = try once). */
+/**
+ * A server-side wait: a whole number of seconds, 0 or more (0 = try once). The
+ * server counts whole seconds: a sub-second part is refused rather than rounded,
+ * so a wait never runs longer (or shorter) than asked.
+ */
 export const validateTimeout = (
   argument: string,
   input: Duration.Input
 ): Result.Result<number, InvalidArgumentError> =>
   Result.flatMap(toDuration(argument, input), (d) => {
     const millis = Duration.toMillis(d)
-    if (Number.isNaN(millis) || millis < 0) return invalid(argument, "must not be negative")
-    if (!Number.isFinite(millis)) return invalid(argument, "must be finite")
-    return Result.succeed(Math.min(Math.ceil(millis / 1000), MAX_SECONDS))
+    if (Number.isNaN(millis) || millis < 0) return invalid(argument, showDuration(input), "must not be negative")
+    if (!Number.isFinite(millis)) return invalid(argument, showDuration(input), "must be finite")
+    if (millis % 1000 !== 0) {
+      return invalid(
+        argument,
+        showDuration(input),
+        "must be a whole number of seconds (the server waits in whole seconds; 0 tries once)"
+      )
+    }
+    return Result.succeed(Math.min(millis / 1000, MAX_SECONDS))
   })
 
 /** A positive, finite duration (timeouts and intervals of the client itself). */
@@ -89,17 +105,19 @@ export const validatePositiveDuration = (
   Result.flatMap(toDuration(argument, input), (d) =>
     Duration.isFinite(d) && Duration.toMillis(d) > 0
       ? Result.succeed(d)
-      : invalid(argument, "must be a positive finite duration"))
+      : invalid(argument, showDuration(input), "must be a positive finite duration"))
 
 /** The fraction of the lease after which to renew: strictly between 0 and 1. */
 export const validateRenewRatio = (ratio: number): Result.Result<number, InvalidArgumentError> =>
-  ratio > 0 && ratio < 1 ? Result.succeed(ratio) : invalid("renewRatio", "must be between 0 and 1 (exclusive)")
+  ratio > 0 && ratio < 1
+    ? Result.succeed(ratio)
+    : invalid("renewRatio", show(ratio), "must be between 0 and 1 (exclusive)")
 
 /** A semaphore limit: an integer from 1 to {@link MAX_LIMIT}. */
 export const validateLimit = (limit: number): Result.Result<number, InvalidArgumentError> =>
   Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIMIT
     ? Result.succeed(limit)
-    : invalid("limit", `must be an integer from 1 to ${MAX_LIMIT}, got ${String(limit)}`)
+    : invalid("limit", show(limit), `must be an integer from 1 to ${MAX_LIMIT}`)
 
 const tokenPattern = /^[0-9a-f]{32}$/
 
@@ -121,14 +139,15 @@ const isHexToken = (token: string): boolean => tokenPattern.test(token)
 export const validateToken = (token: string): Result.Result<string, InvalidArgumentError> =>
   typeof token === "string" && tokenPattern.test(token)
     ? Result.succeed(token)
-    : invalid("token", "must be 32 lowercase hex digits")
+    : invalid("token", show(token), "must be 32 lowercase hex digits")
 
 /** An auth token: one line, no CR or LF, within the auth line limit. */
 export const validateAuthToken = (token: string): Result.Result<string, InvalidArgumentError> => {
-  if (token.length === 0) return invalid("auth", "must not be empty")
-  if (/[\r\n\u0000]/u.test(token)) return invalid("auth", "must not contain CR, LF or NUL")
-  if (loneSurrogate.test(token)) return invalid("auth", "must be well-formed Unicode (no lone surrogates)")
-  if (byteLength(token) > MAX_LINE_BYTES) return invalid("auth", `must be at most ${MAX_LINE_BYTES} bytes`)
+  // never shown: the value is a secret
+  if (token.length === 0) return invalid("auth", REDACTED, "must not be empty")
+  if (/[\r\n\u0000]/u.test(token)) return invalid("auth", REDACTED, "must not contain CR, LF or NUL")
+  if (loneSurrogate.test(token)) return invalid("auth", REDACTED, "must be well-formed Unicode (no lone surrogates)")
+  if (byteLength(token) > MAX_LINE_BYTES) return invalid("auth", REDACTED, `must be at most ${MAX_LINE_BYTES} bytes`)
   return Result.succeed(token)
 }
 

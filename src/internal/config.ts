@@ -53,13 +53,18 @@ export const invalid = (name: string, message: string): Config.ConfigError =>
 
 /** Turns a failed option check into a `ConfigError` naming the option (for user-supplied configs). */
 export const fromInvalidArgument = (error: InvalidArgumentError): Config.ConfigError =>
-  invalid(error.argument, error.detail)
+  invalid(error.argument, describeInvalid(error))
+
+/** The check's detail and the value it refused (shown safely; never a secret's). */
+const describeInvalid = (error: InvalidArgumentError): string => `${error.detail}, got ${error.value}`
 
 const fromResult = <A>(
   name: string,
   result: Result.Result<A, InvalidArgumentError>
 ): Effect.Effect<A, Config.ConfigError> =>
-  Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(invalid(name, result.failure.detail))
+  Result.isSuccess(result)
+    ? Effect.succeed(result.success)
+    : Effect.fail(invalid(name, describeInvalid(result.failure)))
 
 /**
  * Parses a comma-separated `host:port` list: the one server-list parser, used by

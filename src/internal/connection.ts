@@ -16,7 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import { AuthError, ConnectionError, ProtocolError, type ServerError } from "../Errors.ts"
+import { AuthError, ConnectionError, type ConnectionErrorReason, ProtocolError, type ServerError } from "../Errors.ts"
 import type { ServerAddress } from "./address.ts"
 import * as Codec from "./codec.ts"
 import { plainCause } from "./plainCause.ts"
@@ -144,7 +144,8 @@ export const fromTransport = Effect.fnUntraced(function*(
   options: Pick<ConnectionOptions, "auth" | "connectTimeout">
 ) {
   const { server } = transport
-  const connectionError = (cause: unknown) => new ConnectionError({ server, cause: plainCause(cause) })
+  const connectionError = (cause: unknown, reason: ConnectionErrorReason) =>
+    new ConnectionError({ server, reason, cause: plainCause(cause) })
   const state = yield* Ref.make<State>(idle)
   const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
   const claimed = yield* Ref.make(false)
@@ -178,8 +179,8 @@ export const fromTransport = Effect.fnUntraced(function*(
         return Effect.andThen(settle, Effect.fail(failure))
       case "AuthRejected": {
         // the server closes the connection after error_auth
-        const error = new AuthError({ server })
-        return Effect.andThen(markBroken(connectionError(error)), Effect.fail(error))
+        const error = new AuthError({ server, reason: "Rejected" })
+        return Effect.andThen(markBroken(connectionError(error, "Closed")), Effect.fail(error))
       }
       case "ProtocolError":
         return failWith(failure)
@@ -195,7 +196,7 @@ export const fromTransport = Effect.fnUntraced(function*(
           return Effect.fail(previous.error)
         }
         if (previous._tag === "InFlight") {
-          return Effect.fail(connectionError(`connection busy or abandoned during "${previous.command}"`))
+          return Effect.fail(connectionError(`connection busy or abandoned during "${previous.command}"`, "Busy"))
         }
         return Effect.matchEffect(transport.exchange(command.frame, timeoutMillis, command.maxReplyBytes), {
           onFailure: failWith,
@@ -241,7 +242,12 @@ export const fromTransport = Effect.fnUntraced(function*(
   // authenticating is part of connecting: it is bounded by the connect timeout
   if (options.auth !== undefined) {
     yield* send(Codec.auth(Redacted.value(options.auth)), Duration.toMillis(options.connectTimeout)).pipe(
-      Effect.catchTag("ServerError", () => Effect.fail(new AuthError({ server })))
+      // `error_auth` is a rejected token (above). A plain `error` is what a server without
+      // auth (or older than 1.6) answers to `auth`: the token was not needed.
+      Effect.catchTag("ServerError", (error) =>
+        Effect.fail(
+          error.reason === "error" ? new AuthError({ server, reason: "NotEnabled" }) : error
+        ))
     )
   }
   return connection

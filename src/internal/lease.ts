@@ -26,7 +26,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Tracer from "effect/Tracer"
 import { DflockdClient } from "../DflockdClient.ts"
-import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../Errors.ts"
+import { AcquireTimeoutError, type AuthError, InvalidArgumentError, LockLostError, ProtocolError } from "../Errors.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
 import type { Connection, ExchangeError } from "./connection.ts"
@@ -35,10 +35,11 @@ import * as Watchdog from "./watchdog.ts"
 
 export const TypeId = "~effect-dflockd/Lease"
 
-/** A held lock or semaphore permit. */
-export interface Lease {
+/** A held lock (`kind: "lock"`) or semaphore permit (`kind: "semaphore"`). */
+export interface Lease<K extends Codec.Kind = Codec.Kind> {
   readonly [TypeId]: typeof TypeId
-  readonly kind: Codec.Kind
+  /** What is held: a lock or a semaphore permit. Distinguishes `Lock.Lock` from `Semaphore.Permit`. */
+  readonly kind: K
   /** The key the lease is held on. */
   readonly key: string
   /** The server's token for this grant (32 hex digits). */
@@ -55,7 +56,10 @@ export interface Lease {
 
 /** Options shared by every acquisition. */
 export interface AcquireOptions {
-  /** How long to wait in the server's FIFO queue. Default 10 seconds; 0 tries once. */
+  /**
+   * How long to wait in the server's FIFO queue: whole seconds (the server's unit; a
+   * sub-second part is refused with `InvalidArgumentError`, never rounded). Default 10 seconds; 0 tries once.
+   */
   readonly acquireTimeout?: Duration.Input | undefined
   /** Lease to request, whole seconds ≥ 1. Default: the server's `--default-lease-ttl`. */
   readonly leaseTtl?: Duration.Input | undefined
@@ -66,19 +70,22 @@ export interface AcquireOptions {
 }
 
 /** What to acquire: a lock key, or a semaphore key with its limit. */
-export interface Spec {
-  readonly kind: Codec.Kind
+export interface Spec<K extends Codec.Kind = Codec.Kind> {
+  readonly kind: K
   readonly key: string
   readonly limit?: number | undefined
 }
 
-/** A two-phase acquisition after its first step (`enqueue`). */
-export interface Ticket {
+/** A two-phase acquisition after its first step (`enqueue`); `wait` gives the lease of its kind. */
+export interface Ticket<L extends Lease = Lease> {
   readonly key: string
   /** `acquired`: granted at once; `queued`: waiting in the server's FIFO queue. */
   readonly status: "acquired" | "queued"
-  /** Step two: waits for the grant (default timeout 10 seconds). Once granted, returns the same lease again. */
-  readonly wait: (timeout?: Duration.Input) => Effect.Effect<Lease, AcquireError>
+  /**
+   * Step two: waits for the grant (timeout in whole seconds, default 10 seconds). Once granted, returns
+   * the same lease again.
+   */
+  readonly wait: (timeout?: Duration.Input) => Effect.Effect<L, WaitError>
 }
 
 /**
@@ -86,6 +93,25 @@ export interface Ticket {
  * trust (its lease may have run out on the server) and its confirming renewal was refused.
  */
 export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError | LockLostError
+
+/**
+ * What a try-once acquisition can fail with: no `AcquireTimeoutError` (a busy key
+ * is `None`). `LockLostError` stays: a grant held up past its first renewal (a
+ * blocked event loop, a stalled link) is confirmed by a renewal that may be refused.
+ */
+export type TryAcquireError = Exclude<AcquireError, AcquireTimeoutError>
+
+/**
+ * What `enqueue` can fail with: it never waits, so no `AcquireTimeoutError`.
+ * `LockLostError` stays: a grant given at once is held at once (see `TryAcquireError`).
+ */
+export type EnqueueError = Exclude<AcquireError, AcquireTimeoutError>
+
+/**
+ * What a ticket's `wait` can fail with: it uses the ticket's connection, already
+ * open (and authenticated), so no `AuthError`.
+ */
+export type WaitError = Exclude<AcquireError, AuthError>
 
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
 const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
@@ -382,9 +408,22 @@ const withConnection = <A, E, R>(
     )
   })
 
+/**
+ * The lease of a grant for `spec`, at its kind. Every lease is built with its
+ * spec's kind (`plan` copies it into the target, `holdFrom` into the lease):
+ * this is where the type learns it.
+ */
+const ofKind = <K extends Codec.Kind>(_spec: Spec<K>, lease: Lease): Lease<K> => lease as Lease<K>
+
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
-export const acquire = (spec: Spec, options: AcquireOptions = {}) =>
-  Effect.flatMap(Effect.scope, (scope) => Effect.map(acquireHeld(spec, options, "fork", scope), (held) => held.lease))
+export const acquire = <K extends Codec.Kind>(
+  spec: Spec<K>,
+  options: AcquireOptions = {}
+): Effect.Effect<Lease<K>, AcquireError, Scope.Scope | DflockdClient> =>
+  Effect.flatMap(
+    Effect.scope,
+    (scope) => Effect.map(acquireHeld(spec, options, "fork", scope), (held) => ofKind(spec, held.lease))
+  )
 
 /** Acquires into a child scope of `parent`. */
 const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, parent: Scope.Scope) =>
@@ -421,14 +460,20 @@ const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, p
   })
 
 /** Acquire only if free right now (`timeout 0`); `None` when held by someone else. */
-export const tryAcquire = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeout"> = {}) =>
+export const tryAcquire = <K extends Codec.Kind>(
+  spec: Spec<K>,
+  options: Omit<AcquireOptions, "acquireTimeout"> = {}
+): Effect.Effect<Option.Option<Lease<K>>, TryAcquireError, Scope.Scope | DflockdClient> =>
   acquire(spec, { ...options, acquireTimeout: 0 }).pipe(
     Effect.map(Option.some),
     Effect.catchTag("AcquireTimeoutError", () => Effect.succeedNone)
   )
 
 /** Two-phase step one: join the queue (or get the grant at once) and return. */
-export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeout"> = {}) =>
+export const enqueue = <K extends Codec.Kind>(
+  spec: Spec<K>,
+  options: Omit<AcquireOptions, "acquireTimeout"> = {}
+): Effect.Effect<Ticket<Lease<K>>, EnqueueError, Scope.Scope | DflockdClient> =>
   Effect.gen(function*() {
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
@@ -474,7 +519,13 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
         // Granted at once: complete the exchange now (`w` answers at once with the same
         // token), so the lease is renewed from this moment rather than from `wait`.
         if (reply._tag === "Granted") {
-          yield* grant(0)
+          yield* grant(0).pipe(
+            // `acquired`, then `timeout` to the `w` that collects it: the server broke the protocol
+            Effect.catchTag("AcquireTimeoutError", () =>
+              Effect.fail(
+                new ProtocolError({ reply: "timeout", detail: "a wait after `acquired` timed out" })
+              ))
+          )
         }
 
         const waitOnce = (timeout: Duration.Input) =>
@@ -487,11 +538,18 @@ export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeou
             return yield* grant(seconds)
           })
 
-        const ticket: Ticket = {
+        const ticket: Ticket<Lease<K>> = {
           key: p.target.key,
           status: reply._tag === "Granted" ? "acquired" : "queued",
           wait: (timeout = DEFAULT_ACQUIRE_TIMEOUT) =>
-            permit.withPermit(Effect.provideService(waitOnce(timeout), DflockdClient, client))
+            permit.withPermit(Effect.provideService(waitOnce(timeout), DflockdClient, client)).pipe(
+              Effect.map((lease) => ofKind(spec, lease)),
+              // the connection was authenticated when it opened: `error_auth` now breaks the protocol
+              Effect.catchTag("AuthError", () =>
+                Effect.fail(
+                  new ProtocolError({ reply: "error_auth", detail: "error_auth on an authenticated connection" })
+                ))
+            )
         }
         return ticket
       }))

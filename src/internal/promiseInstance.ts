@@ -37,6 +37,9 @@ import * as Shared from "./promiseRuntime.ts"
 type Lease = Lock.Lock | Semaphore.Permit
 type Ticket = Lock.Ticket | Semaphore.Ticket
 
+/** A ticket's `wait`, whichever kind the ticket is. */
+const waitFor = (ticket: Ticket, timeout: Duration.Input): Effect.Effect<Lease, Lock.WaitError> => ticket.wait(timeout)
+
 /** A held lease: its scope (connection, renewal, watchdog, loss watcher) and the runtime it uses. */
 export interface Holding {
   readonly scope: Scope.Closeable
@@ -309,7 +312,7 @@ const enqueueEffect = (instance: Instance, busy: Busy) =>
         return "queued" as const
       }
       // granted at once: the core already holds and renews it; `wait` returns it without a round trip
-      const lease = yield* restore(ticket.wait(0)).pipe(Effect.onExit(closeOnFailure(busy.scope)))
+      const lease = yield* restore(waitFor(ticket, 0)).pipe(Effect.onExit(closeOnFailure(busy.scope)))
       yield* hold(instance, busy, lease)
       return "acquired" as const
     })
@@ -318,7 +321,7 @@ const enqueueEffect = (instance: Instance, busy: Busy) =>
 const waitEffect = (instance: Instance, busy: Busy, ticket: Ticket, timeoutS: number) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      restore(ticket.wait(Duration.seconds(timeoutS))).pipe(Effect.onExit(closeOnFailure(busy.scope))),
+      restore(waitFor(ticket, Duration.seconds(timeoutS))).pipe(Effect.onExit(closeOnFailure(busy.scope))),
       (lease) => hold(instance, busy, lease)
     )
   )

@@ -20,10 +20,11 @@
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import { ConnectionError, ProtocolError } from "../Errors.ts"
+import { ConnectionError, type ConnectionErrorReason, ProtocolError } from "../Errors.ts"
 import type { ServerAddress } from "./address.ts"
 import type { ConnectionOptions, Transport } from "./connection.ts"
 import { makeLineSplitter } from "./lines.ts"
@@ -33,6 +34,42 @@ type Broken = ConnectionError | ProtocolError
 
 /** Longest delay a Node timer takes (about 24.8 days); longer ones fire at once. */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
+/** Node error codes of failures to reach a host at all. */
+const unreachableCodes = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"])
+/** OpenSSL verification results that Node reports as the error code (no common prefix). */
+const certificateCodes = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "HOSTNAME_MISMATCH"
+])
+
+/** What a Node socket or TLS error says about the failure. */
+export const reasonOf = (error: unknown): ConnectionErrorReason => {
+  const code = Predicate.hasProperty(error, "code") && typeof error.code === "string" ? error.code : ""
+  if (code === "ECONNREFUSED") return "Refused"
+  if (unreachableCodes.has(code)) return "Unreachable"
+  if (code === "ETIMEDOUT") return "Timeout"
+  if (code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED") return "Reset"
+  if (
+    code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_") || code.startsWith("CERT_") ||
+    code.includes("CERT") || certificateCodes.has(code)
+  ) return "Tls"
+  return "Unknown"
+}
+
+/** OpenSSL's words for a TLS record that is not TLS: the peer speaks plaintext. */
+const notTls = /wrong version number|packet length too long|http request|unknown protocol/i
+
+const tlsHint = (tls: boolean): string =>
+  tls
+    ? "is TLS configured on both sides? The server may not speak TLS: start it with --tls-cert/--tls-key, " +
+      "or drop `tls` from the client options"
+    : "is TLS configured on both sides? The server may be TLS-only (--tls-cert): set `tls` in the client " +
+      "options, or start the server without TLS"
 
 const toBuffer = (value: string | Uint8Array) => typeof value === "string" ? value : Buffer.from(value)
 
@@ -67,13 +104,19 @@ export const connect = (
 ): Effect.Effect<Transport, ConnectionError, Scope.Scope> =>
   Effect.suspend(() => {
     const server = address.label
-    const connectionError = (cause: unknown) => new ConnectionError({ server, cause: plainCause(cause) })
+    const tls = options.tls !== undefined
+    const connectionError = (cause: unknown, reason: ConnectionErrorReason, hint?: string) =>
+      new ConnectionError({ server, reason, cause: plainCause(cause), ...(hint !== undefined ? { hint } : {}) })
     const splitter = makeLineSplitter(options.maxReplyBytes)
 
     // The transport's state, owned by the socket's listeners and the one exchange
     // the connection's state machine lets through at a time.
     let broken: Broken | undefined
     let connected = false
+    /** The TCP connection is up (for TLS: the handshake may still be running). */
+    let tcpConnected = false
+    /** Some reply has come over this connection: the two sides understand each other. */
+    let answered = false
     /** The exchange (or the connect) waiting for the socket, if any. */
     let waiter: ((outcome: Result.Result<string, Broken>) => void) | undefined
     /** The longest reply the exchange in flight can get, in bytes. */
@@ -95,7 +138,24 @@ export const connect = (
       onBreak.clear()
     }
 
+    /**
+     * A break before any reply (or, with TLS, before the handshake) is what a TLS
+     * mismatch looks like from here: a TLS-only server hangs up on a plaintext
+     * client, and a plaintext server cannot complete a TLS handshake.
+     */
+    const mismatchHint = () => answered ? undefined : tlsHint(tls)
+    const socketError = (error: Error) => {
+      if (tls && notTls.test(error.message)) return connectionError(error, "Tls", tlsHint(tls))
+      const reason = reasonOf(error)
+      return connectionError(error, reason, reason === "Reset" || reason === "Unknown" ? mismatchHint() : undefined)
+    }
+
     const attach = (socket: Net.Socket) => {
+      if (tls) {
+        socket.on("connect", () => {
+          tcpConnected = true
+        })
+      }
       socket.on(options.tls === undefined ? "connect" : "secureConnect", () => {
         connected = true
         wake(Result.succeed(""))
@@ -118,12 +178,24 @@ export const connect = (
             new ProtocolError({ reply: extra ?? reply, detail: "more than one reply to one request" })
           )
         }
+        answered = true
         wake(Result.succeed(reply))
       })
       // Any data sent before the peer's end was delivered before `end`.
-      socket.on("end", () => breakWith(connectionError(new Error("the connection was closed by the peer"))))
-      socket.on("close", () => breakWith(connectionError(new Error("the connection was closed"))))
-      socket.on("error", (error) => breakWith(connectionError(error)))
+      socket.on("end", () =>
+        breakWith(connectionError(
+          new Error(
+            answered
+              ? "the connection was closed by the peer"
+              : tls && !connected
+              ? "the connection was closed by the peer during the TLS handshake"
+              : "the connection was closed by the peer before any reply"
+          ),
+          "Closed",
+          mismatchHint()
+        )))
+      socket.on("close", () => breakWith(connectionError(new Error("the connection was closed"), "Closed")))
+      socket.on("error", (error) => breakWith(socketError(error)))
     }
 
     const open = Effect.acquireRelease(
@@ -133,7 +205,7 @@ export const connect = (
           attach(socket)
           return socket
         },
-        catch: connectionError // e.g. unreadable TLS material
+        catch: (error) => connectionError(error, tls ? "Tls" : "Unknown") // e.g. unreadable TLS material
       }),
       (socket) => Effect.sync(() => socket.destroy())
     )
@@ -150,9 +222,14 @@ export const connect = (
     }).pipe(
       Effect.timeoutOrElse({
         duration: options.connectTimeout,
-        orElse: () => Effect.fail(connectionError(new Error("timed out connecting")))
+        orElse: () =>
+          Effect.fail(
+            tls && tcpConnected
+              ? connectionError(new Error("timed out in the TLS handshake"), "Timeout", tlsHint(tls))
+              : connectionError(new Error("timed out connecting"), "Timeout")
+          )
       }),
-      Effect.mapError((error) => error._tag === "ConnectionError" ? error : connectionError(error))
+      Effect.mapError((error) => error._tag === "ConnectionError" ? error : connectionError(error, "Unknown"))
     )
 
     return Effect.gen(function*() {
@@ -170,7 +247,11 @@ export const connect = (
           const timer = setTimeout(() => {
             if (waiter !== settle) return
             waiter = undefined
-            resume(Effect.fail(connectionError(new Error(`no reply within ${timeoutMillis} ms`))))
+            resume(
+              Effect.fail(
+                connectionError(new Error(`no reply within ${timeoutMillis} ms`), "Timeout", mismatchHint())
+              )
+            )
           }, Math.min(Math.max(0, timeoutMillis), MAX_TIMER_MILLIS))
           waiter = settle
           socket.write(frame)
