@@ -115,7 +115,8 @@ const opaqueTokenPattern = /^[^\s\p{Cc}]+$/u
 const isOpaqueToken = (token: string): boolean =>
   opaqueTokenPattern.test(token) && !loneSurrogate.test(token) &&
   (token.length * 3 <= MAX_OPAQUE_TOKEN_BYTES || byteLength(token) <= MAX_OPAQUE_TOKEN_BYTES)
-const isHexToken = (token: string): boolean => tokenPattern.test(token)
+/** A token as the server issues it: 32 lowercase hex digits (`Token.isToken` is this rule). */
+export const isHexToken = (token: string): boolean => tokenPattern.test(token)
 
 /** A token as the server issues it: 32 lowercase hex digits. */
 export const validateToken = (token: string): Result.Result<string, InvalidArgumentError> =>
@@ -194,6 +195,15 @@ const errorStatus = (word: string, line: string): Result.Result<never, ReplyFail
 
 const positiveInt = /^[1-9][0-9]{0,18}$/
 const nonNegativeInt = /^(0|[1-9][0-9]{0,18})$/
+
+/**
+ * A protocol integer: plain decimal, no sign or leading zero, from `min` (0 or
+ * 1) to `max`; `undefined` otherwise. Both directions read integers with it.
+ */
+export const parseInteger = (text: string | undefined, min: 0 | 1, max: number): number | undefined =>
+  text !== undefined && (min === 0 ? nonNegativeInt : positiveInt).test(text) && Number(text) <= max
+    ? Number(text)
+    : undefined
 
 const parseGrant = (
   line: string,
