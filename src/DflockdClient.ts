@@ -16,11 +16,12 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { type DflockdError, InvalidArgumentError, ProtocolError } from "./Errors.ts"
-import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
+import { parseAddress } from "./internal/address.ts"
 import * as InternalConfig from "./internal/config.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
 import * as Pool from "./internal/pool.ts"
+import { DEFAULT_SERVER, type ServerAddress, type ServerInput } from "./ServerAddress.ts"
 import * as Sharding from "./Sharding.ts"
 import { Stats, type ServerStats } from "./Stats.ts"
 
@@ -89,7 +90,7 @@ export type TlsOptions = Connection.TlsOptions
  * @category models
  */
 export interface ClientOptions {
-  /** `host:port` strings or `[host, port]` pairs; keys are sharded across them. Default `["127.0.0.1:6388"]`. */
+  /** `host:port` strings or `[host, port]` pairs; keys are sharded across them. Default `[ServerAddress.DEFAULT_SERVER]`. */
   readonly servers?: ReadonlyArray<ServerInput> | undefined
   /** Replaces the CRC-32 routing rule shared with the official clients. */
   readonly sharding?: Sharding.Strategy | undefined
@@ -253,7 +254,7 @@ const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOption
  */
 export const resolveOptions = (options: ClientOptions = {}): Result.Result<ResolvedOptions, InvalidArgumentError> =>
   Result.gen(function*() {
-    const inputs = options.servers ?? ["127.0.0.1:6388"]
+    const inputs = options.servers ?? [DEFAULT_SERVER]
     const servers: Array<ServerAddress> = []
     for (const input of inputs) servers.push(yield* parseAddress(input))
     yield* Sharding.pick(Sharding.stableHashShard, "probe", servers.length)
@@ -471,7 +472,7 @@ export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>
  * The default configuration of the client, read through `effect`'s `Config`
  * (so any `ConfigProvider` works; by default the environment):
  *
- * - `DFLOCKD_SERVERS`: comma-separated `host:port` list (default `127.0.0.1:6388`)
+ * - `DFLOCKD_SERVERS`: comma-separated `host:port` list (default `ServerAddress.DEFAULT_SERVER`)
  * - `DFLOCKD_AUTH_TOKEN`: auth token, kept `Redacted`
  * - `DFLOCKD_TLS`: `true` for TLS with the system CAs
  * - `DFLOCKD_TLS_CA_FILE`: PEM file of the CA(s) to trust (implies TLS)

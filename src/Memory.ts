@@ -32,6 +32,7 @@ import { parseAddress } from "./internal/address.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
 import * as Internal from "./internal/memory.ts"
+import * as ServerAddress from "./ServerAddress.ts"
 import type * as Stats from "./Stats.ts"
 
 /**
@@ -74,7 +75,7 @@ export const TypeId = "~effect-dflockd/Memory"
  */
 export interface MemoryOptions {
   /**
-   * How many servers (named `memory-0:6388`, `memory-1:6388`, …), or their
+   * How many servers (named `memory-0`, `memory-1`, … on port `ServerAddress.DEFAULT_PORT`), or their
    * `host:port` names (e.g. your production list, to exercise its sharding).
    * Keys are sharded across them as by the real client. Default 1.
    */
@@ -190,7 +191,7 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
       if (!Number.isInteger(names) || names < 1 || names > 1024) {
         return yield* invalid("servers", "must be an integer from 1 to 1024, or a list of host:port names")
       }
-      labels = Array.from({ length: names }, (_, i) => `memory-${i}:6388`)
+      labels = Array.from({ length: names }, (_, i) => `memory-${i}:${ServerAddress.DEFAULT_PORT}`)
     } else {
       labels = []
       for (const name of names) labels.push((yield* parseAddress(name)).label)

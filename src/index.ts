@@ -40,6 +40,13 @@ export * as Semaphore from "./Semaphore.ts"
 export * as Memory from "./Memory.ts"
 
 /**
+ * Server addresses (`host:port`, IPv6 in brackets) and the default server.
+ *
+ * @since 0.1.0
+ */
+export * as ServerAddress from "./ServerAddress.ts"
+
+/**
  * CRC-32 key routing shared with the official clients.
  *
  * @since 0.1.0
