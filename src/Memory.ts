@@ -30,10 +30,10 @@ import * as DflockdClient from "./DflockdClient.ts"
 import { ConnectionError, InvalidArgumentError } from "./Errors.ts"
 import { parseAddress } from "./internal/address.ts"
 import * as Codec from "./internal/codec.ts"
-import * as Connection from "./internal/connection.ts"
 import * as Internal from "./internal/memory.ts"
 import * as ServerAddress from "./ServerAddress.ts"
 import type * as Stats from "./Stats.ts"
+import type * as Transport from "./Transport.ts"
 
 /**
  * Marks the {@link MemoryServer} service (see {@link isMemoryServer}).
@@ -216,12 +216,12 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
 // ---------------------------------------------------------------------------
 
 /**
- * A connection to an in-memory server, with the semantics of a socket one (the
- * same state machine, `Connection.fromTransport`): one exchange at a time; an
+ * A transport to an in-memory server. The client runs the same connection
+ * state machine over it as over a socket: one exchange at a time; an
  * interrupted exchange leaves it unusable; closing its scope is a hang-up (the
  * server drops its waiters, releases its grants).
  */
-const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, options: DflockdClient.ResolvedOptions) {
+const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer) {
   const label = server.config.label
   const closedByServer = () =>
     new ConnectionError({ server: label, cause: new Error("the in-memory server closed the connection") })
@@ -238,20 +238,20 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
       }),
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(closedByServer()), onSome: Effect.succeed }))
     )
-  return yield* Connection.fromTransport({
+  return {
     server: label,
     exchange,
     probe: () => Deferred.isDoneUnsafe(session.closed) ? closedByServer() : undefined,
     // the server hanging up (crash, failed auth) breaks the connection at once
     hangup: Effect.as(Deferred.await(session.closed), closedByServer())
-  }, options.connection)
+  } satisfies Transport.Transport
 })
 
-const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address, options) => {
+const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address) => {
   const server = servers.get(address.label)
   return server === undefined
     ? Effect.fail(new ConnectionError({ server: address.label, cause: new Error("no in-memory server by this name") }))
-    : connectTo(server, options)
+    : connectTo(server)
 }
 
 const merge = (all: ReadonlyArray<Stats.Stats>): Stats.Stats => ({

@@ -47,6 +47,13 @@ export * as Memory from "./Memory.ts"
 export * as ServerAddress from "./ServerAddress.ts"
 
 /**
+ * The transport seam: what a dialer returns, and the connections built on it.
+ *
+ * @since 0.1.0
+ */
+export * as Transport from "./Transport.ts"
+
+/**
  * CRC-32 key routing shared with the official clients.
  *
  * @since 0.1.0

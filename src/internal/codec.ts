@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../Errors.ts"
+import type { Command, ReplyFailure } from "../Transport.ts"
 
 /** Longest request line the client sends, in UTF-8 bytes, excluding `\n` (every server version accepts it). */
 export const MAX_LINE_BYTES = 255
@@ -157,12 +158,7 @@ export interface StatsReply {
   readonly json: string
 }
 
-/** Why a reply is a failure: a server status, an auth rejection, or a malformed reply. */
-export type ReplyFailure = ServerError | ProtocolError | AuthRejected
-export interface AuthRejected {
-  readonly _tag: "AuthRejected"
-  readonly reply: string
-}
+export type { AuthRejected, Command, ReplyFailure } from "../Transport.ts"
 
 export const granted = (token: string, leaseSeconds: number): Granted => ({ _tag: "Granted", token, leaseSeconds })
 const timedOut: TimedOut = { _tag: "TimedOut" }
@@ -286,22 +282,6 @@ export const decodeStats = (line: string): Result.Result<StatsReply, ReplyFailur
 
 /** Locks and semaphores use the same commands, the semaphore ones prefixed with `s`. */
 export type Kind = "lock" | "semaphore"
-
-/**
- * A command ready to send: its frame and the decoder for its reply.
- * `blocking` commands may wait on the server (a queued acquire); an interrupted
- * blocking command leaves the connection unusable.
- */
-export interface Command<A> {
-  readonly name: string
-  readonly frame: string
-  readonly blocking: boolean
-  /** Longest reply this command can get; `undefined`: the connection's cap (`stats`). */
-  readonly maxReplyBytes: number | undefined
-  readonly decode: (line: string) => Result.Result<A, ReplyFailure>
-  /** For commands whose reply carries a token: the decoder that accepts opaque tokens. */
-  readonly decodeOpaque?: ((line: string) => Result.Result<A, ReplyFailure>) | undefined
-}
 
 const short = MAX_SHORT_REPLY_BYTES
 /**

@@ -25,10 +25,21 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
-import type { ClientOptions } from "../DflockdClient.ts"
 import type { InvalidArgumentError } from "../Errors.ts"
 import * as ServerAddress from "../ServerAddress.ts"
 import * as Codec from "./codec.ts"
+
+/**
+ * The client options configuration sets: a part of `DflockdClient.ClientOptions`,
+ * written out here so that this module does not import the client (which
+ * imports it).
+ */
+export interface ClientOptions {
+  readonly servers: ReadonlyArray<string>
+  readonly auth: Redacted.Redacted<string> | undefined
+  readonly tls: true | { readonly ca: string } | undefined
+  readonly connectTimeout: Duration.Duration | undefined
+}
 
 /** The environment variables read by {@link config}. */
 export const variables = {

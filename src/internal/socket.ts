@@ -25,7 +25,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import { ConnectionError, ProtocolError } from "../Errors.ts"
 import type { ServerAddress } from "../ServerAddress.ts"
-import type { ConnectionOptions, Transport } from "./connection.ts"
+import type { ConnectionOptions, Transport } from "../Transport.ts"
 import { makeLineSplitter } from "./lines.ts"
 import { plainCause } from "./plainCause.ts"
 
