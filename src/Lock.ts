@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
+import type * as LeaseTypes from "./Lease.ts"
 
 /**
  * A held lock: `key`, `token`, `fence`, `leaseTtl`, `server`, and `lost`.
@@ -37,7 +38,7 @@ import * as Lease from "./internal/lease.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Lock extends Lease.Lease {}
+export interface Lock extends LeaseTypes.Lease {}
 
 /**
  * Options of {@link acquire}: `acquireTimeout` (default 10 s, 0 tries once),
@@ -56,7 +57,7 @@ export interface Lock extends Lease.Lease {}
  * @since 0.1.0
  * @category models
  */
-export interface AcquireOptions extends Lease.AcquireOptions {}
+export interface AcquireOptions extends LeaseTypes.AcquireOptions {}
 
 /**
  * The first step of a two-phase acquisition; `wait` is the second.
@@ -81,7 +82,7 @@ export interface AcquireOptions extends Lease.AcquireOptions {}
  * @since 0.1.0
  * @category models
  */
-export interface Ticket extends Lease.Ticket {}
+export interface Ticket extends LeaseTypes.Ticket {}
 
 /**
  * What acquiring can fail with.
@@ -104,7 +105,7 @@ export interface Ticket extends Lease.Ticket {}
  * @since 0.1.0
  * @category models
  */
-export type AcquireError = Lease.AcquireError
+export type AcquireError = LeaseTypes.AcquireError
 
 /**
  * Whether a value is a held lock or permit.

@@ -12,6 +12,7 @@ import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
+import type * as LeaseTypes from "./Lease.ts"
 
 /**
  * A held permit: the same fields as a lock.
@@ -30,7 +31,7 @@ import * as Lease from "./internal/lease.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Permit extends Lease.Lease {}
+export interface Permit extends LeaseTypes.Lease {}
 
 /**
  * Options of {@link acquire}: `limit` (required; the first holder of a key fixes
@@ -50,7 +51,7 @@ export interface Permit extends Lease.Lease {}
  * @since 0.1.0
  * @category models
  */
-export interface SemaphoreOptions extends Lease.AcquireOptions {
+export interface SemaphoreOptions extends LeaseTypes.AcquireOptions {
   readonly limit: number
 }
 
@@ -75,7 +76,7 @@ export interface SemaphoreOptions extends Lease.AcquireOptions {
  * @since 0.1.0
  * @category models
  */
-export interface Ticket extends Lease.Ticket {}
+export interface Ticket extends LeaseTypes.Ticket {}
 
 /**
  * Acquires a permit for the current scope.
@@ -98,7 +99,7 @@ export interface Ticket extends Lease.Ticket {}
 export const acquire: (
   key: string,
   options: SemaphoreOptions
-) => Effect.Effect<Permit, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Permit, LeaseTypes.AcquireError, Scope.Scope | DflockdClient> = (
   key: string,
   options: SemaphoreOptions
 ) =>
@@ -127,7 +128,7 @@ export const acquire: (
 export const tryAcquire: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
-) => Effect.Effect<Option.Option<Permit>, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Option.Option<Permit>, LeaseTypes.AcquireError, Scope.Scope | DflockdClient> = (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
 ) =>
@@ -157,7 +158,7 @@ export const tryAcquire: (
 export const enqueue: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
-) => Effect.Effect<Ticket, Lease.AcquireError, Scope.Scope | DflockdClient> = (
+) => Effect.Effect<Ticket, LeaseTypes.AcquireError, Scope.Scope | DflockdClient> = (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
 ) =>
@@ -188,12 +189,12 @@ export const withPermit: {
     options: SemaphoreOptions
   ): <A, E, R>(
     self: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | Lease.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  ) => Effect.Effect<A, E | LeaseTypes.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     key: string,
     options: SemaphoreOptions
-  ): Effect.Effect<A, E | Lease.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  ): Effect.Effect<A, E | LeaseTypes.AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options: SemaphoreOptions) =>

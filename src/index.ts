@@ -54,6 +54,13 @@ export * as ServerAddress from "./ServerAddress.ts"
 export * as Transport from "./Transport.ts"
 
 /**
+ * What locks and semaphore permits share: the lease, acquisition options, tickets.
+ *
+ * @since 0.1.0
+ */
+export * as Lease from "./Lease.ts"
+
+/**
  * CRC-32 key routing shared with the official clients.
  *
  * @since 0.1.0

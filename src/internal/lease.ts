@@ -32,43 +32,15 @@ import {
   LockLostError,
   type ProtocolError
 } from "../Errors.ts"
+import { type AcquireError, type AcquireOptions, type Lease, type Ticket, TypeId } from "../Lease.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
 import type { Connection, ExchangeError } from "./connection.ts"
 import * as Metrics from "./metrics.ts"
 import * as Watchdog from "./watchdog.ts"
 
-export const TypeId = "~effect-dflockd/Lease"
-
-/** A held lock or semaphore permit. */
-export interface Lease {
-  readonly [TypeId]: typeof TypeId
-  readonly kind: Codec.Kind
-  /** The key the lease is held on. */
-  readonly key: string
-  /** The server's token for this grant (32 hex digits). */
-  readonly token: string
-  /** The token's fence: strictly increasing per grant on dflockd v2.1+; random on older servers. */
-  readonly fence: bigint
-  /** The lease the server granted; renewed in the background while held. */
-  readonly leaseTtl: Duration.Duration
-  /** `host:port` of the server holding the lease. */
-  readonly server: string
-  /** Fails with `LockLostError` once the lease is lost; never succeeds. */
-  readonly lost: Effect.Effect<never, LockLostError>
-}
-
-/** Options shared by every acquisition. */
-export interface AcquireOptions {
-  /** How long to wait in the server's FIFO queue. Default 10 seconds; 0 tries once. */
-  readonly acquireTimeout?: Duration.Input | undefined
-  /** Lease to request, whole seconds ≥ 1. Default: the server's `--default-lease-ttl`. */
-  readonly leaseTtl?: Duration.Input | undefined
-  /** Renew at this fraction of the lease. Default: the client's `renewRatio` (0.5). */
-  readonly renewRatio?: number | undefined
-  /** Longest silence on the holding connection. Default: the client's `heartbeatInterval` (10 s). */
-  readonly heartbeatInterval?: Duration.Input | undefined
-}
+export { TypeId } from "../Lease.ts"
+export type { AcquireError, AcquireOptions, Lease, Ticket } from "../Lease.ts"
 
 /** What to acquire: a lock key, or a semaphore key with its limit. */
 export interface Spec {
@@ -76,21 +48,6 @@ export interface Spec {
   readonly key: string
   readonly limit?: number | undefined
 }
-
-/** A two-phase acquisition after its first step (`enqueue`). */
-export interface Ticket {
-  readonly key: string
-  /** `acquired`: granted at once; `queued`: waiting in the server's FIFO queue. */
-  readonly status: "acquired" | "queued"
-  /** Step two: waits for the grant (default timeout 10 seconds). Once granted, returns the same lease again. */
-  readonly wait: (timeout?: Duration.Input) => Effect.Effect<Lease, AcquireError>
-}
-
-/**
- * What acquiring can fail with. `LockLostError`: the grant arrived too late to
- * trust (its lease may have run out on the server) and its confirming renewal was refused.
- */
-export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError | LockLostError
 
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
 const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
