@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
+import * as TwoPhase from "./internal/ticket.ts"
 import type * as LeaseTypes from "./Lease.ts"
 
 /**
@@ -203,7 +204,7 @@ export const enqueue: (
 ) => Effect.Effect<Ticket, AcquireError, Scope.Scope | DflockdClient> = (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
-) => Lease.enqueue({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.enqueue", key))
+) => TwoPhase.enqueue({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.enqueue", key))
 
 /**
  * Runs an effect while holding the lock: acquire, run, release. If the lease is

@@ -12,6 +12,7 @@ import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
+import * as TwoPhase from "./internal/ticket.ts"
 import type * as LeaseTypes from "./Lease.ts"
 
 /**
@@ -162,7 +163,7 @@ export const enqueue: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
 ) =>
-  Lease.enqueue({ kind: "semaphore", key, limit: options.limit }, options).pipe(
+  TwoPhase.enqueue({ kind: "semaphore", key, limit: options.limit }, options).pipe(
     Lease.traced("dflockd.Semaphore.enqueue", key)
   )
 

@@ -23,7 +23,6 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import { DflockdClient } from "../DflockdClient.ts"
 import {
   AcquireTimeoutError,
@@ -32,7 +31,7 @@ import {
   LockLostError,
   type ProtocolError
 } from "../Errors.ts"
-import { type AcquireError, type AcquireOptions, type Lease, type Ticket, TypeId } from "../Lease.ts"
+import { type AcquireError, type AcquireOptions, type Lease, TypeId } from "../Lease.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
 import type { Connection, ExchangeError } from "./connection.ts"
@@ -50,7 +49,7 @@ export interface Spec {
 }
 
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
-const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
+export const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
 
 interface Plan {
   readonly target: Codec.Target
@@ -61,7 +60,7 @@ interface Plan {
 }
 
 /** Validates everything before any I/O. Pure; the common case (defaults) parses nothing. */
-const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
+export const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
   const key = Codec.validateKey(spec.key)
   if (Result.isFailure(key)) return Result.fail(key.failure)
   const limit = spec.kind === "semaphore" ? Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
@@ -91,7 +90,7 @@ const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidA
  * Sends a command that may block on the server for `timeoutSeconds`, bounded on
  * the client by that plus the request timeout, so a silent server cannot hang it.
  */
-const sendBlocking = <A>(
+export const sendBlocking = <A>(
   connection: Connection,
   command: Codec.Command<A>,
   timeoutSeconds: number,
@@ -100,7 +99,7 @@ const sendBlocking = <A>(
   connection.send(command, timeoutSeconds * 1000 + Duration.toMillis(requestTimeout))
 
 /** Sends a short command, bounded by the request timeout. */
-const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
+export const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
   sendBlocking(connection, command, 0, requestTimeout)
 
 interface Holding {
@@ -146,7 +145,7 @@ interface Held {
  * Turns a grant into a held lease: registers the release finalizer, and starts
  * the renewal and watchdog loop (see {@link KeepAliveMode}).
  */
-const hold = (
+export const hold = (
   client: DflockdClient["Service"],
   holding: Holding,
   grant: Codec.Granted,
@@ -298,7 +297,7 @@ const holdFrom = (
  * socket, which makes the server drop a waiter or release a grant), and
  * otherwise lives as long as the current scope.
  */
-const withConnection = <A, E, R>(
+export const withConnection = <A, E, R>(
   client: DflockdClient["Service"],
   key: string,
   parent: Scope.Scope,
@@ -355,76 +354,6 @@ export const tryAcquire = (spec: Spec, options: Omit<AcquireOptions, "acquireTim
     Effect.map(Option.some),
     Effect.catchTag("AcquireTimeoutError", () => Effect.succeedNone)
   )
-
-/** Two-phase step one: join the queue (or get the grant at once) and return. */
-export const enqueue = (spec: Spec, options: Omit<AcquireOptions, "acquireTimeout"> = {}) =>
-  Effect.gen(function*() {
-    const p = yield* Effect.fromResult(plan(spec, options))
-    const client = yield* DflockdClient
-    const requestTimeout = client.options.requestTimeout
-    return yield* withConnection(client, p.target.key, yield* Effect.scope, (connection, scope) =>
-      Effect.gen(function*() {
-        yield* connection.claim
-        const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
-        const held = yield* Ref.make(Option.none<Lease>())
-        const permit = yield* Semaphore.make(1)
-
-        // Step two on the wire: `w` for up to `seconds`, then hold the grant.
-        const clock = yield* Clock.Clock
-        const grant = (seconds: number) =>
-          Effect.gen(function*() {
-            const sentAt = Watchdog.monotonicMillis(clock)
-            const granted = yield* sendBlocking(
-              connection,
-              Codec.wait(p.target.kind, p.target.key, seconds),
-              seconds,
-              requestTimeout
-            ).pipe(
-              // the server dropped the waiter (timeout) or the connection is gone: the ticket is spent
-              Effect.onExit((exit) =>
-                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
-              )
-            )
-            if (granted._tag === "TimedOut") {
-              yield* Metric.update(Metrics.timeouts(spec.kind), 1)
-              return yield* new AcquireTimeoutError({ key: p.target.key })
-            }
-            yield* Metric.update(Metrics.acquired(spec.kind), 1)
-            const { lease } = yield* hold(client, { connection, scope, plan: p, clock }, granted, sentAt, "fork").pipe(
-              // a grant too stale to trust spends the ticket, like a timeout
-              Effect.onExit((exit) =>
-                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
-              )
-            )
-            yield* Ref.set(held, Option.some(lease))
-            return lease
-          })
-
-        // Granted at once: complete the exchange now (`w` answers at once with the same
-        // token), so the lease is renewed from this moment rather than from `wait`.
-        if (reply._tag === "Granted") {
-          yield* grant(0)
-        }
-
-        const waitOnce = (timeout: Duration.Input) =>
-          Effect.gen(function*() {
-            const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)) // bad input fails first
-            const existing = yield* Ref.get(held)
-            if (Option.isSome(existing)) {
-              return existing.value
-            }
-            return yield* grant(seconds)
-          })
-
-        const ticket: Ticket = {
-          key: p.target.key,
-          status: reply._tag === "Granted" ? "acquired" : "queued",
-          wait: (timeout = DEFAULT_ACQUIRE_TIMEOUT) =>
-            permit.withPermit(Effect.provideService(waitOnce(timeout), DflockdClient, client))
-        }
-        return ticket
-      }))
-  })
 
 /**
  * A span for a public operation, with the key as an attribute. No stack trace
