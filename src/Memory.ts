@@ -30,7 +30,9 @@ import * as DflockdClient from "./DflockdClient.ts"
 import { ConnectionError, InvalidArgumentError } from "./Errors.ts"
 import { parseAddress } from "./internal/address.ts"
 import * as Codec from "./internal/codec.ts"
-import * as Internal from "./internal/memory.ts"
+import * as Internal from "./internal/memoryServer.ts"
+import type { ServerConfig } from "./internal/memoryState.ts"
+import * as MemoryWire from "./internal/memoryWire.ts"
 import * as ServerAddress from "./ServerAddress.ts"
 import type * as Stats from "./Stats.ts"
 import type * as Transport from "./Transport.ts"
@@ -178,7 +180,7 @@ export const isMemoryServer = (u: unknown): u is MemoryServer["Service"] => Pred
 // ---------------------------------------------------------------------------
 
 interface Resolved {
-  readonly servers: ReadonlyArray<Internal.ServerConfig>
+  readonly servers: ReadonlyArray<ServerConfig>
 }
 
 const invalid = (argument: string, detail: string) => Result.fail(new InvalidArgumentError({ argument, detail }))
@@ -221,7 +223,7 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
  * interrupted exchange leaves it unusable; closing its scope is a hang-up (the
  * server drops its waiters, releases its grants).
  */
-const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer) {
+const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryEngine) {
   const label = server.config.label
   const closedByServer = () =>
     new ConnectionError({ server: label, cause: new Error("the in-memory server closed the connection") })
@@ -230,7 +232,7 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer) {
   // The deadline is a race, whose contender runs in a fiber of its own: it ends
   // the exchange on time even when the caller is uninterruptible.
   const exchange = (frame: string, timeoutMillis: number) =>
-    server.request(session.id, frame).pipe(
+    MemoryWire.request(server, session.id, frame).pipe(
       Effect.timeoutOrElse({
         duration: timeoutMillis,
         orElse: () =>
@@ -247,7 +249,7 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer) {
   } satisfies Transport.Transport
 })
 
-const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address) => {
+const dialer = (servers: ReadonlyMap<string, Internal.MemoryEngine>): DflockdClient.Dialer => (address) => {
   const server = servers.get(address.label)
   return server === undefined
     ? Effect.fail(new ConnectionError({ server: address.label, cause: new Error("no in-memory server by this name") }))
@@ -295,7 +297,7 @@ export const make: (
 ) => Effect.Effect<Context.Context<DflockdClient.DflockdClient | MemoryServer>, never, Scope.Scope> = Effect.fnUntraced(
   function*(options: MemoryOptions = {}) {
     const resolved = yield* Effect.orDie(Effect.fromResult(resolve(options)))
-    const servers = new Map<string, Internal.MemoryServer>()
+    const servers = new Map<string, Internal.MemoryEngine>()
     for (const config of resolved.servers) servers.set(config.label, yield* Internal.make(config))
     const labels = resolved.servers.map((c) => c.label)
 
@@ -312,7 +314,7 @@ export const make: (
         )
         : target.stats
     }
-    const sum = (f: (s: Internal.MemoryServer) => Effect.Effect<number>) =>
+    const sum = (f: (s: Internal.MemoryEngine) => Effect.Effect<number>) =>
       Effect.map(Effect.forEach(all, f), (counts) => counts.reduce((a, b) => a + b, 0))
 
     const control = MemoryServer.of({

@@ -7,10 +7,8 @@
  *   is a transaction (`transact`) that holds the ref's permit, runs
  *   uninterruptibly, and may complete waiters' `Deferred`s and start lease
  *   timers; nothing else mutates state.
- * - Requests: each request frame is handled by a fiber forked into the server's
- *   scope, so a client that stops waiting (interrupted exchange) leaves the
- *   server side running, as a real server keeps a blocked `l` until its timeout
- *   or the connection closes.
+ * - Requests arrive typed (`memoryWire.ts` parses frames with the codec and
+ *   formats replies); the state itself is pure (`memoryState.ts`).
  * - Leases: one timer fiber per grant, in a `FiberMap` keyed by token, sleeps
  *   (by `Clock`) until the lease deadline, re-reads it (renewals move it) and
  *   evicts the holder once it has passed, granting the next waiter. Every
@@ -25,129 +23,36 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type * as Stats from "../Stats.ts"
-import type * as Codec from "./codec.ts"
+import {
+  clearEnqueued,
+  clearEnqueuedToken,
+  collect,
+  type Conn,
+  type Enqueued,
+  enqueuedKey,
+  type Entry,
+  entryOf,
+  getOrCreate,
+  type Holder,
+  keyCount,
+  type Kind,
+  type Outcome,
+  type ServerConfig,
+  setIn,
+  type State,
+  statsOf,
+  type Tx,
+  type Waiter,
+  withConn,
+  withEntry
+} from "./memoryState.ts"
 import * as Wire from "./serverCodec.ts"
-
-/** Idle keys are forgotten after this long (the server's `--gc-max-idle` default). */
-export const GC_MAX_IDLE_MILLIS = 60_000
-
-export interface ServerConfig {
-  /** `host:port` the client knows this server by. */
-  readonly label: string
-  readonly defaultLeaseSeconds: number
-  readonly maxLocks: number
-  /** Waiters per key; 0 = unlimited. */
-  readonly maxWaiters: number
-  readonly authToken: string | undefined
-}
-
-// ---------------------------------------------------------------------------
-// state
-// ---------------------------------------------------------------------------
-
-type Kind = Codec.Kind
-
-type Outcome =
-  | { readonly _tag: "Granted"; readonly token: string }
-  /** The waiter's connection closed. */
-  | { readonly _tag: "Dropped" }
-
-interface Waiter {
-  readonly id: number
-  readonly connId: number
-  readonly leaseSeconds: number
-  readonly outcome: Deferred.Deferred<Outcome>
-}
-
-interface Holder {
-  readonly token: string
-  readonly connId: number
-  readonly leaseSeconds: number
-  readonly expiresAt: number
-}
-
-interface Entry {
-  readonly limit: number
-  readonly holders: ReadonlyArray<Holder>
-  readonly waiters: ReadonlyArray<Waiter>
-  readonly lastActivity: number
-}
-
-/** Two-phase state of one connection on one key: queued (`waiterId`) or granted (`token`). */
-interface Enqueued {
-  readonly leaseSeconds: number
-  readonly waiterId: number | undefined
-  readonly token: string | undefined
-}
-
-interface Conn {
-  readonly id: number
-  readonly authed: boolean
-  /** Completed when the server closes (or forgets) the connection. */
-  readonly closed: Deferred.Deferred<void>
-  readonly enqueued: ReadonlyMap<string, Enqueued>
-}
-
-interface State {
-  readonly lock: ReadonlyMap<string, Entry>
-  readonly semaphore: ReadonlyMap<string, Entry>
-  readonly conns: ReadonlyMap<number, Conn>
-  readonly nextConnId: number
-  readonly nextWaiterId: number
-  /** The last fence issued. */
-  readonly fence: bigint
-}
-
-/** A state change: its result and the next state. */
-type Tx<A> = Effect.Effect<readonly [A, State]>
-
-const enqueuedKey = (kind: Kind, key: string) => `${kind}:${key}`
-
-const setIn = <K, V>(map: ReadonlyMap<K, V>, key: K, value: V | undefined): ReadonlyMap<K, V> => {
-  const next = new Map(map)
-  if (value === undefined) next.delete(key)
-  else next.set(key, value)
-  return next
-}
-
-const entryOf = (s: State, kind: Kind, key: string): Entry | undefined => s[kind].get(key)
-
-const withEntry = (s: State, kind: Kind, key: string, entry: Entry | undefined): State =>
-  kind === "lock" ? { ...s, lock: setIn(s.lock, key, entry) } : { ...s, semaphore: setIn(s.semaphore, key, entry) }
-
-const withConn = (s: State, conn: Conn): State => ({ ...s, conns: setIn(s.conns, conn.id, conn) })
-
-const isIdle = (e: Entry) => e.holders.length === 0 && e.waiters.length === 0
-
-/** Forgets keys idle for {@link GC_MAX_IDLE_MILLIS}. */
-const collect = (s: State, now: number): State => {
-  const keep = (space: ReadonlyMap<string, Entry>) =>
-    new Map([...space].filter(([, e]) => !(isIdle(e) && now - e.lastActivity >= GC_MAX_IDLE_MILLIS)))
-  return { ...s, lock: keep(s.lock), semaphore: keep(s.semaphore) }
-}
-
-/** Drops a connection's two-phase state on `key` when it refers to `token`. */
-const clearEnqueuedToken = (s: State, connId: number, kind: Kind, key: string, token: string): State => {
-  const conn = s.conns.get(connId)
-  const k = enqueuedKey(kind, key)
-  if (conn === undefined || conn.enqueued.get(k)?.token !== token) return s
-  return withConn(s, { ...conn, enqueued: setIn(conn.enqueued, k, undefined) })
-}
-
-const clearEnqueued = (s: State, connId: number, kind: Kind, key: string): State => {
-  const conn = s.conns.get(connId)
-  if (conn === undefined) return s
-  return withConn(s, { ...conn, enqueued: setIn(conn.enqueued, enqueuedKey(kind, key), undefined) })
-}
 
 // ---------------------------------------------------------------------------
 // the server
@@ -159,14 +64,20 @@ export interface Session {
   readonly closed: Deferred.Deferred<void>
 }
 
-export interface MemoryServer {
+/** One in-memory server: typed requests in, typed replies out (`memoryWire.ts` speaks the wire). */
+export interface MemoryEngine {
   readonly config: ServerConfig
   /** Registers a connection. */
   readonly open: Effect.Effect<Session>
   /** The client hung up: drops the connection's waiters and releases what it holds. */
   readonly disconnect: (connId: number) => Effect.Effect<void>
-  /** Handles one request frame; `None` when the connection is closed instead of answered. */
-  readonly request: (connId: number, frame: string) => Effect.Effect<Option.Option<string>>
+  /**
+   * Answers one request (`undefined`: a frame that did not parse); `None` when
+   * the connection is closed instead of answered. Run it in {@link scope}.
+   */
+  readonly handle: (connId: number, request: Wire.Request | undefined) => Effect.Effect<Option.Option<Wire.Reply>>
+  /** The scope the server's fibers live in (request handlers, lease timers). */
+  readonly scope: Scope.Scope
   readonly stats: Effect.Effect<Stats.Stats>
   /** Ends every lease on `key` as if it had run out. Returns how many ended. */
   readonly expire: (key: string, kinds: ReadonlyArray<Kind>) => Effect.Effect<number>
@@ -314,19 +225,6 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
 
   const evictExpired = (s: State, kind: Kind, key: string, now: number): Tx<ReadonlyArray<string>> =>
     endLeases(s, kind, key, now, (h) => h.expiresAt <= now)
-
-  /** The entry for `key`, created if new: `max_locks` counts every key, `limit_mismatch` guards a semaphore's limit. */
-  const getOrCreate = (s: State, kind: Kind, key: string, limit: number, now: number) => {
-    const existing = entryOf(s, kind, key)
-    if (existing !== undefined) {
-      return existing.limit === limit
-        ? Option.some(withEntry(s, kind, key, { ...existing, lastActivity: now }))
-        : Option.none<State>()
-    }
-    return Option.some(withEntry(s, kind, key, { limit, holders: [], waiters: [], lastActivity: now }))
-  }
-
-  const keyCount = (s: State) => s.lock.size + s.semaphore.size
 
   type Admission =
     | { readonly _tag: "Granted"; readonly token: string }
@@ -550,30 +448,6 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     })
   }
 
-  const statsOf = (s: State, now: number): Stats.Stats => {
-    const seconds = (millis: number) => Math.max(0, millis) / 1000
-    const active = (space: ReadonlyMap<string, Entry>) => [...space].filter(([, e]) => !isIdle(e))
-    const idle = (space: ReadonlyMap<string, Entry>) =>
-      [...space].filter(([, e]) => isIdle(e)).map(([key, e]) => ({ key, idle_s: seconds(now - e.lastActivity) }))
-    return {
-      connections: s.conns.size,
-      locks: active(s.lock).map(([key, e]) => ({
-        key,
-        owner_conn_id: e.holders[0]?.connId ?? 0,
-        lease_expires_in_s: e.holders[0] === undefined ? 0 : seconds(e.holders[0].expiresAt - now),
-        waiters: e.waiters.length
-      })),
-      semaphores: active(s.semaphore).map(([key, e]) => ({
-        key,
-        limit: e.limit,
-        holders: e.holders.length,
-        waiters: e.waiters.length
-      })),
-      idle_locks: idle(s.lock),
-      idle_semaphores: idle(s.semaphore)
-    }
-  }
-
   const stats = transact((s, now) => pure(statsOf(s, now), s))
 
   // -- connections ----------------------------------------------------------
@@ -641,14 +515,13 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     }
   }
 
-  const handle = (connId: number, frame: string): Effect.Effect<Option.Option<Wire.Reply>> => {
-    const parsed = Wire.parseRequest(frame)
-    return Effect.flatMap(SynchronizedRef.get(ref), (s) => {
+  /** Answers one request (`undefined`: a frame that did not parse); `None` when the connection is closed instead. */
+  const handle = (connId: number, request: Wire.Request | undefined): Effect.Effect<Option.Option<Wire.Reply>> =>
+    Effect.flatMap(SynchronizedRef.get(ref), (s) => {
       const conn = s.conns.get(connId)
       if (conn === undefined) return Effect.succeedNone
-      if (conn.authed) return Result.isSuccess(parsed) ? dispatch(connId, parsed.success) : error
-      const accepted = Result.isSuccess(parsed) && parsed.success._tag === "Auth" &&
-        parsed.success.token.trim() === config.authToken
+      if (conn.authed) return request === undefined ? error : dispatch(connId, request)
+      const accepted = request?._tag === "Auth" && request.token.trim() === config.authToken
       if (!accepted) return Effect.as(disconnect(connId), Option.some<Wire.Reply>({ _tag: "AuthRejected" })) // then the server hangs up
       return transact((st) => {
         const current = st.conns.get(connId)
@@ -657,14 +530,6 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
           : pure(Option.some(Wire.ok), withConn(st, { ...current, authed: true }))
       })
     })
-  }
-
-  // The handler runs in the server's scope: a client that stops waiting does not stop the server.
-  const request = (connId: number, frame: string) =>
-    Effect.forkIn(Effect.interruptible(handle(connId, frame)), scope).pipe(
-      Effect.flatMap(Fiber.await),
-      Effect.map((exit) => Exit.isSuccess(exit) ? Option.map(exit.value, Wire.formatReply) : Option.none<string>())
-    )
 
   // -- test control ---------------------------------------------------------
 
@@ -714,10 +579,11 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     config,
     open,
     disconnect,
-    request,
+    handle,
+    scope,
     stats,
     expire: (key, kinds) => endAll(key, kinds, "expire"),
     releaseAll: (key, kinds) => endAll(key, kinds, "release"),
     crash
-  } satisfies MemoryServer
+  } satisfies MemoryEngine
 })
