@@ -120,9 +120,8 @@ export interface TargetOptions {
 /**
  * Test control of the in-memory servers.
  *
- * - `stats(server?)`: one server's statistics, or (no argument) all servers'
- *   merged: connections summed, entries concatenated. Same shape as the
- *   server's `stats` reply (`Stats.Stats`).
+ * - `stats(server?)`: one entry per server (`{ server, stats }`, in sharding
+ *   order), or only the named one's; shaped like `DflockdClient.stats`.
  * - `expire(key)`: ends every lease on `key` as if it ran out now; the next
  *   waiters are granted, and a holder's next renewal is refused, so its `lost`
  *   fails with `LockLostError`. Returns how many leases ended.
@@ -141,8 +140,9 @@ export interface TargetOptions {
  *
  * const report = Effect.gen(function*() {
  *   const memory = yield* Memory.MemoryServer
- *   const stats = yield* memory.stats()
- *   return `${memory.servers.length} servers, ${stats.locks.length} locks held or awaited`
+ *   const all = yield* memory.stats()
+ *   const locks = all.reduce((n, { stats }) => n + stats.locks.length, 0)
+ *   return `${memory.servers.length} servers, ${locks} locks held or awaited`
  * })
  * ```
  *
@@ -153,7 +153,7 @@ export class MemoryServer extends Context.Service<MemoryServer, {
   readonly [TypeId]: typeof TypeId
   /** The servers' `host:port` names, in sharding order. */
   readonly servers: ReadonlyArray<string>
-  readonly stats: (server?: string) => Effect.Effect<Stats.Stats, InvalidArgumentError>
+  readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<Stats.ServerStats>, InvalidArgumentError>
   readonly expire: (key: string, options?: TargetOptions) => Effect.Effect<number>
   readonly releaseAll: (key: string, options?: TargetOptions) => Effect.Effect<number>
   readonly disconnectAll: Effect.Effect<void>
@@ -256,14 +256,6 @@ const dialer = (servers: ReadonlyMap<string, Internal.MemoryEngine>): DflockdCli
     : connectTo(server)
 }
 
-const merge = (all: ReadonlyArray<Stats.Stats>): Stats.Stats => ({
-  connections: all.reduce((n, s) => n + s.connections, 0),
-  locks: all.flatMap((s) => s.locks),
-  semaphores: all.flatMap((s) => s.semaphores),
-  idle_locks: all.flatMap((s) => s.idle_locks ?? []),
-  idle_semaphores: all.flatMap((s) => s.idle_semaphores ?? [])
-})
-
 const kindsOf = (options: TargetOptions | undefined): ReadonlyArray<Codec.Kind> =>
   options?.kind === undefined ? ["lock", "semaphore"] : [options.kind]
 
@@ -305,14 +297,16 @@ export const make: (
     const client = yield* DflockdClient.makeWith({ ...options.client, servers: labels }, dialer(servers))
 
     const all = [...servers.values()]
-    const stats = (server?: string): Effect.Effect<Stats.Stats, InvalidArgumentError> => {
-      if (server === undefined) return Effect.map(Effect.forEach(all, (s) => s.stats), merge)
+    const statsOf = (engine: Internal.MemoryEngine) =>
+      Effect.map(engine.stats, (stats): Stats.ServerStats => ({ server: engine.config.label, stats }))
+    const stats = (server?: string): Effect.Effect<ReadonlyArray<Stats.ServerStats>, InvalidArgumentError> => {
+      if (server === undefined) return Effect.forEach(all, statsOf)
       const target = servers.get(server)
       return target === undefined
         ? Effect.fail(
           new InvalidArgumentError({ argument: "server", detail: `${server} is not one of the in-memory servers` })
         )
-        : target.stats
+        : Effect.map(statsOf(target), (one) => [one])
     }
     const sum = (f: (s: Internal.MemoryEngine) => Effect.Effect<number>) =>
       Effect.map(Effect.forEach(all, f), (counts) => counts.reduce((a, b) => a + b, 0))
@@ -344,8 +338,8 @@ export const make: (
  *
  * const test = Effect.gen(function*() {
  *   const result = yield* chargeCustomer
- *   const stats = yield* Memory.stats()
- *   return [result, stats.locks.length] // ["charged", 0]: released afterwards
+ *   const [only] = yield* Memory.stats()
+ *   return [result, only?.stats.locks.length] // ["charged", 0]: released afterwards
  * }).pipe(Effect.provide(Memory.layer({ defaultLeaseTtl: "10 seconds" })))
  * ```
  *
@@ -360,7 +354,8 @@ export const layer = (options: MemoryOptions = {}): Layer.Layer<DflockdClient.Df
 // ---------------------------------------------------------------------------
 
 /**
- * Statistics of one in-memory server, or of all of them merged.
+ * Statistics of every in-memory server, one entry each (or only the named
+ * one's), shaped like `DflockdClient.stats`.
  *
  * **Example** (Nobody holds or waits for anything)
  *
@@ -368,13 +363,18 @@ export const layer = (options: MemoryOptions = {}): Layer.Layer<DflockdClient.Df
  * import { Effect } from "effect"
  * import { Memory } from "effect-dflockd"
  *
- * const settled = Effect.map(Memory.stats(), (s) => s.locks.length === 0 && s.semaphores.length === 0)
+ * const settled = Effect.map(
+ *   Memory.stats(),
+ *   (all) => all.every(({ stats }) => stats.locks.length === 0 && stats.semaphores.length === 0)
+ * )
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
-export const stats = (server?: string): Effect.Effect<Stats.Stats, InvalidArgumentError, MemoryServer> =>
+export const stats = (
+  server?: string
+): Effect.Effect<ReadonlyArray<Stats.ServerStats>, InvalidArgumentError, MemoryServer> =>
   MemoryServer.use((m) => m.stats(server))
 
 /**
