@@ -305,10 +305,10 @@ const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
  *
  * ```ts
  * import { Effect } from "effect"
- * import { DflockdClient } from "effect-dflockd"
+ * import { DflockdClient, ServerAddress } from "effect-dflockd"
  *
  * const program = Effect.gen(function*() {
- *   const client = yield* DflockdClient.make({ servers: ["127.0.0.1:6388"] })
+ *   const client = yield* DflockdClient.make({ servers: [ServerAddress.DEFAULT_SERVER] })
  *   const [first] = yield* client.stats()
  *   yield* Effect.log(`${first?.stats.connections} connection(s)`)
  * }).pipe(Effect.scoped)
@@ -535,10 +535,10 @@ export const config: Config.Config<ClientOptions> = InternalConfig.config
  *
  * ```ts
  * import { Config, ConfigProvider, Layer } from "effect"
- * import { DflockdClient } from "effect-dflockd"
+ * import { DflockdClient, ServerAddress } from "effect-dflockd"
  *
  * const Live = DflockdClient.layerConfig({
- *   servers: Config.succeed(["127.0.0.1:6388"]),
+ *   servers: Config.succeed([ServerAddress.DEFAULT_SERVER]),
  *   auth: Config.Redacted("LOCKS_TOKEN")
  * }).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ LOCKS_TOKEN: "s3cret" }))))
  * ```

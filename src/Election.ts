@@ -105,7 +105,7 @@ const isCampaigning = (error: unknown): error is Campaigning => isAcquireTimeout
  *
  * ```ts
  * import { Effect } from "effect"
- * import { DflockdClient, Election, type Lock } from "effect-dflockd"
+ * import { DflockdClient, Election, type Lock, ServerAddress } from "effect-dflockd"
  *
  * const scheduler = (term: Lock.Lock) =>
  *   Effect.gen(function*() {
@@ -114,7 +114,7 @@ const isCampaigning = (error: unknown): error is Campaigning => isAcquireTimeout
  *   })
  *
  * const program = Election.run("scheduler-leader", scheduler, { leaseTtl: "10 seconds" }).pipe(
- *   Effect.provide(DflockdClient.layer({ servers: ["127.0.0.1:6388"] }))
+ *   Effect.provide(DflockdClient.layer({ servers: [ServerAddress.DEFAULT_SERVER] }))
  * )
  * ```
  *

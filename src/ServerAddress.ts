@@ -1,5 +1,5 @@
 /**
- * Server addresses: `host:port` strings (IPv6 in brackets, `[::1]:6388`) or
+ * Server addresses: `host:port` strings (IPv6 in brackets, `[::1]:7000`) or
  * `[host, port]` pairs, with ports from 1 to 65535. The one definition of the
  * rule and of the default server: `DflockdClient` options, `layerConfig`,
  * `dflock --servers`, `Memory` and the Promise API all read addresses here.
