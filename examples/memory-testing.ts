@@ -38,19 +38,21 @@ const test = Effect.gen(function*() {
   const during = yield* Memory.stats().pipe(
     Effect.repeat({
       schedule: Schedule.spaced("1 millis"),
-      until: (s) => s.semaphores.some((x) => x.holders === 2 && x.waiters === 2)
+      until: ([s]) => s?.stats.semaphores.some((x) => x.holders === 2 && x.waiters === 2) ?? false
     })
   )
-  yield* Effect.log(`while running: ${JSON.stringify(during.semaphores)}`)
+  yield* Effect.log(`while running: ${JSON.stringify(during[0]?.stats.semaphores)}`)
 
   yield* Fiber.join(exports)
   const most = yield* Ref.get(peak)
   yield* Effect.log(`peak concurrency: ${most} (limit 2)`)
-  const after = yield* Memory.stats()
+  const [after] = yield* Memory.stats()
   yield* Effect.log(`afterwards: ${JSON.stringify(after)}`)
 
   if (most !== 2) return yield* Effect.die(new Error(`expected 2 exports at once at most, saw ${most}`))
-  if (after.semaphores.length > 0) return yield* Effect.die(new Error("a permit was left held"))
+  if (after === undefined || after.stats.semaphores.length > 0) {
+    return yield* Effect.die(new Error("a permit was left held"))
+  }
   yield* Effect.log("ok")
 }).pipe(Effect.provide(Memory.layer()))
 

@@ -22,14 +22,17 @@ import {
   ProtocolError,
   type ServerError
 } from "./Errors.ts"
-import { parseAddress, type ServerAddress, type ServerInput } from "./internal/address.ts"
+import { parseAddress } from "./internal/address.ts"
 import * as InternalConfig from "./internal/config.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
 import * as Pool from "./internal/pool.ts"
 import { show } from "./internal/show.ts"
+import * as Socket from "./internal/socket.ts"
+import { DEFAULT_SERVER, type ServerAddress, type ServerInput } from "./ServerAddress.ts"
 import * as Sharding from "./Sharding.ts"
 import { Stats, type ServerStats } from "./Stats.ts"
+import type * as Transport from "./Transport.ts"
 
 /**
  * The property that marks a {@link DflockdClient} service; {@link isDflockdClient}
@@ -72,7 +75,7 @@ export const TypeId = "~effect-dflockd/DflockdClient"
  * @since 0.1.0
  * @category models
  */
-export type TlsOptions = Connection.TlsOptions
+export type TlsOptions = Transport.TlsOptions
 
 /**
  * Options of {@link layer}. Every field is optional.
@@ -96,7 +99,7 @@ export type TlsOptions = Connection.TlsOptions
  * @category models
  */
 export interface ClientOptions {
-  /** `host:port` strings or `[host, port]` pairs; keys are sharded across them. Default `["127.0.0.1:6388"]`. */
+  /** `host:port` strings or `[host, port]` pairs; keys are sharded across them. Default `[ServerAddress.DEFAULT_SERVER]`. */
   readonly servers?: ReadonlyArray<ServerInput> | undefined
   /** Replaces the CRC-32 routing rule shared with the official clients. */
   readonly sharding?: Sharding.Strategy | undefined
@@ -109,7 +112,7 @@ export interface ClientOptions {
   /** Bound on short exchanges (renew, release, stats) and on the reply to a blocking one beyond its own timeout. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input | undefined
   /** Retry policy for failures to connect. Default: 3 retries, jittered exponential backoff from 100 ms. Never retries `AuthError`, nor a `ConnectionError` with reason `Tls` (certificates, TLS mismatch). */
-  readonly connectRetry?: Schedule.Schedule<unknown, Connection.ExchangeError> | undefined
+  readonly connectRetry?: Schedule.Schedule<unknown, Transport.ExchangeError> | undefined
   /** Renew when this fraction of the lease has passed. Default 0.5. */
   readonly renewRatio?: number | undefined
   /**
@@ -157,12 +160,17 @@ export interface ClientOptions {
 export interface ResolvedOptions {
   readonly servers: ReadonlyArray<ServerAddress>
   readonly sharding: Sharding.Strategy
-  readonly connection: Connection.ConnectionOptions
+  readonly connection: Transport.ConnectionOptions
   readonly requestTimeout: Duration.Duration
-  readonly connectRetry: Schedule.Schedule<unknown, Connection.ExchangeError>
+  readonly connectRetry: Schedule.Schedule<unknown, Transport.ExchangeError>
   readonly renewRatio: number
   readonly heartbeatInterval: Duration.Duration
-  readonly pool: Pool.PoolOptions
+  readonly pool: {
+    /** Idle connections kept per server. 0 disables reuse (one connection per lock). */
+    readonly maxIdle: number
+    /** How long an idle connection is kept. */
+    readonly idleTimeToLive: Duration.Duration
+  }
 }
 
 /**
@@ -217,8 +225,8 @@ export class DflockdClient extends Context.Service<DflockdClient, {
   readonly route: (key: string) => Effect.Effect<ServerAddress, InvalidArgumentError>
   /** A connection to a server for as long as the current scope (or the given one) lasts. */
   readonly connect: {
-    (server: ServerAddress): Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
-    (server: ServerAddress, scope: Scope.Scope): Effect.Effect<Connection.Connection, Connection.ExchangeError>
+    (server: ServerAddress): Effect.Effect<Transport.Connection, Transport.ExchangeError, Scope.Scope>
+    (server: ServerAddress, scope: Scope.Scope): Effect.Effect<Transport.Connection, Transport.ExchangeError>
   }
   /** Stats of one server (by `host:port`) or of all. */
   readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, StatsError>
@@ -243,7 +251,7 @@ export class DflockdClient extends Context.Service<DflockdClient, {
  */
 export const isDflockdClient = (u: unknown): u is DflockdClient["Service"] => Predicate.hasProperty(u, TypeId)
 
-const defaultRetry: Schedule.Schedule<unknown, Connection.ExchangeError> = Schedule.max([
+const defaultRetry: Schedule.Schedule<unknown, Transport.ExchangeError> = Schedule.max([
   Schedule.jittered(Schedule.exponential("100 millis")),
   Schedule.recurs(3)
 ])
@@ -251,7 +259,7 @@ const defaultRetry: Schedule.Schedule<unknown, Connection.ExchangeError> = Sched
 const positiveDuration = (argument: string, input: Duration.Input | undefined, fallback: Duration.Input) =>
   Codec.validatePositiveDuration(argument, input ?? fallback)
 
-const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOptions, InvalidArgumentError> => {
+const resolvePool = (pool: ClientOptions["pool"]): Result.Result<ResolvedOptions["pool"], InvalidArgumentError> => {
   if (pool === false) return Result.succeed({ maxIdle: 0, idleTimeToLive: Duration.seconds(10) })
   const maxIdle = pool?.maxIdle ?? 32
   if (!Number.isInteger(maxIdle) || maxIdle < 0) {
@@ -290,7 +298,7 @@ const resolvePool = (pool: ClientOptions["pool"]): Result.Result<Pool.PoolOption
  */
 export const resolveOptions = (options: ClientOptions = {}): Result.Result<ResolvedOptions, InvalidArgumentError> =>
   Result.gen(function*() {
-    const inputs = options.servers ?? ["127.0.0.1:6388"]
+    const inputs = options.servers ?? [DEFAULT_SERVER]
     const servers: Array<ServerAddress> = []
     for (const input of inputs) servers.push(yield* parseAddress(input))
     yield* Sharding.pick(Sharding.stableHashShard, "probe", servers.length)
@@ -324,10 +332,10 @@ const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
  *
  * ```ts
  * import { Effect } from "effect"
- * import { DflockdClient } from "effect-dflockd"
+ * import { DflockdClient, ServerAddress } from "effect-dflockd"
  *
  * const program = Effect.gen(function*() {
- *   const client = yield* DflockdClient.make({ servers: ["127.0.0.1:6388"] })
+ *   const client = yield* DflockdClient.make({ servers: [ServerAddress.DEFAULT_SERVER] })
  *   const [first] = yield* client.stats()
  *   yield* Effect.log(`${first?.stats.connections} connection(s)`)
  * }).pipe(Effect.scoped)
@@ -337,11 +345,14 @@ const decodeStats = Schema.decodeUnknownEffect(Schema.fromJsonString(Stats))
  * @category constructors
  */
 export const make = (options: ClientOptions = {}) =>
-  makeWith(options, (server, resolved) => Connection.open(server, resolved.connection))
+  makeWith(options, (server, resolved) => Socket.connect(server, resolved.connection))
 
 /**
- * A dialer: opens a connection to a server for the current scope. The default
- * dials TCP/TLS; `Memory.layer` provides one backed by an in-process server.
+ * A dialer: opens a transport to a server for the current scope (closing the
+ * scope hangs up). The default dials TCP/TLS; `Memory.layer` provides one
+ * backed by an in-process server. The client runs its connection state
+ * machine (one exchange at a time, authentication, break detection) over
+ * whatever transport the dialer returns.
  *
  * **Example** (Logging every new connection)
  *
@@ -359,10 +370,11 @@ export const make = (options: ClientOptions = {}) =>
 export type Dialer = (
   server: ServerAddress,
   options: ResolvedOptions
-) => Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+) => Effect.Effect<Transport.Transport, Transport.ExchangeError, Scope.Scope>
 
 /**
- * Builds the client with a custom dialer (everything else as {@link make}).
+ * Builds the client with a custom dialer (everything else as {@link make}):
+ * each transport it returns becomes a connection, authenticated when `auth` is set.
  *
  * **Example** (A client whose servers are all unreachable, for testing)
  *
@@ -395,8 +407,11 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
       ? only
       : Effect.map(Effect.fromResult(Sharding.pick(resolved.sharding, key, servers.length)), (index) => servers[index]!)
 
+  const middleware = yield* Connection.Middleware
   const dial = (server: ServerAddress) =>
     dialer(server, resolved).pipe(
+      Effect.flatMap((transport) => Connection.fromTransport(transport, resolved.connection)),
+      Effect.map(middleware),
       Effect.retry({
         schedule: resolved.connectRetry,
         // TLS failures (certificates, a peer that does not speak TLS) are permanent:
@@ -413,11 +428,11 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     const pool = pools.get(server.label)
     return pool === undefined ? Scope.provide(dial(server), scope) : pool.get(scope)
   }
-  function connect(server: ServerAddress): Effect.Effect<Connection.Connection, Connection.ExchangeError, Scope.Scope>
+  function connect(server: ServerAddress): Effect.Effect<Transport.Connection, Transport.ExchangeError, Scope.Scope>
   function connect(
     server: ServerAddress,
     scope: Scope.Scope
-  ): Effect.Effect<Connection.Connection, Connection.ExchangeError>
+  ): Effect.Effect<Transport.Connection, Transport.ExchangeError>
   function connect(server: ServerAddress, scope?: Scope.Scope) {
     return scope === undefined
       ? Effect.flatMap(Effect.scope, (current) => connectIn(server, current))
@@ -504,7 +519,7 @@ export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>
  * The default configuration of the client, read through `effect`'s `Config`
  * (so any `ConfigProvider` works; by default the environment):
  *
- * - `DFLOCKD_SERVERS`: comma-separated `host:port` list (default `127.0.0.1:6388`)
+ * - `DFLOCKD_SERVERS`: comma-separated `host:port` list (default `ServerAddress.DEFAULT_SERVER`)
  * - `DFLOCKD_AUTH_TOKEN`: auth token, kept `Redacted`
  * - `DFLOCKD_TLS`: `true` for TLS with the system CAs
  * - `DFLOCKD_TLS_CA_FILE`: PEM file of the CA(s) to trust (implies TLS)
@@ -553,10 +568,10 @@ export const config: Config.Config<ClientOptions> = InternalConfig.config
  *
  * ```ts
  * import { Config, ConfigProvider, Layer } from "effect"
- * import { DflockdClient } from "effect-dflockd"
+ * import { DflockdClient, ServerAddress } from "effect-dflockd"
  *
  * const Live = DflockdClient.layerConfig({
- *   servers: Config.succeed(["127.0.0.1:6388"]),
+ *   servers: Config.succeed([ServerAddress.DEFAULT_SERVER]),
  *   auth: Config.Redacted("LOCKS_TOKEN")
  * }).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({ LOCKS_TOKEN: "s3cret" }))))
  * ```

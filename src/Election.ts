@@ -12,6 +12,8 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type {
   AcquireTimeoutError,
@@ -27,16 +29,23 @@ import * as Lock from "./Lock.ts"
 /**
  * Options of {@link run}: the lock options (`acquireTimeout` is how long one
  * campaign waits in the queue before joining it again, default 30 seconds), and
- * `retryDelay`, the pause before campaigning again after a lost lease or a
- * connection failure (default 1 second).
+ * `retry`, the schedule of new campaigns after a lost lease or a connection
+ * failure (default: every second; like `ClientOptions.connectRetry`). A finite
+ * schedule that runs out starts over: an election ends only when `leader`
+ * ends or with an {@link ElectionError}. `retryDelay` is the older spelling of
+ * `retry: Schedule.spaced(retryDelay)`, ignored when `retry` is given.
  *
- * **Example** (A short lease and a slower retry)
+ * **Example** (A short lease, and backing off between campaigns)
  *
  * ```ts
- * import { Effect } from "effect"
+ * import { Effect, Schedule } from "effect"
  * import { Election } from "effect-dflockd"
  *
- * const options: Election.Options = { leaseTtl: "15 seconds", acquireTimeout: "1 minute", retryDelay: "5 seconds" }
+ * const options: Election.Options = {
+ *   leaseTtl: "15 seconds",
+ *   acquireTimeout: "1 minute",
+ *   retry: Schedule.jittered(Schedule.exponential("500 millis"))
+ * }
  * const program = Election.run("report-leader", () => Effect.log("leading"), options)
  * ```
  *
@@ -44,6 +53,8 @@ import * as Lock from "./Lock.ts"
  * @category models
  */
 export interface Options extends Lock.AcquireOptions {
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** @deprecated Use `retry: Schedule.spaced(retryDelay)`. */
   readonly retryDelay?: Duration.Input | undefined
 }
 
@@ -71,9 +82,15 @@ export type ElectionError = InvalidArgumentError | AuthError | ProtocolError | S
 
 type Campaigning = AcquireTimeoutError | LockLostError | ConnectionError
 
-const isCampaigning = (error: unknown): error is Campaigning =>
-  typeof error === "object" && error !== null && "_tag" in error &&
-  (error._tag === "AcquireTimeoutError" || error._tag === "LockLostError" || error._tag === "ConnectionError")
+const hasTag = (error: unknown, tag: string): boolean => Predicate.hasProperty(error, "_tag") && error._tag === tag
+
+const isAcquireTimeout = (error: unknown): error is AcquireTimeoutError => hasTag(error, "AcquireTimeoutError")
+
+/** A campaign interrupted by the lease or the connection, rather than by waiting too long. */
+const isInterrupted = (error: unknown): error is LockLostError | ConnectionError =>
+  hasTag(error, "LockLostError") || hasTag(error, "ConnectionError")
+
+const isCampaigning = (error: unknown): error is Campaigning => isAcquireTimeout(error) || isInterrupted(error)
 
 /**
  * Campaigns for leadership of `key` and runs `leader` whenever this process is
@@ -88,7 +105,7 @@ const isCampaigning = (error: unknown): error is Campaigning =>
  *
  * ```ts
  * import { Effect } from "effect"
- * import { DflockdClient, Election, type Lock } from "effect-dflockd"
+ * import { DflockdClient, Election, type Lock, ServerAddress } from "effect-dflockd"
  *
  * const scheduler = (term: Lock.Lock) =>
  *   Effect.gen(function*() {
@@ -97,7 +114,7 @@ const isCampaigning = (error: unknown): error is Campaigning =>
  *   })
  *
  * const program = Election.run("scheduler-leader", scheduler, { leaseTtl: "10 seconds" }).pipe(
- *   Effect.provide(DflockdClient.layer({ servers: ["127.0.0.1:6388"] }))
+ *   Effect.provide(DflockdClient.layer({ servers: [ServerAddress.DEFAULT_SERVER] }))
  * )
  * ```
  *
@@ -109,25 +126,27 @@ export const run = <A, E, R>(
   leader: (lock: Lock.Lock) => Effect.Effect<A, E, R>,
   options: Options = {}
 ): Effect.Effect<A, Exclude<E, Campaigning> | ElectionError, R | DflockdClient> => {
-  const { retryDelay = "1 second", ...lockOptions } = options
-  const term = Effect.scoped(
+  const { retry, retryDelay = "1 second", ...lockOptions } = options
+  const pacing = retry ?? Schedule.spaced(retryDelay)
+  return Effect.scoped(
     Effect.flatMap(
       Lock.acquire(key, { acquireTimeout: "30 seconds", ...lockOptions }),
       (lock) => Effect.raceFirst(leader(lock), lock.lost)
     )
+  ).pipe(
+    Effect.tapError((error) =>
+      isInterrupted(error)
+        ? Effect.logWarning(`dflockd election "${key}": ${error.message}; campaigning again`)
+        : Effect.void
+    ),
+    // still in line elsewhere: join the queue again at once
+    Effect.retry({ while: isAcquireTimeout }),
+    // a lost lease or connection: campaign again after the schedule's pause
+    Effect.retry({ while: isInterrupted, schedule: pacing }),
+    // a finite schedule that ran out starts over: only the errors in the type end an election
+    Effect.retry({ while: isCampaigning }),
+    // `retry` has removed every campaigning error; TypeScript cannot see it through
+    // the conditional types over the generic E, so the result is restated once here
+    (election) => election as Effect.Effect<A, Exclude<E, Campaigning> | ElectionError, R | DflockdClient>
   )
-  // The annotation restates catchIf's result: TypeScript cannot simplify its
-  // conditional types over the generic E, so the result is asserted once here.
-  const campaign: Effect.Effect<A, Exclude<E, Campaigning> | ElectionError, R | DflockdClient> = Effect.catchIf(
-    term,
-    isCampaigning,
-    (error) =>
-      error._tag === "AcquireTimeoutError"
-        ? Effect.suspend(() => campaign) // still in line elsewhere: join the queue again
-        : Effect.logWarning(`dflockd election "${key}": ${error.message}; campaigning again`).pipe(
-          Effect.andThen(Effect.sleep(retryDelay)),
-          Effect.andThen(Effect.suspend(() => campaign))
-        )
-  ) as Effect.Effect<A, Exclude<E, Campaigning> | ElectionError, R | DflockdClient>
-  return campaign
 }

@@ -15,6 +15,8 @@ import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
+import * as TwoPhase from "./internal/ticket.ts"
+import * as LeaseTypes from "./Lease.ts"
 
 /**
  * A held lock: `key`, `token`, `fence`, `leaseTtl`, `server`, and `lost`; its
@@ -38,7 +40,7 @@ import * as Lease from "./internal/lease.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Lock extends Lease.Lease<"lock"> {}
+export interface Lock extends LeaseTypes.Lease<"lock"> {}
 
 /**
  * Options of {@link acquire}: `acquireTimeout` (whole seconds, default 10 s, 0 tries once;
@@ -58,7 +60,7 @@ export interface Lock extends Lease.Lease<"lock"> {}
  * @since 0.1.0
  * @category models
  */
-export interface AcquireOptions extends Lease.AcquireOptions {}
+export interface AcquireOptions extends LeaseTypes.AcquireOptions {}
 
 /**
  * The first step of a two-phase acquisition; `wait` is the second.
@@ -83,7 +85,7 @@ export interface AcquireOptions extends Lease.AcquireOptions {}
  * @since 0.1.0
  * @category models
  */
-export interface Ticket extends Lease.Ticket<Lock> {}
+export interface Ticket extends LeaseTypes.Ticket<Lock> {}
 
 /**
  * What acquiring can fail with.
@@ -106,7 +108,7 @@ export interface Ticket extends Lease.Ticket<Lock> {}
  * @since 0.1.0
  * @category models
  */
-export type AcquireError = Lease.AcquireError
+export type AcquireError = LeaseTypes.AcquireError
 
 /**
  * What {@link tryAcquire} can fail with: {@link AcquireError} without
@@ -127,7 +129,7 @@ export type AcquireError = Lease.AcquireError
  * @since 0.1.0
  * @category models
  */
-export type TryAcquireError = Lease.TryAcquireError
+export type TryAcquireError = LeaseTypes.TryAcquireError
 
 /**
  * What {@link enqueue} can fail with: it never waits, so no `AcquireTimeoutError`;
@@ -147,7 +149,7 @@ export type TryAcquireError = Lease.TryAcquireError
  * @since 0.1.0
  * @category models
  */
-export type EnqueueError = Lease.EnqueueError
+export type EnqueueError = LeaseTypes.EnqueueError
 
 /**
  * What a ticket's `wait` can fail with: {@link AcquireError} without `AuthError`
@@ -166,7 +168,7 @@ export type EnqueueError = Lease.EnqueueError
  * @since 0.1.0
  * @category models
  */
-export type WaitError = Lease.WaitError
+export type WaitError = LeaseTypes.WaitError
 
 /**
  * Whether a value is a held lock (not a semaphore permit: see `Semaphore.isPermit`).
@@ -183,7 +185,7 @@ export type WaitError = Lease.WaitError
  * @category guards
  */
 export const isLock = (u: unknown): u is Lock =>
-  Predicate.hasProperty(u, Lease.TypeId) && Predicate.hasProperty(u, "kind") && u.kind === "lock"
+  Predicate.hasProperty(u, LeaseTypes.TypeId) && Predicate.hasProperty(u, "kind") && u.kind === "lock"
 
 /**
  * Acquires a lock for the current scope, waiting in the server's FIFO queue up
@@ -265,7 +267,7 @@ export const enqueue: (
 ) => Effect.Effect<Ticket, EnqueueError, Scope.Scope | DflockdClient> = (
   key: string,
   options?: Omit<AcquireOptions, "acquireTimeout">
-) => Lease.enqueue({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.enqueue", key))
+) => TwoPhase.enqueue({ kind: "lock", key }, options).pipe(Lease.traced("dflockd.Lock.enqueue", key))
 
 /**
  * Runs an effect while holding the lock: acquire, run, release. If the lease is

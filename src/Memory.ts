@@ -30,10 +30,13 @@ import * as DflockdClient from "./DflockdClient.ts"
 import { ConnectionError, InvalidArgumentError } from "./Errors.ts"
 import { parseAddress } from "./internal/address.ts"
 import * as Codec from "./internal/codec.ts"
-import * as Connection from "./internal/connection.ts"
 import { show } from "./internal/show.ts"
-import * as Internal from "./internal/memory.ts"
+import * as Internal from "./internal/memoryServer.ts"
+import type { ServerConfig } from "./internal/memoryState.ts"
+import * as MemoryWire from "./internal/memoryWire.ts"
+import * as ServerAddress from "./ServerAddress.ts"
 import type * as Stats from "./Stats.ts"
+import type * as Transport from "./Transport.ts"
 
 /**
  * Marks the {@link MemoryServer} service (see {@link isMemoryServer}).
@@ -75,7 +78,7 @@ export const TypeId = "~effect-dflockd/Memory"
  */
 export interface MemoryOptions {
   /**
-   * How many servers (named `memory-0:6388`, `memory-1:6388`, …), or their
+   * How many servers (named `memory-0`, `memory-1`, … on port `ServerAddress.DEFAULT_PORT`), or their
    * `host:port` names (e.g. your production list, to exercise its sharding).
    * Keys are sharded across them as by the real client. Default 1.
    */
@@ -118,9 +121,8 @@ export interface TargetOptions {
 /**
  * Test control of the in-memory servers.
  *
- * - `stats(server?)`: one server's statistics, or (no argument) all servers'
- *   merged: connections summed, entries concatenated. Same shape as the
- *   server's `stats` reply (`Stats.Stats`).
+ * - `stats(server?)`: one entry per server (`{ server, stats }`, in sharding
+ *   order), or only the named one's; shaped like `DflockdClient.stats`.
  * - `expire(key)`: ends every lease on `key` as if it ran out now; the next
  *   waiters are granted, and a holder's next renewal is refused, so its `lost`
  *   fails with `LockLostError`. Returns how many leases ended.
@@ -139,8 +141,9 @@ export interface TargetOptions {
  *
  * const report = Effect.gen(function*() {
  *   const memory = yield* Memory.MemoryServer
- *   const stats = yield* memory.stats()
- *   return `${memory.servers.length} servers, ${stats.locks.length} locks held or awaited`
+ *   const all = yield* memory.stats()
+ *   const locks = all.reduce((n, { stats }) => n + stats.locks.length, 0)
+ *   return `${memory.servers.length} servers, ${locks} locks held or awaited`
  * })
  * ```
  *
@@ -151,7 +154,7 @@ export class MemoryServer extends Context.Service<MemoryServer, {
   readonly [TypeId]: typeof TypeId
   /** The servers' `host:port` names, in sharding order. */
   readonly servers: ReadonlyArray<string>
-  readonly stats: (server?: string) => Effect.Effect<Stats.Stats, InvalidArgumentError>
+  readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<Stats.ServerStats>, InvalidArgumentError>
   readonly expire: (key: string, options?: TargetOptions) => Effect.Effect<number>
   readonly releaseAll: (key: string, options?: TargetOptions) => Effect.Effect<number>
   readonly disconnectAll: Effect.Effect<void>
@@ -178,7 +181,7 @@ export const isMemoryServer = (u: unknown): u is MemoryServer["Service"] => Pred
 // ---------------------------------------------------------------------------
 
 interface Resolved {
-  readonly servers: ReadonlyArray<Internal.ServerConfig>
+  readonly servers: ReadonlyArray<ServerConfig>
 }
 
 const invalid = (argument: string, value: unknown, detail: string) =>
@@ -192,7 +195,7 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
       if (!Number.isInteger(names) || names < 1 || names > 1024) {
         return yield* invalid("servers", names, "must be an integer from 1 to 1024, or a list of host:port names")
       }
-      labels = Array.from({ length: names }, (_, i) => `memory-${i}:6388`)
+      labels = Array.from({ length: names }, (_, i) => `memory-${i}:${ServerAddress.DEFAULT_PORT}`)
     } else {
       labels = []
       for (const name of names) labels.push((yield* parseAddress(name)).label)
@@ -219,12 +222,12 @@ const resolve = (options: MemoryOptions): Result.Result<Resolved, InvalidArgumen
 // ---------------------------------------------------------------------------
 
 /**
- * A connection to an in-memory server, with the semantics of a socket one (the
- * same state machine, `Connection.fromTransport`): one exchange at a time; an
+ * A transport to an in-memory server. The client runs the same connection
+ * state machine over it as over a socket: one exchange at a time; an
  * interrupted exchange leaves it unusable; closing its scope is a hang-up (the
  * server drops its waiters, releases its grants).
  */
-const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, options: DflockdClient.ResolvedOptions) {
+const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryEngine) {
   const label = server.config.label
   const closedByServer = () =>
     new ConnectionError({
@@ -237,7 +240,7 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
   // The deadline is a race, whose contender runs in a fiber of its own: it ends
   // the exchange on time even when the caller is uninterruptible.
   const exchange = (frame: string, timeoutMillis: number) =>
-    server.request(session.id, frame).pipe(
+    MemoryWire.request(server, session.id, frame).pipe(
       Effect.timeoutOrElse({
         duration: timeoutMillis,
         orElse: () =>
@@ -251,16 +254,16 @@ const connectTo = Effect.fnUntraced(function*(server: Internal.MemoryServer, opt
       }),
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(closedByServer()), onSome: Effect.succeed }))
     )
-  return yield* Connection.fromTransport({
+  return {
     server: label,
     exchange,
     probe: () => Deferred.isDoneUnsafe(session.closed) ? closedByServer() : undefined,
     // the server hanging up (crash, failed auth) breaks the connection at once
     hangup: Effect.as(Deferred.await(session.closed), closedByServer())
-  }, options.connection)
+  } satisfies Transport.Transport
 })
 
-const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdClient.Dialer => (address, options) => {
+const dialer = (servers: ReadonlyMap<string, Internal.MemoryEngine>): DflockdClient.Dialer => (address) => {
   const server = servers.get(address.label)
   return server === undefined
     ? Effect.fail(
@@ -270,16 +273,8 @@ const dialer = (servers: ReadonlyMap<string, Internal.MemoryServer>): DflockdCli
         cause: new Error("no in-memory server by this name")
       })
     )
-    : connectTo(server, options)
+    : connectTo(server)
 }
-
-const merge = (all: ReadonlyArray<Stats.Stats>): Stats.Stats => ({
-  connections: all.reduce((n, s) => n + s.connections, 0),
-  locks: all.flatMap((s) => s.locks),
-  semaphores: all.flatMap((s) => s.semaphores),
-  idle_locks: all.flatMap((s) => s.idle_locks ?? []),
-  idle_semaphores: all.flatMap((s) => s.idle_semaphores ?? [])
-})
 
 const kindsOf = (options: TargetOptions | undefined): ReadonlyArray<Codec.Kind> =>
   options?.kind === undefined ? ["lock", "semaphore"] : [options.kind]
@@ -314,7 +309,7 @@ export const make: (
 ) => Effect.Effect<Context.Context<DflockdClient.DflockdClient | MemoryServer>, never, Scope.Scope> = Effect.fnUntraced(
   function*(options: MemoryOptions = {}) {
     const resolved = yield* Effect.orDie(Effect.fromResult(resolve(options)))
-    const servers = new Map<string, Internal.MemoryServer>()
+    const servers = new Map<string, Internal.MemoryEngine>()
     for (const config of resolved.servers) servers.set(config.label, yield* Internal.make(config))
     const labels = resolved.servers.map((c) => c.label)
 
@@ -322,8 +317,10 @@ export const make: (
     const client = yield* DflockdClient.makeWith({ ...options.client, servers: labels }, dialer(servers))
 
     const all = [...servers.values()]
-    const stats = (server?: string): Effect.Effect<Stats.Stats, InvalidArgumentError> => {
-      if (server === undefined) return Effect.map(Effect.forEach(all, (s) => s.stats), merge)
+    const statsOf = (engine: Internal.MemoryEngine) =>
+      Effect.map(engine.stats, (stats): Stats.ServerStats => ({ server: engine.config.label, stats }))
+    const stats = (server?: string): Effect.Effect<ReadonlyArray<Stats.ServerStats>, InvalidArgumentError> => {
+      if (server === undefined) return Effect.forEach(all, statsOf)
       const target = servers.get(server)
       return target === undefined
         ? Effect.fail(
@@ -333,9 +330,9 @@ export const make: (
             detail: `is not one of the in-memory servers (${labels.join(", ")})`
           })
         )
-        : target.stats
+        : Effect.map(statsOf(target), (one) => [one])
     }
-    const sum = (f: (s: Internal.MemoryServer) => Effect.Effect<number>) =>
+    const sum = (f: (s: Internal.MemoryEngine) => Effect.Effect<number>) =>
       Effect.map(Effect.forEach(all, f), (counts) => counts.reduce((a, b) => a + b, 0))
 
     const control = MemoryServer.of({
@@ -365,8 +362,8 @@ export const make: (
  *
  * const test = Effect.gen(function*() {
  *   const result = yield* chargeCustomer
- *   const stats = yield* Memory.stats()
- *   return [result, stats.locks.length] // ["charged", 0]: released afterwards
+ *   const [only] = yield* Memory.stats()
+ *   return [result, only?.stats.locks.length] // ["charged", 0]: released afterwards
  * }).pipe(Effect.provide(Memory.layer({ defaultLeaseTtl: "10 seconds" })))
  * ```
  *
@@ -381,7 +378,8 @@ export const layer = (options: MemoryOptions = {}): Layer.Layer<DflockdClient.Df
 // ---------------------------------------------------------------------------
 
 /**
- * Statistics of one in-memory server, or of all of them merged.
+ * Statistics of every in-memory server, one entry each (or only the named
+ * one's), shaped like `DflockdClient.stats`.
  *
  * **Example** (Nobody holds or waits for anything)
  *
@@ -389,13 +387,18 @@ export const layer = (options: MemoryOptions = {}): Layer.Layer<DflockdClient.Df
  * import { Effect } from "effect"
  * import { Memory } from "effect-dflockd"
  *
- * const settled = Effect.map(Memory.stats(), (s) => s.locks.length === 0 && s.semaphores.length === 0)
+ * const settled = Effect.map(
+ *   Memory.stats(),
+ *   (all) => all.every(({ stats }) => stats.locks.length === 0 && stats.semaphores.length === 0)
+ * )
  * ```
  *
  * @since 0.1.0
  * @category accessors
  */
-export const stats = (server?: string): Effect.Effect<Stats.Stats, InvalidArgumentError, MemoryServer> =>
+export const stats = (
+  server?: string
+): Effect.Effect<ReadonlyArray<Stats.ServerStats>, InvalidArgumentError, MemoryServer> =>
   MemoryServer.use((m) => m.stats(server))
 
 /**

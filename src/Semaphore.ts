@@ -13,6 +13,8 @@ import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
+import * as TwoPhase from "./internal/ticket.ts"
+import * as LeaseTypes from "./Lease.ts"
 
 /**
  * A held permit: the same fields as a lock, with `kind: "semaphore"`, so a
@@ -32,7 +34,7 @@ import * as Lease from "./internal/lease.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Permit extends Lease.Lease<"semaphore"> {}
+export interface Permit extends LeaseTypes.Lease<"semaphore"> {}
 
 /**
  * Options of {@link acquire}: `limit` (required; the first holder of a key fixes
@@ -52,7 +54,7 @@ export interface Permit extends Lease.Lease<"semaphore"> {}
  * @since 0.1.0
  * @category models
  */
-export interface SemaphoreOptions extends Lease.AcquireOptions {
+export interface SemaphoreOptions extends LeaseTypes.AcquireOptions {
   readonly limit: number
 }
 
@@ -77,7 +79,7 @@ export interface SemaphoreOptions extends Lease.AcquireOptions {
  * @since 0.1.0
  * @category models
  */
-export interface Ticket extends Lease.Ticket<Permit> {}
+export interface Ticket extends LeaseTypes.Ticket<Permit> {}
 
 /**
  * What {@link acquire} and {@link withPermit} can fail with (the same as `Lock.AcquireError`).
@@ -94,7 +96,7 @@ export interface Ticket extends Lease.Ticket<Permit> {}
  * @since 0.1.0
  * @category models
  */
-export type AcquireError = Lease.AcquireError
+export type AcquireError = LeaseTypes.AcquireError
 
 /**
  * What {@link tryAcquire} can fail with: no `AcquireTimeoutError` (see `Lock.TryAcquireError`).
@@ -110,7 +112,7 @@ export type AcquireError = Lease.AcquireError
  * @since 0.1.0
  * @category models
  */
-export type TryAcquireError = Lease.TryAcquireError
+export type TryAcquireError = LeaseTypes.TryAcquireError
 
 /**
  * What {@link enqueue} can fail with: no `AcquireTimeoutError` (see `Lock.EnqueueError`).
@@ -127,7 +129,7 @@ export type TryAcquireError = Lease.TryAcquireError
  * @since 0.1.0
  * @category models
  */
-export type EnqueueError = Lease.EnqueueError
+export type EnqueueError = LeaseTypes.EnqueueError
 
 /**
  * What a ticket's `wait` can fail with: no `AuthError` (see `Lock.WaitError`).
@@ -143,7 +145,7 @@ export type EnqueueError = Lease.EnqueueError
  * @since 0.1.0
  * @category models
  */
-export type WaitError = Lease.WaitError
+export type WaitError = LeaseTypes.WaitError
 
 /**
  * Whether a value is a held semaphore permit (not a lock: see `Lock.isLock`).
@@ -160,7 +162,7 @@ export type WaitError = Lease.WaitError
  * @category guards
  */
 export const isPermit = (u: unknown): u is Permit =>
-  Predicate.hasProperty(u, Lease.TypeId) && Predicate.hasProperty(u, "kind") && u.kind === "semaphore"
+  Predicate.hasProperty(u, LeaseTypes.TypeId) && Predicate.hasProperty(u, "kind") && u.kind === "semaphore"
 
 /**
  * Acquires a permit for the current scope.
@@ -246,7 +248,7 @@ export const enqueue: (
   key: string,
   options: Omit<SemaphoreOptions, "acquireTimeout">
 ) =>
-  Lease.enqueue({ kind: "semaphore", key, limit: options.limit }, options).pipe(
+  TwoPhase.enqueue({ kind: "semaphore", key, limit: options.limit }, options).pipe(
     Lease.traced("dflockd.Semaphore.enqueue", key)
   )
 

@@ -7,8 +7,7 @@
  * @since 0.1.0
  */
 import * as Option from "effect/Option"
-
-const tokenPattern = /^[0-9a-f]{32}$/
+import { isHexToken } from "./internal/codec.ts"
 
 /**
  * The fence of a token: its first 16 hex digits as an unsigned 64-bit bigint.
@@ -27,7 +26,7 @@ const tokenPattern = /^[0-9a-f]{32}$/
  * @category fencing
  */
 export const fence = (token: string): Option.Option<bigint> =>
-  tokenPattern.test(token) ? Option.some(BigInt(`0x${token.slice(0, 16)}`)) : Option.none()
+  isHexToken(token) ? Option.some(BigInt(`0x${token.slice(0, 16)}`)) : Option.none()
 
 /**
  * Whether a string has the shape of a dflockd token (32 lowercase hex digits).
@@ -44,4 +43,4 @@ export const fence = (token: string): Option.Option<bigint> =>
  * @since 0.1.0
  * @category guards
  */
-export const isToken = (u: unknown): u is string => typeof u === "string" && tokenPattern.test(u)
+export const isToken = (u: unknown): u is string => typeof u === "string" && isHexToken(u)

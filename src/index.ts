@@ -40,6 +40,27 @@ export * as Semaphore from "./Semaphore.ts"
 export * as Memory from "./Memory.ts"
 
 /**
+ * Server addresses (`host:port`, IPv6 in brackets) and the default server.
+ *
+ * @since 0.1.0
+ */
+export * as ServerAddress from "./ServerAddress.ts"
+
+/**
+ * The transport seam: what a dialer returns, and the connections built on it.
+ *
+ * @since 0.1.0
+ */
+export * as Transport from "./Transport.ts"
+
+/**
+ * What locks and semaphore permits share: the lease, acquisition options, tickets.
+ *
+ * @since 0.1.0
+ */
+export * as Lease from "./Lease.ts"
+
+/**
  * CRC-32 key routing shared with the official clients.
  *
  * @since 0.1.0

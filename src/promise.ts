@@ -123,9 +123,9 @@ export interface DistributedLockOptions {
   readonly leaseTtlS?: number | undefined
   /** @deprecated Use `servers` instead. Default `127.0.0.1`; ignored when `servers` is given. */
   readonly host?: string | undefined
-  /** @deprecated Use `servers` instead. Default 6388; ignored when `servers` is given. */
+  /** @deprecated Use `servers` instead. Default `ServerAddress.DEFAULT_PORT`; ignored when `servers` is given. */
   readonly port?: number | undefined
-  /** Servers; keys are sharded across them. Default `[["127.0.0.1", 6388]]` (or `[[host, port]]`). */
+  /** Servers; keys are sharded across them. Default `[[host, port]]`, each defaulting to `ServerAddress.DEFAULT_HOST`/`DEFAULT_PORT`. */
   readonly servers?: ReadonlyArray<ServerAddress> | undefined
   /** Key → server index. Default {@link stableHashShard}. */
   readonly shardingStrategy?: ShardingStrategy | undefined
@@ -193,7 +193,7 @@ export interface DistributedSemaphoreOptions extends DistributedLockOptions {
 export interface StatsOptions {
   /** Default `127.0.0.1`. */
   readonly host?: string | undefined
-  /** Default 6388. */
+  /** Default `ServerAddress.DEFAULT_PORT`. */
   readonly port?: number | undefined
   /** TLS, as for a lock. */
   readonly tls?: Tls.ConnectionOptions | undefined
@@ -752,7 +752,7 @@ export const stableHashShard = (key: string, numServers: number): number => {
 }
 
 /**
- * Statistics of one server (default `127.0.0.1:6388`): connections, held
+ * Statistics of one server (default `ServerAddress.DEFAULT_SERVER`): connections, held
  * locks, semaphores, idle keys. Needs dflockd 1.4 or newer; older servers
  * refuse the command and this rejects with `LockError`.
  *

@@ -9,7 +9,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { ConnectionError, ProtocolError } from "../src/Errors.ts"
+import { DflockdClient, Lock, type Transport } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
 import * as Connection from "../src/internal/connection.ts"
 import { failedWith } from "./support/exits.ts"
@@ -113,4 +116,35 @@ describe("Connection.fromTransport", () => {
       assert.isFalse(yield* connection.reusable, "still broken after the reply")
       assert.isFalse(yield* connection.alive)
     }).pipe(Effect.scoped))
+})
+
+describe("DflockdClient.makeWith: the transport is the public seam", () => {
+  it.effect("the client runs its connection over a dialer's transport: authenticates, acquires, releases", () =>
+    Effect.gen(function*() {
+      const frames: Array<string> = []
+      const reply = (frame: string): string => {
+        const [cmd] = frame.split("\n")
+        return cmd === "l" ? `ok ${TOKEN} 33` : cmd === "n" ? "ok 33" : "ok"
+      }
+      const transport: Transport.Transport = {
+        server: "user:1",
+        exchange: (frame) => Effect.sync(() => (frames.push(frame), reply(frame))),
+        probe: () => undefined,
+        hangup: Effect.never
+      }
+      const dialer: DflockdClient.Dialer = () => Effect.succeed(transport)
+      const client = Layer.effect(
+        DflockdClient.DflockdClient,
+        DflockdClient.makeWith({ servers: ["user:1"], auth: Redacted.make("s3cret") }, dialer)
+      )
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const lock = yield* Lock.acquire("k")
+          assert.strictEqual(lock.token, TOKEN)
+          assert.strictEqual(lock.server, "user:1")
+        })
+      ).pipe(Effect.provide(client))
+      assert.deepStrictEqual(frames.slice(0, 2), ["auth\n_\ns3cret\n", "l\nk\n10\n"])
+      assert.include(frames, `r\nk\n${TOKEN}\n`)
+    }))
 })

@@ -2,9 +2,9 @@
  * Leader election against the real server.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Ref } from "effect"
+import { Deferred, Effect, Fiber, Ref, Schedule } from "effect"
 import { inject } from "vitest"
-import { Election } from "../src/index.ts"
+import { Election, Memory } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
 import { clientLayer, sendRaw } from "./support/probe.ts"
 
@@ -71,6 +71,37 @@ describe("Election.run", () => {
       assert.strictEqual(yield* Ref.get(interrupted), 1, "the first term was interrupted")
       yield* Fiber.interrupt(fiber)
     }), 15_000)
+
+  it.live(
+    "retry is a Schedule: a lost lease campaigns again by it, and a finite one that runs out starts over",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey()
+        const terms = yield* Ref.make<ReadonlyArray<string>>([])
+        const third = yield* Deferred.make<void>()
+        const fiber = yield* Election.run(
+          key,
+          (lock) =>
+            Ref.updateAndGet(terms, (t) => [...t, lock.token]).pipe(
+              Effect.flatMap((all) => all.length === 3 ? Deferred.succeed(third, undefined) : Effect.void),
+              Effect.andThen(Effect.never)
+            ),
+          { retry: Schedule.recurs(0) }
+        ).pipe(Effect.forkChild)
+        for (let ended = 0; ended < 2; ended++) {
+          yield* Effect.repeat(Ref.get(terms), {
+            until: (t) => t.length === ended + 1,
+            schedule: Schedule.spaced("5 millis")
+          })
+          assert.strictEqual(yield* Memory.releaseAll(key), 1)
+        }
+        yield* Deferred.await(third).pipe(Effect.timeout("5 seconds"))
+        const all = yield* Ref.get(terms)
+        assert.strictEqual(new Set(all).size, 3, "three terms, three grants")
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(Memory.layer({ defaultLeaseTtl: "2 seconds" }))),
+    15_000
+  )
 
   it.live("a leader that finishes returns its value and releases leadership", () =>
     Effect.gen(function*() {

@@ -33,11 +33,18 @@ const eventually = (
     return yield* Effect.die(new Error(`never reached: ${what}`))
   })
 
-const lockInfo = (key: string) => Effect.map(Memory.stats(), (s) => s.locks.find((l) => l.key === key))
+/** Every in-memory server's stats, entries concatenated (the test's own view; `Memory.stats` is per server). */
+const merged = Effect.map(Memory.stats(), (all) => ({
+  connections: all.reduce((n, { stats }) => n + stats.connections, 0),
+  locks: all.flatMap(({ stats }) => stats.locks),
+  semaphores: all.flatMap(({ stats }) => stats.semaphores),
+  idle_semaphores: all.flatMap(({ stats }) => stats.idle_semaphores ?? [])
+}))
+const lockInfo = (key: string) => Effect.map(merged, (s) => s.locks.find((l) => l.key === key))
 const waitersOn = (key: string) => Effect.map(lockInfo(key), (l) => l?.waiters ?? 0)
-const semaphoreInfo = (key: string) => Effect.map(Memory.stats(), (s) => s.semaphores.find((l) => l.key === key))
+const semaphoreInfo = (key: string) => Effect.map(merged, (s) => s.semaphores.find((l) => l.key === key))
 /** Nobody holds or waits for anything. */
-const settled = Effect.map(Memory.stats(), (s) => s.locks.length === 0 && s.semaphores.length === 0)
+const settled = Effect.map(merged, (s) => s.locks.length === 0 && s.semaphores.length === 0)
 
 // ---------------------------------------------------------------------------
 // (a) the in-memory server, on the TestClock
@@ -285,7 +292,7 @@ describe("Memory: interruption, fences, auth, faults", () => {
       yield* Fiber.interrupt(waiting)
       yield* Fiber.interrupt(region)
       yield* eventually(settled, "no holder, no waiter")
-      assert.deepStrictEqual((yield* Memory.stats()).locks, [])
+      assert.deepStrictEqual((yield* merged).locks, [])
       assert.isTrue(Option.isSome(yield* Effect.scoped(Lock.tryAcquire(key))))
     }).pipe(Effect.provide(Memory.layer())))
 
@@ -335,7 +342,7 @@ describe("Memory: interruption, fences, auth, faults", () => {
 
       yield* Memory.disconnectAll
       assert.strictEqual((yield* Fiber.join(waiter))._tag, "ConnectionError")
-      const after = yield* Memory.stats()
+      const after = yield* merged
       assert.deepStrictEqual([after.connections, after.locks, after.semaphores], [0, [], []])
 
       yield* TestClock.adjust("10 seconds")
@@ -357,10 +364,19 @@ describe("Memory: interruption, fences, auth, faults", () => {
       const held = wire.flatMap((s) => s.stats.locks.map((l) => l.key)).sort()
       assert.deepStrictEqual(held, [...keys].sort())
       assert.isTrue(wire.every((s) => s.stats.locks.length > 0), "keys spread over every server")
-      const merged = yield* Memory.stats()
-      assert.strictEqual(merged.locks.length, 12)
+      const memory = yield* Memory.stats()
+      assert.deepStrictEqual(
+        memory.map((s) => s.server),
+        wire.map((s) => s.server),
+        "one entry per server, as the client's"
+      )
+      assert.deepStrictEqual(
+        memory.map((s) => s.stats.locks.map((l) => l.key)),
+        wire.map((s) => s.stats.locks.map((l) => l.key))
+      )
       const one = yield* Memory.stats("memory-1:6388")
-      assert.deepStrictEqual(one.locks.map((l) => l.key), wire[1]!.stats.locks.map((l) => l.key))
+      assert.deepStrictEqual(one.map((s) => s.server), ["memory-1:6388"])
+      assert.deepStrictEqual(one[0]!.stats.locks.map((l) => l.key), wire[1]!.stats.locks.map((l) => l.key))
       const unknown = yield* Effect.flip(Memory.stats("elsewhere:1"))
       assert.strictEqual(unknown._tag, "InvalidArgumentError")
     }).pipe(Effect.scoped, Effect.provide(Memory.layer({ servers: 3 }))))
@@ -397,11 +413,11 @@ describe("Memory: the wire", () => {
     Effect.gen(function*() {
       const key = freshKey("gc")
       yield* Effect.scoped(Semaphore.acquire(key, { limit: 3 }))
-      assert.deepStrictEqual((yield* Memory.stats()).idle_semaphores?.map((i) => i.key), [key])
+      assert.deepStrictEqual((yield* merged).idle_semaphores.map((i) => i.key), [key])
       const early = yield* Effect.flip(Effect.scoped(Semaphore.acquire(key, { limit: 2 })))
       assert.strictEqual(early._tag === "ServerError" && early.reason, "limit_mismatch")
       yield* TestClock.adjust("61 seconds")
-      assert.deepStrictEqual((yield* Memory.stats()).idle_semaphores, [])
+      assert.deepStrictEqual((yield* merged).idle_semaphores, [])
       const permit = yield* Effect.scoped(Semaphore.acquire(key, { limit: 2 }))
       assert.strictEqual(permit.key, key)
     }).pipe(Effect.provide(Memory.layer())))

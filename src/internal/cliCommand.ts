@@ -32,6 +32,7 @@ import * as Flag from "effect/cli/Flag"
 import * as GlobalFlag from "effect/cli/GlobalFlag"
 import * as DflockdClient from "../DflockdClient.ts"
 import type { DflockdError } from "../Errors.ts"
+import * as ServerAddress from "../ServerAddress.ts"
 import * as Codec from "./codec.ts"
 import * as InternalConfig from "./config.ts"
 import { ExitCode, type Outcome, runLocked, signalExitCode } from "./cliRun.ts"
@@ -59,7 +60,7 @@ const connectionFlags = {
   servers: Flag.String("servers").pipe(
     Flag.withMetavar("host:port[,host:port...]"),
     Flag.withDescription(
-      `dflockd servers, keys sharded across them (default: $${InternalConfig.variables.servers}, else ${InternalConfig.DEFAULT_SERVERS})`
+      `dflockd servers, keys sharded across them (default: $${InternalConfig.variables.servers}, else ${ServerAddress.DEFAULT_SERVER})`
     ),
     Flag.optional
   ),

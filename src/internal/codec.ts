@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../Errors.ts"
 import { REDACTED, show, showDuration } from "./show.ts"
+import type { Command, ReplyFailure } from "../Transport.ts"
 
 /** Longest request line the client sends, in UTF-8 bytes, excluding `\n` (every server version accepts it). */
 export const MAX_LINE_BYTES = 255
@@ -133,7 +134,8 @@ const opaqueTokenPattern = /^[^\s\p{Cc}]+$/u
 const isOpaqueToken = (token: string): boolean =>
   opaqueTokenPattern.test(token) && !loneSurrogate.test(token) &&
   (token.length * 3 <= MAX_OPAQUE_TOKEN_BYTES || byteLength(token) <= MAX_OPAQUE_TOKEN_BYTES)
-const isHexToken = (token: string): boolean => tokenPattern.test(token)
+/** A token as the server issues it: 32 lowercase hex digits (`Token.isToken` is this rule). */
+export const isHexToken = (token: string): boolean => tokenPattern.test(token)
 
 /** A token as the server issues it: 32 lowercase hex digits. */
 export const validateToken = (token: string): Result.Result<string, InvalidArgumentError> =>
@@ -175,12 +177,7 @@ export interface StatsReply {
   readonly json: string
 }
 
-/** Why a reply is a failure: a server status, an auth rejection, or a malformed reply. */
-export type ReplyFailure = ServerError | ProtocolError | AuthRejected
-export interface AuthRejected {
-  readonly _tag: "AuthRejected"
-  readonly reply: string
-}
+export type { AuthRejected, Command, ReplyFailure } from "../Transport.ts"
 
 export const granted = (token: string, leaseSeconds: number): Granted => ({ _tag: "Granted", token, leaseSeconds })
 const timedOut: TimedOut = { _tag: "TimedOut" }
@@ -213,6 +210,15 @@ const errorStatus = (word: string, line: string): Result.Result<never, ReplyFail
 
 const positiveInt = /^[1-9][0-9]{0,18}$/
 const nonNegativeInt = /^(0|[1-9][0-9]{0,18})$/
+
+/**
+ * A protocol integer: plain decimal, no sign or leading zero, from `min` (0 or
+ * 1) to `max`; `undefined` otherwise. Both directions read integers with it.
+ */
+export const parseInteger = (text: string | undefined, min: 0 | 1, max: number): number | undefined =>
+  text !== undefined && (min === 0 ? nonNegativeInt : positiveInt).test(text) && Number(text) <= max
+    ? Number(text)
+    : undefined
 
 const parseGrant = (
   line: string,
@@ -295,22 +301,6 @@ export const decodeStats = (line: string): Result.Result<StatsReply, ReplyFailur
 
 /** Locks and semaphores use the same commands, the semaphore ones prefixed with `s`. */
 export type Kind = "lock" | "semaphore"
-
-/**
- * A command ready to send: its frame and the decoder for its reply.
- * `blocking` commands may wait on the server (a queued acquire); an interrupted
- * blocking command leaves the connection unusable.
- */
-export interface Command<A> {
-  readonly name: string
-  readonly frame: string
-  readonly blocking: boolean
-  /** Longest reply this command can get; `undefined`: the connection's cap (`stats`). */
-  readonly maxReplyBytes: number | undefined
-  readonly decode: (line: string) => Result.Result<A, ReplyFailure>
-  /** For commands whose reply carries a token: the decoder that accepts opaque tokens. */
-  readonly decodeOpaque?: ((line: string) => Result.Result<A, ReplyFailure>) | undefined
-}
 
 const short = MAX_SHORT_REPLY_BYTES
 /**

@@ -5,7 +5,7 @@
  *
  * | variable | meaning | default |
  * |---|---|---|
- * | `DFLOCKD_SERVERS` | comma-separated `host:port` list, keys sharded across it | `127.0.0.1:6388` |
+ * | `DFLOCKD_SERVERS` | comma-separated `host:port` list, keys sharded across it | `ServerAddress.DEFAULT_SERVER` |
  * | `DFLOCKD_AUTH_TOKEN` | auth token, kept `Redacted` | none |
  * | `DFLOCKD_TLS` | `true`/`false` (also yes/no, on/off, 1/0): TLS with the system CAs | `false` |
  * | `DFLOCKD_TLS_CA_FILE` | PEM file of the CA(s) to trust; implies TLS | none |
@@ -25,10 +25,21 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
-import type { ClientOptions } from "../DflockdClient.ts"
 import type { InvalidArgumentError } from "../Errors.ts"
-import { parseAddress } from "./address.ts"
+import * as ServerAddress from "../ServerAddress.ts"
 import * as Codec from "./codec.ts"
+
+/**
+ * The client options configuration sets: a part of `DflockdClient.ClientOptions`,
+ * written out here so that this module does not import the client (which
+ * imports it).
+ */
+export interface ClientOptions {
+  readonly servers: ReadonlyArray<string>
+  readonly auth: Redacted.Redacted<string> | undefined
+  readonly tls: true | { readonly ca: string } | undefined
+  readonly connectTimeout: Duration.Duration | undefined
+}
 
 /** The environment variables read by {@link config}. */
 export const variables = {
@@ -67,29 +78,19 @@ const fromResult = <A>(
     : Effect.fail(invalid(name, describeInvalid(result.failure)))
 
 /**
- * Parses a comma-separated `host:port` list: the one server-list parser, used by
- * `DFLOCKD_SERVERS` (and `DFLOCKD_CLUSTER`) here and by `dflock --servers`.
- * Blanks around entries are ignored; an empty entry (`a:1,,b:2`) is an error,
- * and so is a list with no server. Errors name `name`.
+ * `ServerAddress.parseList` (the one server-list rule) for `DFLOCKD_SERVERS`
+ * (and `DFLOCKD_CLUSTER`) here and `dflock --servers`: errors name `name`
+ * (`--servers: empty entry in "a:1,,b:2"`).
  */
 export const parseServerList = (name: string, text: string): Effect.Effect<ReadonlyArray<string>, Config.ConfigError> =>
-  Effect.gen(function*() {
-    const entries = text.split(",").map((entry) => entry.trim())
-    if (entries.every((entry) => entry.length === 0)) return yield* Effect.fail(invalid(name, "no server given"))
-    const servers: Array<string> = []
-    for (const entry of entries) {
-      if (entry.length === 0) return yield* Effect.fail(invalid(name, `empty entry in ${JSON.stringify(text)}`))
-      servers.push((yield* fromResult(name, parseAddress(entry))).label)
-    }
-    return servers
+  Result.match(ServerAddress.parseList(text), {
+    onFailure: (detail) => Effect.fail(invalid(name, detail)),
+    onSuccess: Effect.succeed
   })
-
-/** The default server when none is configured. */
-export const DEFAULT_SERVERS = "127.0.0.1:6388"
 
 const serversAt = (name: string): Config.Config<ReadonlyArray<string>> =>
   Config.String(name).pipe(
-    Config.withDefault(DEFAULT_SERVERS),
+    Config.withDefault(ServerAddress.DEFAULT_SERVER),
     Config.mapEffect((text) => parseServerList(name, text))
   )
 

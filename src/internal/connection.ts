@@ -2,96 +2,36 @@
  * One connection to one dflockd server: the protocol's state machine over a
  * transport (a socket, see `socket.ts`, or the in-memory server).
  *
- * Lifetime: the socket is opened when `open` runs and closed when the scope it
- * runs in closes. One request is in flight at a time, as the protocol requires
+ * Lifetime: the transport (and its socket) belongs to the scope its dialer ran
+ * in; this module never dials (`socket.ts` does, for `DflockdClient.make`). One request is in flight at a time, as the protocol requires
  * (a second send meanwhile fails). A connection whose exchange was interrupted, failed at the
  * socket, or got a malformed reply is *unusable* from then on: later sends fail
  * with `ConnectionError`, and its owner must close it (closing is what makes the
  * server drop a waiter or release a grant).
  */
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
-import type * as Scope from "effect/Scope"
-import { AuthError, ConnectionError, type ConnectionErrorReason, ProtocolError, type ServerError } from "../Errors.ts"
-import type { ServerAddress } from "./address.ts"
+import { AuthError, ConnectionError, type ConnectionErrorReason, ProtocolError } from "../Errors.ts"
+import type { Connection, ConnectionOptions, ExchangeError, OnBreak, Transport } from "../Transport.ts"
 import * as Codec from "./codec.ts"
 import { plainCause } from "./plainCause.ts"
-import * as Socket from "./socket.ts"
+
+export type { Connection, ConnectionOptions, ExchangeError, TlsOptions, Transport } from "../Transport.ts"
 
 /**
- * TLS settings. PEM strings or buffers; certificate verification stays on unless
- * `rejectUnauthorized: false`.
+ * Wraps every connection a client opens; identity by default. The Promise API
+ * provides one (opaque tokens, no release while abandoning) when it builds its
+ * client with `DflockdClient.makeWith`, which reads this reference once.
  */
-export interface TlsOptions {
-  readonly ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array> | undefined
-  readonly cert?: string | Uint8Array | undefined
-  readonly key?: Redacted.Redacted<string | Uint8Array> | string | Uint8Array | undefined
-  readonly servername?: string | undefined
-  readonly rejectUnauthorized?: boolean | undefined
-}
-
-export interface ConnectionOptions {
-  readonly tls: TlsOptions | undefined
-  readonly auth: Redacted.Redacted<string> | undefined
-  readonly connectTimeout: Duration.Duration
-  /** Cap on one reply line (stats replies grow with server state). */
-  readonly maxReplyBytes: number
-}
-
-/** An owner's reaction to its connection breaking. */
-export type OnBreak = (error: ConnectionError | ProtocolError) => Effect.Effect<void>
-
-/** What an exchange can fail with. */
-export type ExchangeError = ConnectionError | ProtocolError | ServerError | AuthError
-
-export interface Connection {
-  readonly server: string
-  /**
-   * Sends one command and decodes its reply; one at a time per connection. With
-   * no reply within `timeoutMillis` it fails with `ConnectionError` and the
-   * connection is broken; it ends by then even where it cannot be interrupted.
-   */
-  readonly send: <A>(command: Codec.Command<A>, timeoutMillis: number) => Effect.Effect<A, ExchangeError>
-  /**
-   * True when the connection may serve another owner: no exchange pending, not
-   * broken, and no claim on it (see `claim`).
-   */
-  readonly reusable: Effect.Effect<boolean>
-  /**
-   * Idle and not known broken, read now without marking anything: the pool's
-   * fast check before reuse (`alive` does the full check and records a break).
-   */
-  readonly healthy: () => boolean
-  /**
-   * Marks that the server may keep state for this connection (a grant or a
-   * waiter). Set *before* sending a command that can create such state, so an
-   * interruption at any point leaves the connection marked.
-   */
-  readonly claim: Effect.Effect<void>
-  /** Clears the claim once a reply proved the server keeps nothing for it (released, timed out). */
-  readonly unclaim: Effect.Effect<void>
-  /**
-   * For an idle connection: false if the peer closed it or sent something
-   * unasked (e.g. a read-timeout `error`). Does not wait for the network.
-   */
-  readonly alive: Effect.Effect<boolean>
-  /**
-   * Sets (or, with `undefined`, clears) the owner's reaction to the transport
-   * breaking: the connection's own watcher runs it on the event (no fiber of the
-   * owner's waits for it). Run at once if the connection is broken already.
-   */
-  readonly onBreak: (listener: OnBreak | undefined) => Effect.Effect<void>
-  /**
-   * Fails the moment the connection breaks (peer hang-up, socket error, a byte
-   * nobody asked for); never succeeds. A lease races it: the server frees a
-   * holder's locks when its connection ends.
-   */
-  readonly broken: Effect.Effect<never, ConnectionError | ProtocolError>
-}
+export const Middleware = Context.Reference<(connection: Connection) => Connection>(
+  "effect-dflockd/internal/ConnectionMiddleware",
+  { defaultValue: () => (connection) => connection }
+)
 
 type State =
   | { readonly _tag: "Idle" }
@@ -99,34 +39,6 @@ type State =
   | { readonly _tag: "Broken"; readonly error: ConnectionError | ProtocolError }
 
 const idle: State = { _tag: "Idle" }
-
-/**
- * What a transport provides to a connection: one request/reply exchange at a
- * time, and what it knows about input nobody asked for. The connection's state
- * machine (`fromTransport`) is the same over a socket and over the in-memory
- * server.
- */
-export interface Transport {
-  readonly server: string
-  /**
-   * Sends a frame and reads the one reply line. Fails with `ConnectionError`
-   * when no line comes within `timeoutMillis`, even when run uninterruptibly,
-   * and with `ProtocolError` as soon as the reply exceeds `maxReplyBytes` or a
-   * second line follows it.
-   */
-  readonly exchange: (
-    frame: string,
-    timeoutMillis: number,
-    maxReplyBytes?: number
-  ) => Effect.Effect<string, ConnectionError | ProtocolError>
-  /** For an idle connection: why it is dead (closed by the peer, unasked input), or undefined. Never waits. */
-  readonly probe: () => ConnectionError | ProtocolError | undefined
-  /**
-   * Completes the moment the transport breaks: the peer hangs up, the socket
-   * fails, or a byte arrives that nobody asked for.
-   */
-  readonly hangup: Effect.Effect<ConnectionError | ProtocolError>
-}
 
 /**
  * The connection state machine over a transport: one exchange at a time,
@@ -252,13 +164,3 @@ export const fromTransport = Effect.fnUntraced(function*(
   }
   return connection
 })
-
-/**
- * Opens a connection over TCP or TLS (and authenticates, when a token is
- * configured). The socket closes when the current scope closes.
- */
-export const open = (
-  address: ServerAddress,
-  options: ConnectionOptions
-): Effect.Effect<Connection, ExchangeError, Scope.Scope> =>
-  Effect.flatMap(Socket.connect(address, options), (transport) => fromTransport(transport, options))

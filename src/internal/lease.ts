@@ -23,51 +23,18 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import * as Tracer from "effect/Tracer"
 import { DflockdClient } from "../DflockdClient.ts"
-import { AcquireTimeoutError, type AuthError, InvalidArgumentError, LockLostError, ProtocolError } from "../Errors.ts"
+import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../Errors.ts"
+import { type AcquireError, type AcquireOptions, type Lease, type TryAcquireError, TypeId } from "../Lease.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
-import type { Connection, ExchangeError } from "./connection.ts"
+import type { Connection, ExchangeError } from "../Transport.ts"
 import * as Metrics from "./metrics.ts"
 import * as Watchdog from "./watchdog.ts"
 
-export const TypeId = "~effect-dflockd/Lease"
-
-/** A held lock (`kind: "lock"`) or semaphore permit (`kind: "semaphore"`). */
-export interface Lease<K extends Codec.Kind = Codec.Kind> {
-  readonly [TypeId]: typeof TypeId
-  /** What is held: a lock or a semaphore permit. Distinguishes `Lock.Lock` from `Semaphore.Permit`. */
-  readonly kind: K
-  /** The key the lease is held on. */
-  readonly key: string
-  /** The server's token for this grant (32 hex digits). */
-  readonly token: string
-  /** The token's fence: strictly increasing per grant on dflockd v2.1+; random on older servers. */
-  readonly fence: bigint
-  /** The lease the server granted; renewed in the background while held. */
-  readonly leaseTtl: Duration.Duration
-  /** `host:port` of the server holding the lease. */
-  readonly server: string
-  /** Fails with `LockLostError` once the lease is lost; never succeeds. */
-  readonly lost: Effect.Effect<never, LockLostError>
-}
-
-/** Options shared by every acquisition. */
-export interface AcquireOptions {
-  /**
-   * How long to wait in the server's FIFO queue: whole seconds (the server's unit; a
-   * sub-second part is refused with `InvalidArgumentError`, never rounded). Default 10 seconds; 0 tries once.
-   */
-  readonly acquireTimeout?: Duration.Input | undefined
-  /** Lease to request, whole seconds ≥ 1. Default: the server's `--default-lease-ttl`. */
-  readonly leaseTtl?: Duration.Input | undefined
-  /** Renew at this fraction of the lease. Default: the client's `renewRatio` (0.5). */
-  readonly renewRatio?: number | undefined
-  /** Longest silence on the holding connection. Default: the client's `heartbeatInterval` (10 s). */
-  readonly heartbeatInterval?: Duration.Input | undefined
-}
+export { TypeId } from "../Lease.ts"
+export type { AcquireError, AcquireOptions, EnqueueError, Lease, Ticket, TryAcquireError, WaitError } from "../Lease.ts"
 
 /** What to acquire: a lock key, or a semaphore key with its limit. */
 export interface Spec<K extends Codec.Kind = Codec.Kind> {
@@ -76,45 +43,8 @@ export interface Spec<K extends Codec.Kind = Codec.Kind> {
   readonly limit?: number | undefined
 }
 
-/** A two-phase acquisition after its first step (`enqueue`); `wait` gives the lease of its kind. */
-export interface Ticket<L extends Lease = Lease> {
-  readonly key: string
-  /** `acquired`: granted at once; `queued`: waiting in the server's FIFO queue. */
-  readonly status: "acquired" | "queued"
-  /**
-   * Step two: waits for the grant (timeout in whole seconds, default 10 seconds). Once granted, returns
-   * the same lease again.
-   */
-  readonly wait: (timeout?: Duration.Input) => Effect.Effect<L, WaitError>
-}
-
-/**
- * What acquiring can fail with. `LockLostError`: the grant arrived too late to
- * trust (its lease may have run out on the server) and its confirming renewal was refused.
- */
-export type AcquireError = AcquireTimeoutError | ExchangeError | InvalidArgumentError | LockLostError
-
-/**
- * What a try-once acquisition can fail with: no `AcquireTimeoutError` (a busy key
- * is `None`). `LockLostError` stays: a grant held up past its first renewal (a
- * blocked event loop, a stalled link) is confirmed by a renewal that may be refused.
- */
-export type TryAcquireError = Exclude<AcquireError, AcquireTimeoutError>
-
-/**
- * What `enqueue` can fail with: it never waits, so no `AcquireTimeoutError`.
- * `LockLostError` stays: a grant given at once is held at once (see `TryAcquireError`).
- */
-export type EnqueueError = Exclude<AcquireError, AcquireTimeoutError>
-
-/**
- * What a ticket's `wait` can fail with: it uses the ticket's connection, already
- * open (and authenticated), so no `AuthError`.
- */
-export type WaitError = Exclude<AcquireError, AuthError>
-
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
-const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
+export const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
 
 interface Plan {
   readonly target: Codec.Target
@@ -164,7 +94,7 @@ const decodeOptionsOnce = (options: AcquireOptions): Result.Result<Decoded, Inva
 }
 
 /** Validates everything before any I/O. Pure; the common case (defaults) parses nothing. */
-const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
+export const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
   const key = Codec.validateKey(spec.key)
   if (Result.isFailure(key)) return Result.fail(key.failure)
   const limit = spec.kind === "semaphore" ? Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
@@ -178,7 +108,7 @@ const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidA
  * Sends a command that may block on the server for `timeoutSeconds`, bounded on
  * the client by that plus the request timeout, so a silent server cannot hang it.
  */
-const sendBlocking = <A>(
+export const sendBlocking = <A>(
   connection: Connection,
   command: Codec.Command<A>,
   timeoutSeconds: number,
@@ -187,7 +117,7 @@ const sendBlocking = <A>(
   connection.send(command, timeoutSeconds * 1000 + Duration.toMillis(requestTimeout))
 
 /** Sends a short command, bounded by the request timeout. */
-const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
+export const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
   sendBlocking(connection, command, 0, requestTimeout)
 
 interface Holding {
@@ -227,7 +157,7 @@ interface Held {
  * Turns a grant into a held lease: registers the release finalizer, and starts
  * the renewal and watchdog loop (see {@link KeepAliveMode}).
  */
-const hold = (
+export const hold = (
   client: DflockdClient["Service"],
   holding: Holding,
   grant: Codec.Granted,
@@ -395,7 +325,7 @@ const withConnectionIn = <A, E, R>(
  * makes the server drop a waiter or release a grant), and otherwise lives as
  * long as `parent`.
  */
-const withConnection = <A, E, R>(
+export const withConnection = <A, E, R>(
   client: DflockdClient["Service"],
   key: string,
   parent: Scope.Scope,
@@ -413,7 +343,7 @@ const withConnection = <A, E, R>(
  * spec's kind (`plan` copies it into the target, `holdFrom` into the lease):
  * this is where the type learns it.
  */
-const ofKind = <K extends Codec.Kind>(_spec: Spec<K>, lease: Lease): Lease<K> => lease as Lease<K>
+export const ofKind = <K extends Codec.Kind>(_spec: Spec<K>, lease: Lease): Lease<K> => lease as Lease<K>
 
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
 export const acquire = <K extends Codec.Kind>(
@@ -468,92 +398,6 @@ export const tryAcquire = <K extends Codec.Kind>(
     Effect.map(Option.some),
     Effect.catchTag("AcquireTimeoutError", () => Effect.succeedNone)
   )
-
-/** Two-phase step one: join the queue (or get the grant at once) and return. */
-export const enqueue = <K extends Codec.Kind>(
-  spec: Spec<K>,
-  options: Omit<AcquireOptions, "acquireTimeout"> = {}
-): Effect.Effect<Ticket<Lease<K>>, EnqueueError, Scope.Scope | DflockdClient> =>
-  Effect.gen(function*() {
-    const p = yield* Effect.fromResult(plan(spec, options))
-    const client = yield* DflockdClient
-    const requestTimeout = client.options.requestTimeout
-    return yield* withConnection(client, p.target.key, yield* Effect.scope, (connection, scope) =>
-      Effect.gen(function*() {
-        yield* connection.claim
-        const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
-        const held = yield* Ref.make(Option.none<Lease>())
-        const permit = yield* Semaphore.make(1)
-
-        // Step two on the wire: `w` for up to `seconds`, then hold the grant.
-        const clock = yield* Clock.Clock
-        const grant = (seconds: number) =>
-          Effect.gen(function*() {
-            const sentAt = Watchdog.monotonicMillis(clock)
-            const granted = yield* sendBlocking(
-              connection,
-              Codec.wait(p.target.kind, p.target.key, seconds),
-              seconds,
-              requestTimeout
-            ).pipe(
-              // the server dropped the waiter (timeout) or the connection is gone: the ticket is spent
-              Effect.onExit((exit) =>
-                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
-              )
-            )
-            if (granted._tag === "TimedOut") {
-              yield* Metric.update(Metrics.timeouts(spec.kind), 1)
-              return yield* new AcquireTimeoutError({ key: p.target.key })
-            }
-            yield* Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - sentAt)
-            const { lease } = yield* hold(client, { connection, scope, plan: p, clock }, granted, sentAt, "fork").pipe(
-              // a grant too stale to trust spends the ticket, like a timeout
-              Effect.onExit((exit) =>
-                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
-              )
-            )
-            yield* Ref.set(held, Option.some(lease))
-            return lease
-          })
-
-        // Granted at once: complete the exchange now (`w` answers at once with the same
-        // token), so the lease is renewed from this moment rather than from `wait`.
-        if (reply._tag === "Granted") {
-          yield* grant(0).pipe(
-            // `acquired`, then `timeout` to the `w` that collects it: the server broke the protocol
-            Effect.catchTag("AcquireTimeoutError", () =>
-              Effect.fail(
-                new ProtocolError({ reply: "timeout", detail: "a wait after `acquired` timed out" })
-              ))
-          )
-        }
-
-        const waitOnce = (timeout: Duration.Input) =>
-          Effect.gen(function*() {
-            const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)) // bad input fails first
-            const existing = yield* Ref.get(held)
-            if (Option.isSome(existing)) {
-              return existing.value
-            }
-            return yield* grant(seconds)
-          })
-
-        const ticket: Ticket<Lease<K>> = {
-          key: p.target.key,
-          status: reply._tag === "Granted" ? "acquired" : "queued",
-          wait: (timeout = DEFAULT_ACQUIRE_TIMEOUT) =>
-            permit.withPermit(Effect.provideService(waitOnce(timeout), DflockdClient, client)).pipe(
-              Effect.map((lease) => ofKind(spec, lease)),
-              // the connection was authenticated when it opened: `error_auth` now breaks the protocol
-              Effect.catchTag("AuthError", () =>
-                Effect.fail(
-                  new ProtocolError({ reply: "error_auth", detail: "error_auth on an authenticated connection" })
-                ))
-            )
-        }
-        return ticket
-      }))
-  })
 
 /**
  * A span for a public operation, with the key as an attribute, when a tracer is

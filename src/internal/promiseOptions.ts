@@ -5,13 +5,13 @@
  */
 import type * as Tls from "node:tls"
 import * as Result from "effect/Result"
+import * as ServerAddress from "../ServerAddress.ts"
 import { parseAddress } from "./address.ts"
 import type * as Connection from "./connection.ts"
 import { LockError } from "./promiseErrors.ts"
 import type * as Shared from "./promiseRuntime.ts"
 
-export const DEFAULT_HOST = "127.0.0.1"
-export const DEFAULT_PORT = 6388
+export const { DEFAULT_HOST, DEFAULT_PORT } = ServerAddress
 
 /** 1.11's key check: non-empty, no NUL, CR or LF. (The server's own rules are checked when the key is used.) */
 export const validateKey = (key: unknown): string => {

@@ -33,6 +33,7 @@ import * as DflockdClient from "../DflockdClient.ts"
 import { ProtocolError } from "../Errors.ts"
 import * as Codec from "./codec.ts"
 import * as Connection from "./connection.ts"
+import * as Socket from "./socket.ts"
 
 /** How long an unused runtime (and its idle connections) is kept. */
 export const IDLE_MILLIS = 200
@@ -102,8 +103,8 @@ const clientLayer = (config: Config): Layer.Layer<DflockdClient.DflockdClient> =
         // dflockd-client 1.x dials once and reports the failure
         connectRetry: Schedule.recurs(0)
       },
-      (server, resolved) => Effect.map(Connection.open(server, resolved.connection), compatible)
-    )
+      (server, resolved) => Socket.connect(server, resolved.connection)
+    ).pipe(Effect.provideService(Connection.Middleware, compatible))
   )
 
 /** A runtime in use: release it exactly once when done. */

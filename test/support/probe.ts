@@ -11,6 +11,7 @@ import { DflockdClient, Lock } from "../../src/index.ts"
 import { parseAddress } from "../../src/internal/address.ts"
 import * as Codec from "../../src/internal/codec.ts"
 import * as Connection from "../../src/internal/connection.ts"
+import * as Socket from "../../src/internal/socket.ts"
 
 export const clientLayer = (address: string, options: DflockdClient.ClientOptions = {}) =>
   DflockdClient.layer({ servers: [address], ...options })
@@ -41,14 +42,13 @@ export const eventuallyFree = (address: string, key: string, within: Duration.In
 export const sendRaw = <A>(address: string, command: Codec.Command<A>) =>
   Effect.gen(function*() {
     const server = yield* Effect.fromResult(parseAddress(address))
+    const options = { tls: undefined, auth: undefined, connectTimeout: Duration.seconds(5), maxReplyBytes: 1 << 20 }
     const scope = yield* Scope.make()
     const connection = yield* Scope.provide(
-      Connection.open(server, {
-        tls: undefined,
-        auth: undefined,
-        connectTimeout: Duration.seconds(5),
-        maxReplyBytes: 1 << 20
-      }),
+      Effect.flatMap(
+        Socket.connect(server, options),
+        (transport) => Connection.fromTransport(transport, options)
+      ),
       scope
     )
     return yield* connection.send(command, 5_000).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))

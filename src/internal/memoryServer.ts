@@ -7,10 +7,8 @@
  *   is a transaction (`transact`) that holds the ref's permit, runs
  *   uninterruptibly, and may complete waiters' `Deferred`s and start lease
  *   timers; nothing else mutates state.
- * - Requests: each request frame is handled by a fiber forked into the server's
- *   scope, so a client that stops waiting (interrupted exchange) leaves the
- *   server side running, as a real server keeps a blocked `l` until its timeout
- *   or the connection closes.
+ * - Requests arrive typed (`memoryWire.ts` parses frames with the codec and
+ *   formats replies); the state itself is pure (`memoryState.ts`).
  * - Leases: one timer fiber per grant, in a `FiberMap` keyed by token, sleeps
  *   (by `Clock`) until the lease deadline, re-reads it (renewals move it) and
  *   evicts the holder once it has passed, granting the next waiter. Every
@@ -25,127 +23,36 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type * as Stats from "../Stats.ts"
-import type * as Codec from "./codec.ts"
-
-/** Idle keys are forgotten after this long (the server's `--gc-max-idle` default). */
-export const GC_MAX_IDLE_MILLIS = 60_000
-
-export interface ServerConfig {
-  /** `host:port` the client knows this server by. */
-  readonly label: string
-  readonly defaultLeaseSeconds: number
-  readonly maxLocks: number
-  /** Waiters per key; 0 = unlimited. */
-  readonly maxWaiters: number
-  readonly authToken: string | undefined
-}
-
-// ---------------------------------------------------------------------------
-// state
-// ---------------------------------------------------------------------------
-
-type Kind = Codec.Kind
-
-type Outcome =
-  | { readonly _tag: "Granted"; readonly token: string }
-  /** The waiter's connection closed. */
-  | { readonly _tag: "Dropped" }
-
-interface Waiter {
-  readonly id: number
-  readonly connId: number
-  readonly leaseSeconds: number
-  readonly outcome: Deferred.Deferred<Outcome>
-}
-
-interface Holder {
-  readonly token: string
-  readonly connId: number
-  readonly leaseSeconds: number
-  readonly expiresAt: number
-}
-
-interface Entry {
-  readonly limit: number
-  readonly holders: ReadonlyArray<Holder>
-  readonly waiters: ReadonlyArray<Waiter>
-  readonly lastActivity: number
-}
-
-/** Two-phase state of one connection on one key: queued (`waiterId`) or granted (`token`). */
-interface Enqueued {
-  readonly leaseSeconds: number
-  readonly waiterId: number | undefined
-  readonly token: string | undefined
-}
-
-interface Conn {
-  readonly id: number
-  readonly authed: boolean
-  /** Completed when the server closes (or forgets) the connection. */
-  readonly closed: Deferred.Deferred<void>
-  readonly enqueued: ReadonlyMap<string, Enqueued>
-}
-
-interface State {
-  readonly lock: ReadonlyMap<string, Entry>
-  readonly semaphore: ReadonlyMap<string, Entry>
-  readonly conns: ReadonlyMap<number, Conn>
-  readonly nextConnId: number
-  readonly nextWaiterId: number
-  /** The last fence issued. */
-  readonly fence: bigint
-}
-
-/** A state change: its result and the next state. */
-type Tx<A> = Effect.Effect<readonly [A, State]>
-
-const enqueuedKey = (kind: Kind, key: string) => `${kind}:${key}`
-
-const setIn = <K, V>(map: ReadonlyMap<K, V>, key: K, value: V | undefined): ReadonlyMap<K, V> => {
-  const next = new Map(map)
-  if (value === undefined) next.delete(key)
-  else next.set(key, value)
-  return next
-}
-
-const entryOf = (s: State, kind: Kind, key: string): Entry | undefined => s[kind].get(key)
-
-const withEntry = (s: State, kind: Kind, key: string, entry: Entry | undefined): State =>
-  kind === "lock" ? { ...s, lock: setIn(s.lock, key, entry) } : { ...s, semaphore: setIn(s.semaphore, key, entry) }
-
-const withConn = (s: State, conn: Conn): State => ({ ...s, conns: setIn(s.conns, conn.id, conn) })
-
-const isIdle = (e: Entry) => e.holders.length === 0 && e.waiters.length === 0
-
-/** Forgets keys idle for {@link GC_MAX_IDLE_MILLIS}. */
-const collect = (s: State, now: number): State => {
-  const keep = (space: ReadonlyMap<string, Entry>) =>
-    new Map([...space].filter(([, e]) => !(isIdle(e) && now - e.lastActivity >= GC_MAX_IDLE_MILLIS)))
-  return { ...s, lock: keep(s.lock), semaphore: keep(s.semaphore) }
-}
-
-/** Drops a connection's two-phase state on `key` when it refers to `token`. */
-const clearEnqueuedToken = (s: State, connId: number, kind: Kind, key: string, token: string): State => {
-  const conn = s.conns.get(connId)
-  const k = enqueuedKey(kind, key)
-  if (conn === undefined || conn.enqueued.get(k)?.token !== token) return s
-  return withConn(s, { ...conn, enqueued: setIn(conn.enqueued, k, undefined) })
-}
-
-const clearEnqueued = (s: State, connId: number, kind: Kind, key: string): State => {
-  const conn = s.conns.get(connId)
-  if (conn === undefined) return s
-  return withConn(s, { ...conn, enqueued: setIn(conn.enqueued, enqueuedKey(kind, key), undefined) })
-}
+import {
+  clearEnqueued,
+  clearEnqueuedToken,
+  collect,
+  type Conn,
+  type Enqueued,
+  enqueuedKey,
+  type Entry,
+  entryOf,
+  getOrCreate,
+  type Holder,
+  keyCount,
+  type Kind,
+  type Outcome,
+  type ServerConfig,
+  setIn,
+  type State,
+  statsOf,
+  type Tx,
+  type Waiter,
+  withConn,
+  withEntry
+} from "./memoryState.ts"
+import * as Wire from "./serverCodec.ts"
 
 // ---------------------------------------------------------------------------
 // the server
@@ -157,14 +64,20 @@ export interface Session {
   readonly closed: Deferred.Deferred<void>
 }
 
-export interface MemoryServer {
+/** One in-memory server: typed requests in, typed replies out (`memoryWire.ts` speaks the wire). */
+export interface MemoryEngine {
   readonly config: ServerConfig
   /** Registers a connection. */
   readonly open: Effect.Effect<Session>
   /** The client hung up: drops the connection's waiters and releases what it holds. */
   readonly disconnect: (connId: number) => Effect.Effect<void>
-  /** Handles one request frame; `None` when the connection is closed instead of answered. */
-  readonly request: (connId: number, frame: string) => Effect.Effect<Option.Option<string>>
+  /**
+   * Answers one request (`undefined`: a frame that did not parse); `None` when
+   * the connection is closed instead of answered. Run it in {@link scope}.
+   */
+  readonly handle: (connId: number, request: Wire.Request | undefined) => Effect.Effect<Option.Option<Wire.Reply>>
+  /** The scope the server's fibers live in (request handlers, lease timers). */
+  readonly scope: Scope.Scope
   readonly stats: Effect.Effect<Stats.Stats>
   /** Ends every lease on `key` as if it had run out. Returns how many ended. */
   readonly expire: (key: string, kinds: ReadonlyArray<Kind>) => Effect.Effect<number>
@@ -313,25 +226,12 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
   const evictExpired = (s: State, kind: Kind, key: string, now: number): Tx<ReadonlyArray<string>> =>
     endLeases(s, kind, key, now, (h) => h.expiresAt <= now)
 
-  /** The entry for `key`, created if new: `max_locks` counts every key, `limit_mismatch` guards a semaphore's limit. */
-  const getOrCreate = (s: State, kind: Kind, key: string, limit: number, now: number) => {
-    const existing = entryOf(s, kind, key)
-    if (existing !== undefined) {
-      return existing.limit === limit
-        ? Option.some(withEntry(s, kind, key, { ...existing, lastActivity: now }))
-        : Option.none<State>()
-    }
-    return Option.some(withEntry(s, kind, key, { limit, holders: [], waiters: [], lastActivity: now }))
-  }
-
-  const keyCount = (s: State) => s.lock.size + s.semaphore.size
-
   type Admission =
     | { readonly _tag: "Granted"; readonly token: string }
-    | { readonly _tag: "Refused"; readonly line: string }
+    | { readonly _tag: "Refused"; readonly reply: Wire.Reply }
     | { readonly _tag: "Queued"; readonly waiter: Waiter }
 
-  const refused = (line: string): Admission => ({ _tag: "Refused", line })
+  const refused = (reply: Wire.Reply): Admission => ({ _tag: "Refused", reply })
 
   /**
    * The first half of `l`/`sl`/`e`/`se`: grant at once if the key has a free slot
@@ -349,10 +249,10 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
   ) =>
     Effect.gen(function*() {
       if (entryOf(s, kind, key) === undefined && keyCount(s) >= config.maxLocks) {
-        return [refused("error_max_locks"), s] as const
+        return [refused(Wire.failed("max_locks")), s] as const
       }
       const created = getOrCreate(s, kind, key, limit, now)
-      if (Option.isNone(created)) return [refused("error_limit_mismatch"), s] as const
+      if (Option.isNone(created)) return [refused(Wire.failed("limit_mismatch")), s] as const
       const [, swept] = yield* evictExpired(created.value, kind, key, now)
       const entry = entryOf(swept, kind, key)!
       if (entry.holders.length < entry.limit && entry.waiters.length === 0) {
@@ -360,9 +260,9 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
         return [{ _tag: "Granted", token } as Admission, granted] as const
       }
       if (config.maxWaiters > 0 && entry.waiters.length >= config.maxWaiters) {
-        return [refused("error_max_waiters"), swept] as const
+        return [refused(Wire.failed("max_waiters")), swept] as const
       }
-      if (!queue) return [refused("timeout"), swept] as const
+      if (!queue) return [refused(Wire.timedOut), swept] as const
       const waiter: Waiter = {
         id: swept.nextWaiterId,
         connId,
@@ -380,13 +280,16 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
   const commit = (s: State, now: number, kind: Kind, key: string, token: string, leaseSeconds: number) => {
     const entry = entryOf(s, kind, key)
     const holder = entry?.holders.find((h) => h.token === token)
-    if (entry === undefined || holder === undefined) return [Option.some("error_lease_expired"), s] as const
+    if (entry === undefined || holder === undefined) return [Option.some(Wire.failed("lease_expired")), s] as const
     const renewed: Entry = {
       ...entry,
       lastActivity: now,
       holders: entry.holders.map((h) => h.token === token ? { ...h, expiresAt: now + leaseSeconds * 1000 } : h)
     }
-    return [Option.some(`ok ${token} ${leaseSeconds}`), withEntry(s, kind, key, renewed)] as const
+    return [
+      Option.some<Wire.Reply>({ _tag: "Granted", token, leaseSeconds }),
+      withEntry(s, kind, key, renewed)
+    ] as const
   }
 
   /**
@@ -408,11 +311,11 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
       }
       return yield* transact((s, now) =>
         Effect.gen(function*() {
-          if (!s.conns.has(connId)) return [Option.none<string>(), s] as const
+          if (!s.conns.has(connId)) return [Option.none<Wire.Reply>(), s] as const
           const state = twoPhase ? clearEnqueued(s, connId, kind, key) : s
           if (yield* Deferred.isDone(waiter.outcome)) {
             const outcome = yield* Deferred.await(waiter.outcome)
-            if (outcome._tag === "Dropped") return [Option.none<string>(), state] as const
+            if (outcome._tag === "Dropped") return [Option.none<Wire.Reply>(), state] as const
             return commit(state, now, kind, key, outcome.token, waiter.leaseSeconds)
           }
           const entry = entryOf(state, kind, key)
@@ -421,7 +324,7 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
             waiters: entry.waiters.filter((w) => w.id !== waiter.id),
             lastActivity: now
           })
-          return [Option.some("timeout"), removed] as const
+          return [Option.some(Wire.timedOut), removed] as const
         })
       )
     })
@@ -435,7 +338,7 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     timeoutSeconds: number,
     limit: number,
     lease: number | undefined
-  ): Effect.Effect<Option.Option<string>> =>
+  ): Effect.Effect<Option.Option<Wire.Reply>> =>
     Effect.gen(function*() {
       const leaseSeconds = lease ?? config.defaultLeaseSeconds
       const admission = yield* transact((s, now) =>
@@ -446,13 +349,13 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
           )
           : pure(Option.none<Admission>(), s)
       )
-      if (Option.isNone(admission)) return Option.none<string>()
+      if (Option.isNone(admission)) return Option.none<Wire.Reply>()
       const a = admission.value
       switch (a._tag) {
         case "Granted":
-          return Option.some(`ok ${a.token} ${leaseSeconds}`)
+          return Option.some<Wire.Reply>({ _tag: "Granted", token: a.token, leaseSeconds })
         case "Refused":
-          return Option.some(a.line)
+          return Option.some(a.reply)
         case "Queued":
           return yield* awaitGrant(connId, kind, key, a.waiter, timeoutSeconds, false)
       }
@@ -463,17 +366,20 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     return transact((s, now) =>
       Effect.gen(function*() {
         const conn = s.conns.get(connId)
-        if (conn === undefined) return [Option.none<string>(), s] as const
+        if (conn === undefined) return [Option.none<Wire.Reply>(), s] as const
         const k = enqueuedKey(kind, key)
-        if (conn.enqueued.has(k)) return [Option.some("error_already_enqueued"), s] as const
+        if (conn.enqueued.has(k)) return [Option.some(Wire.failed("already_enqueued")), s] as const
         const [a, next] = yield* admit(s, now, connId, kind, key, limit, leaseSeconds, true)
-        if (a._tag === "Refused") return [Option.some(a.line), next] as const
+        if (a._tag === "Refused") return [Option.some(a.reply), next] as const
         const current = next.conns.get(connId)!
         const enqueued: Enqueued = a._tag === "Granted"
           ? { leaseSeconds, waiterId: undefined, token: a.token }
           : { leaseSeconds, waiterId: a.waiter.id, token: undefined }
         const state = withConn(next, { ...current, enqueued: setIn(current.enqueued, k, enqueued) })
-        return [Option.some(a._tag === "Granted" ? `acquired ${a.token} ${leaseSeconds}` : "queued"), state] as const
+        const reply: Wire.Reply = a._tag === "Granted"
+          ? { _tag: "Acquired", token: a.token, leaseSeconds }
+          : Wire.queued
+        return [Option.some(reply), state] as const
       })
     )
   }
@@ -481,13 +387,13 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
   const wait = (connId: number, kind: Kind, key: string, timeoutSeconds: number) =>
     Effect.gen(function*() {
       type Next =
-        | { readonly _tag: "Reply"; readonly line: Option.Option<string> }
+        | { readonly _tag: "Reply"; readonly line: Option.Option<Wire.Reply> }
         | { readonly _tag: "Wait"; readonly waiter: Waiter }
       const next = yield* transact((s, now): Effect.Effect<readonly [Next, State]> => {
         const conn = s.conns.get(connId)
         if (conn === undefined) return pure({ _tag: "Reply", line: Option.none() }, s)
         const enqueued = conn.enqueued.get(enqueuedKey(kind, key))
-        if (enqueued === undefined) return pure({ _tag: "Reply", line: Option.some("error_not_enqueued") }, s)
+        if (enqueued === undefined) return pure({ _tag: "Reply", line: Option.some(Wire.failed("not_enqueued")) }, s)
         if (enqueued.token !== undefined) {
           // granted since `e`: the lease restarts now, unless it already ran out
           const token = enqueued.token
@@ -496,7 +402,7 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
             const holder = entryOf(state, kind, key)?.holders.find((h) => h.token === token)
             if (holder !== undefined && holder.expiresAt <= now) {
               const [, evicted] = yield* evictExpired(state, kind, key, now)
-              return [{ _tag: "Reply", line: Option.some("error_lease_expired") }, evicted] as const
+              return [{ _tag: "Reply", line: Option.some(Wire.failed("lease_expired")) }, evicted] as const
             }
             const [line, committed] = commit(state, now, kind, key, token, enqueued.leaseSeconds)
             return [{ _tag: "Reply", line }, committed] as const
@@ -504,7 +410,10 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
         }
         const waiter = entryOf(s, kind, key)?.waiters.find((w) => w.id === enqueued.waiterId)
         if (waiter === undefined) {
-          return pure({ _tag: "Reply", line: Option.some("error_not_enqueued") }, clearEnqueued(s, connId, kind, key))
+          return pure(
+            { _tag: "Reply", line: Option.some(Wire.failed("not_enqueued")) },
+            clearEnqueued(s, connId, kind, key)
+          )
         }
         return pure({ _tag: "Wait", waiter }, s)
       })
@@ -515,7 +424,7 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
   const release = (kind: Kind, key: string, token: string) =>
     Effect.flatMap(
       transact((s, now) => endLeases(s, kind, key, now, (h) => h.token === token)),
-      (ended) => Effect.as(stopTimers(ended), Option.some(ended.length > 0 ? "ok" : "error"))
+      (ended) => Effect.as(stopTimers(ended), Option.some(ended.length > 0 ? Wire.ok : Wire.failed("error")))
     )
 
   const renew = (kind: Kind, key: string, token: string, lease: number | undefined) => {
@@ -523,41 +432,20 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     return transact((s, now) => {
       const entry = entryOf(s, kind, key)
       const holder = entry?.holders.find((h) => h.token === token)
-      if (entry === undefined || holder === undefined) return pure(Option.some("error"), s)
+      if (entry === undefined || holder === undefined) return pure(Option.some(Wire.failed("error")), s)
       if (holder.expiresAt <= now) {
-        return Effect.map(evictExpired(s, kind, key, now), ([, next]) => [Option.some("error"), next] as const)
+        return Effect.map(
+          evictExpired(s, kind, key, now),
+          ([, next]) => [Option.some(Wire.failed("error")), next] as const
+        )
       }
       const renewed: Entry = {
         ...entry,
         lastActivity: now,
         holders: entry.holders.map((h) => h.token === token ? { ...h, expiresAt: now + leaseSeconds * 1000 } : h)
       }
-      return pure(Option.some(`ok ${leaseSeconds}`), withEntry(s, kind, key, renewed))
+      return pure(Option.some<Wire.Reply>({ _tag: "Renewed", leaseSeconds }), withEntry(s, kind, key, renewed))
     })
-  }
-
-  const statsOf = (s: State, now: number): Stats.Stats => {
-    const seconds = (millis: number) => Math.max(0, millis) / 1000
-    const active = (space: ReadonlyMap<string, Entry>) => [...space].filter(([, e]) => !isIdle(e))
-    const idle = (space: ReadonlyMap<string, Entry>) =>
-      [...space].filter(([, e]) => isIdle(e)).map(([key, e]) => ({ key, idle_s: seconds(now - e.lastActivity) }))
-    return {
-      connections: s.conns.size,
-      locks: active(s.lock).map(([key, e]) => ({
-        key,
-        owner_conn_id: e.holders[0]?.connId ?? 0,
-        lease_expires_in_s: e.holders[0] === undefined ? 0 : seconds(e.holders[0].expiresAt - now),
-        waiters: e.waiters.length
-      })),
-      semaphores: active(s.semaphore).map(([key, e]) => ({
-        key,
-        limit: e.limit,
-        holders: e.holders.length,
-        waiters: e.waiters.length
-      })),
-      idle_locks: idle(s.lock),
-      idle_semaphores: idle(s.semaphore)
-    }
   }
 
   const stats = transact((s, now) => pure(statsOf(s, now), s))
@@ -604,91 +492,44 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
 
   // -- requests -------------------------------------------------------------
 
-  const nonNegative = /^(0|[1-9][0-9]{0,9})$/
-  const positive = /^[1-9][0-9]{0,9}$/
-  const MAX_SECONDS = 9_223_372_036
-  const int = (text: string | undefined, pattern: RegExp, max: number): number | undefined =>
-    text !== undefined && pattern.test(text) && Number(text) <= max ? Number(text) : undefined
-  const seconds = (text: string | undefined) => int(text, nonNegative, MAX_SECONDS)
-  const leaseArg = (text: string | undefined) => int(text, positive, MAX_SECONDS)
-  const limitArg = (text: string | undefined) => int(text, positive, 1_048_576)
+  const error = Effect.succeed(Option.some(Wire.failed("error")))
 
-  const validKey = (key: string) => key.length > 0 && !/[\s]/u.test(key)
-  const error = Effect.succeed(Option.some("error"))
-
-  const dispatch = (connId: number, cmd: string, key: string, arg: string): Effect.Effect<Option.Option<string>> => {
-    const args = arg === "" ? [] : arg.split(" ")
-    const kind: Kind = cmd.length === 2 && cmd.startsWith("s") ? "semaphore" : "lock"
-    const base = kind === "semaphore" ? cmd.slice(1) : cmd
-    if (base.length === 1 && !validKey(key)) return error
-    switch (base) {
-      case "ping":
-        return Effect.succeed(Option.some("ok"))
-      case "auth":
+  const dispatch = (connId: number, request: Wire.Request): Effect.Effect<Option.Option<Wire.Reply>> => {
+    switch (request._tag) {
+      case "Ping":
+        return Effect.succeed(Option.some(Wire.ok))
+      case "Auth":
         return error // already authenticated, or the server has no token
-      case "stats":
-        return Effect.map(stats, (st) => Option.some(`ok ${JSON.stringify(st)}`))
-      case "l": {
-        const [t, ...rest] = args
-        const timeout = seconds(t)
-        const limit = kind === "semaphore" ? limitArg(rest.shift()) : 1
-        const lease = rest.length === 0 ? undefined : leaseArg(rest[0])
-        if (
-          timeout === undefined || limit === undefined || rest.length > 1 || (rest.length === 1 && lease === undefined)
-        ) return error
-        return acquire(connId, kind, key, timeout, limit, lease)
-      }
-      case "e": {
-        const rest = [...args]
-        const limit = kind === "semaphore" ? limitArg(rest.shift()) : 1
-        const lease = rest.length === 0 ? undefined : leaseArg(rest[0])
-        if (limit === undefined || rest.length > 1 || (rest.length === 1 && lease === undefined)) return error
-        return enqueue(connId, kind, key, limit, lease)
-      }
-      case "w": {
-        const timeout = seconds(args[0])
-        if (timeout === undefined || args.length !== 1) return error
-        return wait(connId, kind, key, timeout)
-      }
-      case "r": {
-        if (args.length !== 1) return error
-        return release(kind, key, args[0]!)
-      }
-      case "n": {
-        const lease = args.length === 2 ? leaseArg(args[1]) : undefined
-        if (args.length < 1 || args.length > 2 || (args.length === 2 && lease === undefined)) return error
-        return renew(kind, key, args[0]!, lease)
-      }
-      default:
-        return error
+      case "Stats":
+        return Effect.map(stats, (st) => Option.some<Wire.Reply>({ _tag: "Stats", json: JSON.stringify(st) }))
+      case "Acquire":
+        return acquire(connId, request.kind, request.key, request.timeoutSeconds, request.limit, request.leaseSeconds)
+      case "Enqueue":
+        return enqueue(connId, request.kind, request.key, request.limit, request.leaseSeconds)
+      case "Wait":
+        return wait(connId, request.kind, request.key, request.timeoutSeconds)
+      case "Release":
+        return release(request.kind, request.key, request.token)
+      case "Renew":
+        return renew(request.kind, request.key, request.token, request.leaseSeconds)
     }
   }
 
-  const handle = (connId: number, frame: string): Effect.Effect<Option.Option<string>> => {
-    const lines = frame.split("\n").map((line) => line.endsWith("\r") ? line.slice(0, -1) : line)
-    if (lines.length !== 4 || lines[3] !== "") return error
-    const [cmd = "", key = "", arg = ""] = lines
-    return Effect.flatMap(SynchronizedRef.get(ref), (s) => {
+  /** Answers one request (`undefined`: a frame that did not parse); `None` when the connection is closed instead. */
+  const handle = (connId: number, request: Wire.Request | undefined): Effect.Effect<Option.Option<Wire.Reply>> =>
+    Effect.flatMap(SynchronizedRef.get(ref), (s) => {
       const conn = s.conns.get(connId)
       if (conn === undefined) return Effect.succeedNone
-      if (conn.authed) return dispatch(connId, cmd, key, arg)
-      const accepted = cmd === "auth" && arg.trim() === config.authToken
-      if (!accepted) return Effect.as(disconnect(connId), Option.some("error_auth")) // then the server hangs up
+      if (conn.authed) return request === undefined ? error : dispatch(connId, request)
+      const accepted = request?._tag === "Auth" && request.token.trim() === config.authToken
+      if (!accepted) return Effect.as(disconnect(connId), Option.some<Wire.Reply>({ _tag: "AuthRejected" })) // then the server hangs up
       return transact((st) => {
         const current = st.conns.get(connId)
         return current === undefined
-          ? pure(Option.none<string>(), st)
-          : pure(Option.some("ok"), withConn(st, { ...current, authed: true }))
+          ? pure(Option.none<Wire.Reply>(), st)
+          : pure(Option.some(Wire.ok), withConn(st, { ...current, authed: true }))
       })
     })
-  }
-
-  // The handler runs in the server's scope: a client that stops waiting does not stop the server.
-  const request = (connId: number, frame: string) =>
-    Effect.forkIn(Effect.interruptible(handle(connId, frame)), scope).pipe(
-      Effect.flatMap(Fiber.await),
-      Effect.map((exit) => Exit.isSuccess(exit) ? exit.value : Option.none<string>())
-    )
 
   // -- test control ---------------------------------------------------------
 
@@ -738,10 +579,11 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     config,
     open,
     disconnect,
-    request,
+    handle,
+    scope,
     stats,
     expire: (key, kinds) => endAll(key, kinds, "expire"),
     releaseAll: (key, kinds) => endAll(key, kinds, "release"),
     crash
-  } satisfies MemoryServer
+  } satisfies MemoryEngine
 })

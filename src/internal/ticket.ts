@@ -1,0 +1,117 @@
+/**
+ * Two-phase acquisition (`e` then `w`): `enqueue` joins the server's FIFO queue
+ * (or is granted at once) and returns a ticket whose `wait` completes the
+ * acquisition later, on the same connection. Holding the grant is `lease.ts`'s
+ * job, as for a one-step acquire.
+ */
+import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import { DflockdClient } from "../DflockdClient.ts"
+import { AcquireTimeoutError, ProtocolError } from "../Errors.ts"
+import type { AcquireOptions, EnqueueError, Kind, Lease, Ticket } from "../Lease.ts"
+import * as Codec from "./codec.ts"
+import {
+  DEFAULT_ACQUIRE_TIMEOUT,
+  hold,
+  ofKind,
+  plan,
+  sendBlocking,
+  sendShort,
+  type Spec,
+  withConnection
+} from "./lease.ts"
+import * as Metrics from "./metrics.ts"
+import * as Watchdog from "./watchdog.ts"
+
+/** Two-phase step one: join the queue (or get the grant at once) and return. */
+export const enqueue = <K extends Kind>(
+  spec: Spec<K>,
+  options: Omit<AcquireOptions, "acquireTimeout"> = {}
+): Effect.Effect<Ticket<Lease<K>>, EnqueueError, Scope.Scope | DflockdClient> =>
+  Effect.gen(function*() {
+    const p = yield* Effect.fromResult(plan(spec, options))
+    const client = yield* DflockdClient
+    const requestTimeout = client.options.requestTimeout
+    return yield* withConnection(client, p.target.key, yield* Effect.scope, (connection, scope) =>
+      Effect.gen(function*() {
+        yield* connection.claim
+        const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
+        const held = yield* Ref.make(Option.none<Lease>())
+        const permit = yield* Semaphore.make(1)
+
+        // Step two on the wire: `w` for up to `seconds`, then hold the grant.
+        const clock = yield* Clock.Clock
+        const grant = (seconds: number) =>
+          Effect.gen(function*() {
+            const sentAt = Watchdog.monotonicMillis(clock)
+            const granted = yield* sendBlocking(
+              connection,
+              Codec.wait(p.target.kind, p.target.key, seconds),
+              seconds,
+              requestTimeout
+            ).pipe(
+              // the server dropped the waiter (timeout) or the connection is gone: the ticket is spent
+              Effect.onExit((exit) =>
+                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
+              )
+            )
+            if (granted._tag === "TimedOut") {
+              yield* Metric.update(Metrics.timeouts(spec.kind), 1)
+              return yield* new AcquireTimeoutError({ key: p.target.key })
+            }
+            yield* Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - sentAt)
+            const { lease } = yield* hold(client, { connection, scope, plan: p, clock }, granted, sentAt, "fork").pipe(
+              // a grant too stale to trust spends the ticket, like a timeout
+              Effect.onExit((exit) =>
+                Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
+              )
+            )
+            yield* Ref.set(held, Option.some(lease))
+            return lease
+          })
+
+        // Granted at once: complete the exchange now (`w` answers at once with the same
+        // token), so the lease is renewed from this moment rather than from `wait`.
+        if (reply._tag === "Granted") {
+          yield* grant(0).pipe(
+            // `acquired`, then `timeout` to the `w` that collects it: the server broke the protocol
+            Effect.catchTag("AcquireTimeoutError", () =>
+              Effect.fail(
+                new ProtocolError({ reply: "timeout", detail: "a wait after `acquired` timed out" })
+              ))
+          )
+        }
+
+        const waitOnce = (timeout: Duration.Input) =>
+          Effect.gen(function*() {
+            const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)) // bad input fails first
+            const existing = yield* Ref.get(held)
+            if (Option.isSome(existing)) {
+              return existing.value
+            }
+            return yield* grant(seconds)
+          })
+
+        const ticket: Ticket<Lease<K>> = {
+          key: p.target.key,
+          status: reply._tag === "Granted" ? "acquired" : "queued",
+          wait: (timeout = DEFAULT_ACQUIRE_TIMEOUT) =>
+            permit.withPermit(Effect.provideService(waitOnce(timeout), DflockdClient, client)).pipe(
+              Effect.map((lease) => ofKind(spec, lease)),
+              // the connection was authenticated when it opened: `error_auth` now breaks the protocol
+              Effect.catchTag("AuthError", () =>
+                Effect.fail(
+                  new ProtocolError({ reply: "error_auth", detail: "error_auth on an authenticated connection" })
+                ))
+            )
+        }
+        return ticket
+      }))
+  })
