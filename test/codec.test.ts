@@ -575,3 +575,32 @@ describe("opaque tokens (the Promise API, as dflockd-client 1.x)", () => {
     }
   })
 })
+
+describe("decodeLegacy: dflockd-client 1.x's lenient reading (the Promise API's low-level functions)", () => {
+  it("grants with any token; a missing or bad lease is 30 s; statuses as 1.x reads them", () => {
+    assert.deepStrictEqual(Codec.decodeLegacy("grant", "ok tok1 20"), { _tag: "Granted", token: "tok1", lease: 20 })
+    assert.deepStrictEqual(Codec.decodeLegacy("grant", "ok tok1"), { _tag: "Granted", token: "tok1", lease: 30 })
+    assert.deepStrictEqual(Codec.decodeLegacy("grant", "ok tok1 x"), { _tag: "Granted", token: "tok1", lease: 30 })
+    assert.deepStrictEqual(Codec.decodeLegacy("grant", "ok "), { _tag: "NoToken" })
+    assert.deepStrictEqual(Codec.decodeLegacy("grant", "timeout"), { _tag: "TimedOut" })
+    assert.deepStrictEqual(Codec.decodeLegacy("grant", "error_max_locks"), { _tag: "Other" })
+    assert.deepStrictEqual(Codec.decodeLegacy("enqueue", "acquired t 5"), { _tag: "Granted", token: "t", lease: 5 })
+    assert.deepStrictEqual(Codec.decodeLegacy("enqueue", "queued"), { _tag: "Queued" })
+    assert.deepStrictEqual(Codec.decodeLegacy("enqueue", "ok t 5"), { _tag: "Other" })
+    assert.deepStrictEqual(Codec.decodeLegacy("renew", "ok"), { _tag: "Ok", lease: undefined })
+    assert.deepStrictEqual(Codec.decodeLegacy("renew", "ok 12"), { _tag: "Ok", lease: 12 })
+    assert.deepStrictEqual(Codec.decodeLegacy("renew", "error"), { _tag: "Other" })
+    assert.deepStrictEqual(Codec.decodeLegacy("release", "ok"), { _tag: "Ok", lease: undefined })
+    assert.deepStrictEqual(Codec.decodeLegacy("release", "ok 1"), { _tag: "Other" })
+  })
+
+  it("never throws, whatever the line (property)", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.constantFrom("grant", "enqueue", "renew", "release"), (line, command) => {
+        const decoded = Codec.decodeLegacy(command, line)
+        assert.include(["Granted", "NoToken", "TimedOut", "Queued", "Ok", "Other"], decoded._tag)
+      }),
+      params()
+    )
+  })
+})

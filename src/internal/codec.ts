@@ -412,3 +412,57 @@ export const auth = (token: string): Command<Ok> => ({
   maxReplyBytes: short,
   decode: decodeOk
 })
+
+// ---------------------------------------------------------------------------
+// dflockd-client 1.x's lenient reading, for the Promise API's low-level functions
+// ---------------------------------------------------------------------------
+
+/** The lease dflockd-client 1.x assumes when a reply carries none (or a bad one), in seconds. */
+export const LEGACY_FALLBACK_LEASE_SECONDS = 30
+
+/**
+ * A reply as dflockd-client 1.x reads it: a grant (`ok` or `acquired`, any
+ * non-empty token, the lease or 30 s), `timeout`, `queued`, a bare `ok` (or
+ * `ok L` to a renewal), or anything else, kept as the server's words.
+ */
+export type LegacyReply =
+  | { readonly _tag: "Granted"; readonly token: string; readonly lease: number }
+  | { readonly _tag: "NoToken" }
+  | { readonly _tag: "TimedOut" }
+  | { readonly _tag: "Queued" }
+  | { readonly _tag: "Ok"; readonly lease: number | undefined }
+  | { readonly _tag: "Other" }
+
+const legacyLease = (value: string | undefined): number => {
+  if (value === undefined || value === "") return LEGACY_FALLBACK_LEASE_SECONDS
+  const n = Number(value)
+  return Number.isFinite(n) && n >= 0 ? n : LEGACY_FALLBACK_LEASE_SECONDS
+}
+
+/**
+ * Reads a reply the 1.x way, for the command it answers: `grant` (`l`, `sl`,
+ * `w`, `sw`: `ok TOKEN [L]` or `timeout`), `enqueue` (`acquired TOKEN [L]` or
+ * `queued`), `renew` (`ok` or `ok L`), `release` (`ok`). Pure and total.
+ */
+export const decodeLegacy = (command: "grant" | "enqueue" | "renew" | "release", line: string): LegacyReply => {
+  const words = line.split(" ")
+  const grant = (): LegacyReply => {
+    const token = words[1]
+    return token === undefined || token === ""
+      ? { _tag: "NoToken" }
+      : { _tag: "Granted", token, lease: legacyLease(words[2]) }
+  }
+  switch (command) {
+    case "grant":
+      if (line === "timeout") return { _tag: "TimedOut" }
+      return line.startsWith("ok ") ? grant() : { _tag: "Other" }
+    case "enqueue":
+      if (line === "queued") return { _tag: "Queued" }
+      return line.startsWith("acquired ") ? grant() : { _tag: "Other" }
+    case "renew":
+      if (line === "ok") return { _tag: "Ok", lease: undefined }
+      return line.startsWith("ok ") ? { _tag: "Ok", lease: legacyLease(words[1]) } : { _tag: "Other" }
+    case "release":
+      return line === "ok" ? { _tag: "Ok", lease: undefined } : { _tag: "Other" }
+  }
+}

@@ -15,6 +15,7 @@ import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Codec from "./codec.ts"
 import { AcquireTimeoutError, LockError } from "./promiseErrors.ts"
 
 /** A 1.11 error in the Effect world; `runToPromise` rejects with `error`. */
@@ -24,8 +25,6 @@ const fail = (error: LockError): Effect.Effect<never, Failed> => Effect.fail(new
 
 /** Longest reply line accepted, as in 1.11. */
 const MAX_LINE_LENGTH = 1024 * 1024
-/** 1.11's lease when a reply has none or a malformed one. */
-const FALLBACK_LEASE = 30
 
 interface Reader {
   readonly decoder: StringDecoder
@@ -150,12 +149,6 @@ const checkLimit = (limit: number | undefined) =>
 const hasLease = (leaseTtlS: number | undefined | null): leaseTtlS is number =>
   leaseTtlS !== undefined && leaseTtlS !== null
 
-const parseLease = (value: string | undefined): number => {
-  if (value === undefined || value === "") return FALLBACK_LEASE
-  const n = Number(value)
-  return Number.isFinite(n) && n >= 0 ? n : FALLBACK_LEASE
-}
-
 // ---------------------------------------------------------------------------
 // the commands
 // ---------------------------------------------------------------------------
@@ -173,19 +166,19 @@ export interface EnqueueResult {
   readonly lease: number | null
 }
 
-const grantOf = (label: string, reply: string): Effect.Effect<Grant, Failed> => {
-  const parts = reply.split(" ")
-  const token = parts[1]
-  if (token === undefined || token === "") {
-    return fail(new LockError(`${label}: server returned no token: '${reply}'`))
-  }
-  return Effect.succeed({ token, lease: parseLease(parts[2]) })
-}
-
+/** A reply to an acquire or wait, the 1.x way (the codec reads it; here it becomes 1.11's result or error). */
 const blockingGrant = (label: string, key: string, reply: string): Effect.Effect<Grant, Failed> => {
-  if (reply === "timeout") return fail(new AcquireTimeoutError(key))
-  if (!reply.startsWith("ok ")) return fail(new LockError(`${label} failed: '${reply}'`))
-  return grantOf(label, reply)
+  const decoded = Codec.decodeLegacy("grant", reply)
+  switch (decoded._tag) {
+    case "Granted":
+      return Effect.succeed({ token: decoded.token, lease: decoded.lease })
+    case "TimedOut":
+      return fail(new AcquireTimeoutError(key))
+    case "NoToken":
+      return fail(new LockError(`${label}: server returned no token: '${reply}'`))
+    default:
+      return fail(new LockError(`${label} failed: '${reply}'`))
+  }
 }
 
 export const protoAcquire = (
@@ -220,11 +213,11 @@ export const protoRenew = (
     yield* checkToken(token)
     yield* checkLease(leaseTtlS)
     const reply = yield* exchange(socket, command, key, hasLease(leaseTtlS) ? `${token} ${leaseTtlS}` : token)
-    if (reply === "ok") return hasLease(leaseTtlS) ? leaseTtlS : FALLBACK_LEASE
-    if (!reply.startsWith("ok ")) {
+    const decoded = Codec.decodeLegacy("renew", reply)
+    if (decoded._tag !== "Ok") {
       return yield* fail(new LockError(`${command === "n" ? "renew" : "sem_renew"} failed: '${reply}'`))
     }
-    return parseLease(reply.split(" ")[1])
+    return decoded.lease ?? (hasLease(leaseTtlS) ? leaseTtlS : Codec.LEGACY_FALLBACK_LEASE_SECONDS)
   })
 
 export const protoEnqueue = (
@@ -243,12 +236,17 @@ export const protoEnqueue = (
     if (hasLease(leaseTtlS)) args.push(leaseTtlS)
     const reply = yield* exchange(socket, command, key, args.join(" "))
     const label = command === "e" ? "enqueue" : "sem_enqueue"
-    if (reply.startsWith("acquired ")) {
-      const grant = yield* grantOf(label, reply)
-      return { status: "acquired", token: grant.token, lease: grant.lease } satisfies EnqueueResult
+    const decoded = Codec.decodeLegacy("enqueue", reply)
+    switch (decoded._tag) {
+      case "Granted":
+        return { status: "acquired", token: decoded.token, lease: decoded.lease } satisfies EnqueueResult
+      case "Queued":
+        return { status: "queued", token: null, lease: null } satisfies EnqueueResult
+      case "NoToken":
+        return yield* fail(new LockError(`${label}: server returned no token: '${reply}'`))
+      default:
+        return yield* fail(new LockError(`${label} failed: '${reply}'`))
     }
-    if (reply === "queued") return { status: "queued", token: null, lease: null } satisfies EnqueueResult
-    return yield* fail(new LockError(`${label} failed: '${reply}'`))
   })
 
 export const protoWait = (
@@ -274,7 +272,7 @@ export const protoRelease = (
     yield* checkKey(key)
     yield* checkToken(token)
     const reply = yield* exchange(socket, command, key, token)
-    if (reply !== "ok") {
+    if (Codec.decodeLegacy("release", reply)._tag !== "Ok") {
       return yield* fail(new LockError(`${command === "r" ? "release" : "sem_release"} failed: '${reply}'`))
     }
   })
