@@ -20,14 +20,15 @@ import * as Exit from "effect/Exit"
 import * as DflockdClient from "./DflockdClient.ts"
 import * as Instance from "./internal/promiseInstance.ts"
 import * as Options from "./internal/promiseOptions.ts"
-import { AcquireTimeoutError, fromCause, LockError } from "./internal/promiseErrors.ts"
+import { fromCause } from "./internal/promiseErrors.ts"
+import { AcquireTimeoutError, LockError } from "./PromiseErrors.ts"
 import * as Protocol from "./internal/promiseProtocol.ts"
 import * as Shared from "./internal/promiseRuntime.ts"
 import * as Sharding from "./Sharding.ts"
 
 export {
   /**
-   * The lock (or slot) was not granted within the timeout. See `internal/promiseErrors.ts`.
+   * The lock (or slot) was not granted within the timeout. See `PromiseErrors.ts`.
    *
    * @since 0.1.0
    */
@@ -44,7 +45,7 @@ export {
    * @since 0.1.0
    */
   LockError
-} from "./internal/promiseErrors.ts"
+} from "./PromiseErrors.ts"
 
 // ---------------------------------------------------------------------------
 // options
