@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
-import { Lock, Memory, ServerError } from "../src/index.ts"
+import { Lock, Memory, ServerError, ServerErrorReason } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
 import * as Wire from "../src/internal/serverCodec.ts"
 import { params } from "./support/fastCheck.ts"
@@ -27,17 +27,7 @@ const kindArb = fc.constantFrom<Codec.Kind>("lock", "semaphore")
 const secondsArb = fc.integer({ min: 0, max: Codec.MAX_SECONDS })
 const leaseArb = fc.option(fc.integer({ min: 1, max: Codec.MAX_SECONDS }), { nil: undefined })
 const limitArb = fc.integer({ min: 1, max: Codec.MAX_LIMIT })
-const reasonArb = fc.constantFrom(
-  "max_locks",
-  "max_waiters",
-  "limit_mismatch",
-  "not_enqueued",
-  "already_enqueued",
-  "lease_expired",
-  "draining",
-  "not_leader",
-  "error"
-) satisfies fc.Arbitrary<ServerError["reason"]>
+const reasonArb: fc.Arbitrary<ServerError["reason"]> = fc.constantFrom(...ServerErrorReason.literals)
 
 /** A command the client builds, and the request the server must read from its frame. */
 const commandArb: fc.Arbitrary<readonly [Codec.Command<unknown>, Wire.Request]> = fc.oneof(
