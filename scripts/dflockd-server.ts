@@ -5,7 +5,7 @@
  *
  * The one place that selects the server: `DFLOCKD_BIN` (any dflockd binary, e.g.
  * a Go build) overrides the pinned one, which scripts/install-dflockd.sh installs
- * (run by `npm install` through the `prepare` script, and by .ci/run).
+ * (run by `npm test`, `npm run example`, `npm run bench`, `npm run server:install` and .ci/run).
  * `describeServer` asks the selected server once what it is and what it can do.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"

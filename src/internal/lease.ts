@@ -5,12 +5,16 @@
  *
  * Scope layout of one acquisition (finalizers run in reverse):
  *   connection (socket closes last) → release `r`/`sr` → renewal fiber
- * The acquisition gets its own child scope, closed at once if acquiring fails or
- * is interrupted, so a dead waiter's socket never lingers in the caller's scope.
+ * `acquire` gets its own child scope, closed at once if acquiring fails or is
+ * interrupted, so a dead waiter's socket never lingers in the caller's scope;
+ * `withLease` acquires into its own scope, which exists for that one lease.
  *
- * `withLease` runs the renewal loop as the fiber its region races, rather than
- * forking it into the scope: the loop fails with `LockLostError` once the lease
- * is lost, which interrupts the region.
+ * A lease's lifetime is the shortest of three: its connection (the connection
+ * tells the lease of a break through `onBreak`, on the event), its deadline
+ * (counted from the send of the granted request, on the monotonic clock; a late
+ * grant is confirmed by a renewal first), and its scope (the release finalizer).
+ * `withLease` races the region against the keep-alive loop and `lost`, so the
+ * region is interrupted with `LockLostError` the moment the lease is lost.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
