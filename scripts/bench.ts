@@ -10,7 +10,10 @@
  *   npm run bench -- --mode memory      --locks 10000 [--cycles 3]
  *   npm run bench -- --mode promise     --workers 10 --rounds 200
  *   npm run bench -- --mode promise-reused --workers 10 --rounds 200
+ *   npm run bench -- --mode reference   --workers 10 --rounds 200
+ *   npm run bench -- --mode effect-floor --workers 10 --rounds 200
  *   npm run bench -- --compare [--rounds R]   (default 10,000 timed ops per run, spread over the workers)
+ *   npm run bench -- --compare-promise [--rounds R]
  *
  * Modes
  * - `uncontended`: N workers (fibers), each `Lock.withLock` on its own key, R rounds,
@@ -29,6 +32,16 @@
  *   dflockd-client 1.x's own benchmark uses it: `new DistributedLock(...)` and
  *   `withLock` for every op (instances share the runtime and its pool).
  * - `promise-reused`: the same with one `DistributedLock` per worker, reused.
+ * - `reference`: `promise`'s workload through dflockd-client 1.11 itself (the
+ *   TypeScript client the Promise API replaces: a new TCP connection per lock),
+ *   loaded from the built module DFLOCKD_CLIENT_TS names: build it from its
+ *   public source yourself; this project never ships it. Without it the mode
+ *   says so and reports no figures.
+ * - `effect-floor`: the least any Effect client pays: `raw`'s loop, but each
+ *   exchange an `Effect.callback` on one fiber per worker (no lease, pool,
+ *   timer, scope or metric). What separates it from `raw` is the Effect
+ *   runtime's own cost per asynchronous step; what separates `uncontended` from
+ *   it is this library's.
  * - `memory`: holds `--locks` locks at once (each owns a connection), reports bytes
  *   per held lock, releases them and checks memory returns near its baseline.
  *
@@ -47,7 +60,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import * as Zlib from "node:zlib"
 import { Cause, Effect, Exit, Layer, Logger, Scope } from "effect"
@@ -59,7 +72,18 @@ const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const scriptPath = fileURLToPath(import.meta.url)
 const resultsDir = Path.join(root, "bench", "results")
 
-const MODES = ["uncontended", "contended", "raw", "raw-contended", "go", "memory", "promise", "promise-reused"] as const
+const MODES = [
+  "uncontended",
+  "contended",
+  "raw",
+  "raw-contended",
+  "go",
+  "memory",
+  "promise",
+  "promise-reused",
+  "reference",
+  "effect-floor"
+] as const
 type Mode = (typeof MODES)[number]
 
 const DEFAULT_ROUNDS = 200
@@ -85,6 +109,7 @@ const COMPARE_REPEATS = 3
 interface Args {
   readonly mode: Mode | undefined
   readonly compare: boolean
+  readonly comparePromise: boolean
   readonly workers: number
   readonly rounds: number
   /** Whether `--rounds` was given (`--compare` otherwise sizes rounds by {@link COMPARE_OPS}). */
@@ -99,9 +124,10 @@ interface Args {
 }
 
 const usage = `usage:
-  npm run bench -- --mode <uncontended|contended|raw|raw-contended|go|promise|promise-reused> --workers N --rounds R [--servers host:port[,host:port]] [--json]
+  npm run bench -- --mode <uncontended|contended|raw|raw-contended|go|promise|promise-reused|reference|effect-floor> --workers N --rounds R [--servers host:port[,host:port]] [--json]
   npm run bench -- --mode memory --locks 10000 [--cycles 3] [--servers host:port]
   npm run bench -- --compare [--rounds R]
+  npm run bench -- --compare-promise [--rounds R]
 options: --warmup W (untimed rounds per worker, default ${DEFAULT_WARMUP_OPS} ops spread over the workers), --max-idle M (client pool size, default the library's)`
 
 const fail = (message: string): never => {
@@ -121,6 +147,7 @@ const parse = (argv: ReadonlyArray<string>): Args => {
     options: {
       mode: { type: "string" },
       compare: { type: "boolean", default: false },
+      "compare-promise": { type: "boolean", default: false },
       workers: { type: "string" },
       rounds: { type: "string" },
       warmup: { type: "string" },
@@ -139,12 +166,15 @@ const parse = (argv: ReadonlyArray<string>): Args => {
   }
   const mode = values.mode
   if (mode !== undefined && !(MODES as ReadonlyArray<string>).includes(mode)) fail(`unknown mode ${mode}`)
-  if (mode === undefined && !values.compare) fail("give --mode or --compare")
+  if (mode === undefined && !values.compare && !values["compare-promise"]) {
+    fail("give --mode, --compare or --compare-promise")
+  }
   const servers = values.servers?.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
   if (servers !== undefined && servers.length === 0) fail("--servers is empty")
   return {
     mode: mode as Mode | undefined,
     compare: values.compare,
+    comparePromise: values["compare-promise"],
     workers: positiveInt("workers", values.workers, 10),
     rounds: positiveInt("rounds", values.rounds, DEFAULT_ROUNDS),
     roundsGiven: values.rounds !== undefined,
@@ -345,13 +375,33 @@ const runOurs = (args: Args, servers: ReadonlyArray<string>, contended: boolean)
 // promise: effect-dflockd/promise, new instance per op (1.x's pattern) or reused
 // ---------------------------------------------------------------------------
 
-const runPromiseApi = async (args: Args, servers: ReadonlyArray<string>, reuse: boolean): Promise<Measured> => {
+/** What the Promise-style modes use of a lock class: dflockd-client 1.11's `DistributedLock` shape. */
+interface PromiseLock {
+  readonly withLock: (fn: () => unknown) => Promise<unknown>
+}
+type PromiseLockClass = new(options: {
+  readonly key: string
+  readonly servers: Array<[string, number]>
+  readonly acquireTimeoutS: number
+}) => PromiseLock
+
+const runPromiseApi = async (
+  args: Args,
+  servers: ReadonlyArray<string>,
+  reuse: boolean,
+  mode: "promise" | "promise-reused" | "reference",
+  LockClass: PromiseLockClass
+): Promise<Measured> => {
   const { rounds, workers } = args
   const warmup = warmupRounds(args)
   const prefix = keyPrefix()
   const keys = Array.from({ length: workers }, (_, i) => `${prefix}_${i}`)
   const latencies = new Float64Array(workers * rounds)
-  const make = (key: string) => new DistributedLock({ key, servers, acquireTimeoutS: 60 })
+  const serverList = servers.map((address): [string, number] => {
+    const { host, port } = splitAddress(address)
+    return [host, port]
+  })
+  const make = (key: string) => new LockClass({ key, servers: serverList, acquireTimeoutS: 60 })
   const reused = keys.map(make)
   const once = (i: number) => (reuse ? reused[i]! : make(keys[i]!)).withLock(() => undefined)
   await Promise.all(keys.map(async (_, i) => {
@@ -367,7 +417,29 @@ const runPromiseApi = async (args: Args, servers: ReadonlyArray<string>, reuse: 
     }
   }))
   const extra = stop(workers * rounds)
-  return { summary: summarize(reuse ? "promise-reused" : "promise", workers, rounds, latencies, extra.wallMs), extra }
+  return { summary: summarize(mode, workers, rounds, latencies, extra.wallMs), extra }
+}
+
+type Reference = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: string }
+
+/**
+ * dflockd-client 1.11, built from its public source, named by DFLOCKD_CLIENT_TS
+ * (the path of its ESM entry, e.g. `dist/client.js`): never shipped here.
+ */
+const ensureReference = (): Reference => {
+  const path = process.env["DFLOCKD_CLIENT_TS"]
+  if (path === undefined || path === "") return { ok: false, reason: "DFLOCKD_CLIENT_TS is not set" }
+  if (!existsSync(path)) return { ok: false, reason: `DFLOCKD_CLIENT_TS names ${path}, which does not exist` }
+  return { ok: true, path: Path.resolve(path) }
+}
+
+const loadReference = async (path: string): Promise<PromiseLockClass> => {
+  const module: unknown = await import(pathToFileURL(path).href)
+  const LockClass = typeof module === "object" && module !== null && "DistributedLock" in module
+    ? module.DistributedLock
+    : undefined
+  if (typeof LockClass !== "function") throw new Error(`${path} exports no DistributedLock class`)
+  return LockClass as PromiseLockClass
 }
 
 // ---------------------------------------------------------------------------
@@ -376,6 +448,8 @@ const runPromiseApi = async (args: Args, servers: ReadonlyArray<string>, reuse: 
 
 interface RawConnection {
   readonly request: (frame: string) => Promise<string>
+  /** `request` without a Promise: `onLine` gets the reply line, or the error. */
+  readonly send: (frame: string, onLine: (line: string | Error) => void) => void
   readonly close: () => void
 }
 
@@ -409,6 +483,10 @@ const rawConnect = (address: string): Promise<RawConnection> =>
             pending.push({ resolve: res, reject: rej })
             socket.write(frame)
           }),
+        send: (frame, onLine) => {
+          pending.push({ resolve: onLine, reject: onLine })
+          socket.write(frame)
+        },
         close: () => socket.destroy()
       }))
   })
@@ -455,6 +533,59 @@ const runRaw = async (args: Args, servers: ReadonlyArray<string>, contended = fa
       summary: summarize(contended ? "raw-contended" : "raw", workers, rounds, latencies, extra.wallMs),
       extra
     }
+  } finally {
+    for (const c of connections) c.close()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// effect-floor: raw's loop with each exchange an Effect.callback
+// ---------------------------------------------------------------------------
+
+/** One exchange as an `Effect.callback`: the floor's only asynchronous step. */
+const floorExchange = (connection: RawConnection, frame: string) =>
+  Effect.callback<string, Error>((resume) => {
+    connection.send(frame, (line) => resume(typeof line === "string" ? Effect.succeed(line) : Effect.fail(line)))
+  })
+
+const floorRound = (connection: RawConnection, key: string) =>
+  Effect.gen(function*() {
+    const granted = yield* floorExchange(connection, `l\n${key}\n60\n`)
+    const [status, token] = granted.split(" ")
+    if (status !== "ok" || token === undefined) return yield* Effect.fail(new Error(`l ${key}: ${granted}`))
+    const released = yield* floorExchange(connection, `r\n${key}\n${token}\n`)
+    if (released !== "ok") return yield* Effect.fail(new Error(`r ${key}: ${released}`))
+  })
+
+/** The uncontended workload at the Effect runtime's floor (see `effect-floor` above). */
+const runEffectFloor = async (args: Args, servers: ReadonlyArray<string>): Promise<Measured> => {
+  const { rounds, workers } = args
+  const warmup = warmupRounds(args)
+  const prefix = keyPrefix()
+  const keys = Array.from({ length: workers }, (_, i) => `${prefix}_${i}`)
+  const ids = keys.map((_, i) => i)
+  const latencies = new Float64Array(workers * rounds)
+  const connections = await Promise.all(keys.map((key) => rawConnect(shard(key, servers))))
+  const program = Effect.gen(function*() {
+    yield* Effect.forEach(ids, (i) =>
+      Effect.gen(function*() {
+        for (let w = 0; w < warmup; w++) yield* floorRound(connections[i]!, keys[i]!)
+      }), { concurrency: "unbounded", discard: true })
+    const stop = startMeter(servers)
+    yield* Effect.forEach(ids, (i) =>
+      Effect.gen(function*() {
+        const base = i * rounds
+        for (let r = 0; r < rounds; r++) {
+          const t0 = performance.now()
+          yield* floorRound(connections[i]!, keys[i]!)
+          latencies[base + r] = performance.now() - t0
+        }
+      }), { concurrency: "unbounded", discard: true })
+    return stop(workers * rounds)
+  })
+  try {
+    const extra = await Effect.runPromise(program)
+    return { summary: summarize("effect-floor", workers, rounds, latencies, extra.wallMs), extra }
   } finally {
     for (const c of connections) c.close()
   }
@@ -798,7 +929,19 @@ const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): 
       return 0
     case "promise":
     case "promise-reused":
-      report(await runPromiseApi(args, servers, mode === "promise-reused"), args.json)
+      report(await runPromiseApi(args, servers, mode === "promise-reused", mode, DistributedLock), args.json)
+      return 0
+    case "reference": {
+      const reference = ensureReference()
+      if (!reference.ok) {
+        console.log(`reference client unavailable: ${reference.reason}`)
+        return 3
+      }
+      report(await runPromiseApi(args, servers, false, mode, await loadReference(reference.path)), args.json)
+      return 0
+    }
+    case "effect-floor":
+      report(await runEffectFloor(args, servers), args.json)
       return 0
     case "go": {
       const go = ensureGoBench()
@@ -877,10 +1020,11 @@ const parseSample = (out: Output): Sample => {
   }
 }
 
-const compareModes = ["raw", "uncontended", "go", "raw-contended", "contended"] as const
+const compareModes = ["raw", "effect-floor", "uncontended", "go", "raw-contended", "contended"] as const
 type CompareMode = (typeof compareModes)[number]
 const modeLabel: Record<CompareMode, string> = {
   raw: "raw (node:net)",
+  "effect-floor": "Effect floor",
   uncontended: "ours (effect-dflockd)",
   go: "go (cmd/bench)",
   "raw-contended": "raw, one key",
@@ -888,6 +1032,7 @@ const modeLabel: Record<CompareMode, string> = {
 }
 const modeColor: Record<CompareMode, string> = {
   raw: "#6b7280",
+  "effect-floor": "#a855f7",
   uncontended: "#2563eb",
   go: "#16a34a",
   "raw-contended": "#d1d5db",
@@ -1007,6 +1152,71 @@ const niceStep = (raw: number): number => {
 const formatTick = (v: number) =>
   v >= 1000 ? `${(v / 1000).toFixed(v % 1000 === 0 ? 0 : 1)}k` : `${Number(v.toPrecision(3))}`
 
+const cellKey = (mode: Mode, workers: number) => `${mode}/${workers}`
+
+/**
+ * Runs every mode at every worker count against `address`, each in a child
+ * process, {@link COMPARE_REPEATS} times (the order rotated per repeat, so no
+ * mode always runs first on a warm or cold server), and keeps the median of each cell.
+ */
+const measureMatrix = async (
+  args: Args,
+  modes: ReadonlyArray<Mode>,
+  address: string,
+  roundsFor: (workers: number) => number
+): Promise<Map<string, Cell>> => {
+  const samples = new Map<string, Array<Sample>>()
+  for (let rep = 0; rep < COMPARE_REPEATS; rep++) {
+    for (const workers of COMPARE_WORKERS) {
+      const order = modes.map((_, i) => modes[(i + rep) % modes.length]!)
+      for (const mode of order) {
+        const argv = [
+          "--mode",
+          mode,
+          "--workers",
+          String(workers),
+          "--rounds",
+          String(roundsFor(workers)),
+          ...(args.warmup === undefined ? [] : ["--warmup", String(args.warmup)]),
+          "--servers",
+          address,
+          "--json",
+          ...(args.maxIdle === undefined ? [] : ["--max-idle", String(args.maxIdle)])
+        ]
+        const out = await runSelf(argv, "pipe")
+        if (out.code !== 0) {
+          throw new Error(`${mode} with ${workers} workers exited with ${out.code}:\n${out.stderr}${out.stdout}`)
+        }
+        const sample = parseSample(out)
+        const list = samples.get(cellKey(mode, workers)) ?? []
+        list.push(sample)
+        samples.set(cellKey(mode, workers), list)
+        const s = sample.summary
+        console.log(
+          `  [${rep + 1}/${COMPARE_REPEATS}] ${mode.padEnd(14)} workers=${String(workers).padStart(2)}  ${
+            s.throughput.toFixed(0).padStart(6)
+          } ops/s  p50 ${s.p50_ms.toFixed(2)} ms  p99 ${s.p99_ms.toFixed(2)} ms  client ${
+            sample.clientCpuUsPerOp?.toFixed(0) ?? "n/a"
+          } us/op  server ${sample.serverCpuPercent === undefined ? "n/a" : `${sample.serverCpuPercent.toFixed(0)}%`}`
+        )
+      }
+    }
+  }
+  const cells = new Map<string, Cell>()
+  for (const [key, list] of samples) {
+    cells.set(key, {
+      throughput: round(median(list.map((s) => s.summary.throughput)), 1),
+      p50_ms: round(median(list.map((s) => s.summary.p50_ms)), 3),
+      p99_ms: round(median(list.map((s) => s.summary.p99_ms)), 3),
+      mean_ms: round(median(list.map((s) => s.summary.mean_ms)), 3),
+      client_cpu_us_per_op: medianOf(list.map((s) => s.clientCpuUsPerOp)),
+      server_cpu_percent: medianOf(list.map((s) => s.serverCpuPercent)),
+      runs: list.map((s) => s.summary)
+    })
+  }
+  return cells
+}
+
 const compare = async (args: Args): Promise<number> => {
   const roundsFor = (workers: number) => args.roundsGiven ? args.rounds : Math.ceil(COMPARE_OPS / workers)
   const roundsDesc = args.roundsGiven
@@ -1021,71 +1231,22 @@ const compare = async (args: Args): Promise<number> => {
     : compareModes.filter((mode) => mode !== "go")
   const server = await startServer({ "default-lease-ttl": 33 })
   const described = await describeServer(server)
-  const samples = new Map<string, Array<Sample>>()
-  const cellKey = (mode: CompareMode, workers: number) => `${mode}/${workers}`
+  let cells: Map<string, Cell>
   try {
     console.log(
       `compare: server ${server.address} (${described.label}, ${described.binary}), ` +
         `${COMPARE_REPEATS} repeats x workers ${COMPARE_WORKERS.join("/")} x ${modes.join("/")}, ${roundsDesc}`
     )
-    for (let rep = 0; rep < COMPARE_REPEATS; rep++) {
-      for (const workers of COMPARE_WORKERS) {
-        // rotate the order per repeat so no mode always runs first on a warm or cold server
-        const order = modes.map((_, i) => modes[(i + rep) % modes.length]!)
-        for (const mode of order) {
-          const argv = [
-            "--mode",
-            mode,
-            "--workers",
-            String(workers),
-            "--rounds",
-            String(roundsFor(workers)),
-            ...(args.warmup === undefined ? [] : ["--warmup", String(args.warmup)]),
-            "--servers",
-            server.address,
-            "--json",
-            ...(args.maxIdle === undefined ? [] : ["--max-idle", String(args.maxIdle)])
-          ]
-          const out = await runSelf(argv, "pipe")
-          if (out.code !== 0) {
-            throw new Error(`${mode} with ${workers} workers exited with ${out.code}:\n${out.stderr}${out.stdout}`)
-          }
-          const sample = parseSample(out)
-          const list = samples.get(cellKey(mode, workers)) ?? []
-          list.push(sample)
-          samples.set(cellKey(mode, workers), list)
-          const s = sample.summary
-          console.log(
-            `  [${rep + 1}/${COMPARE_REPEATS}] ${mode.padEnd(11)} workers=${String(workers).padStart(2)}  ${
-              s.throughput.toFixed(0).padStart(6)
-            } ops/s  p50 ${s.p50_ms.toFixed(2)} ms  p99 ${s.p99_ms.toFixed(2)} ms  client ${
-              sample.clientCpuUsPerOp?.toFixed(0) ?? "n/a"
-            } us/op  server ${sample.serverCpuPercent === undefined ? "n/a" : `${sample.serverCpuPercent.toFixed(0)}%`}`
-          )
-        }
-      }
-    }
+    cells = await measureMatrix(args, modes, server.address, roundsFor)
   } finally {
     await server.stop()
-  }
-
-  const cells = new Map<string, Cell>()
-  for (const [key, list] of samples) {
-    cells.set(key, {
-      throughput: round(median(list.map((s) => s.summary.throughput)), 1),
-      p50_ms: round(median(list.map((s) => s.summary.p50_ms)), 3),
-      p99_ms: round(median(list.map((s) => s.summary.p99_ms)), 3),
-      mean_ms: round(median(list.map((s) => s.summary.mean_ms)), 3),
-      client_cpu_us_per_op: medianOf(list.map((s) => s.clientCpuUsPerOp)),
-      server_cpu_percent: medianOf(list.map((s) => s.serverCpuPercent)),
-      runs: list.map((s) => s.summary)
-    })
   }
   const cell = (mode: CompareMode, workers: number) => cells.get(cellKey(mode, workers))
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined || b === 0 ? undefined : round(a / b, 2)
   const rows = COMPARE_WORKERS.map((workers) => {
     const raw = cell("raw", workers)
+    const floor = cell("effect-floor", workers)
     const ours = cell("uncontended", workers)
     const goCell = cell("go", workers)
     const rawContended = cell("raw-contended", workers)
@@ -1093,11 +1254,14 @@ const compare = async (args: Args): Promise<number> => {
     return {
       workers,
       raw,
+      floor,
       ours,
       go: goCell,
       raw_contended: rawContended,
       contended,
       ours_over_raw: ratio(ours?.throughput, raw?.throughput),
+      floor_over_raw: ratio(floor?.throughput, raw?.throughput),
+      ours_over_floor: ratio(ours?.throughput, floor?.throughput),
       ours_over_go: ratio(ours?.throughput, goCell?.throughput),
       ours_p99_over_p50: ratio(ours?.p99_ms, ours?.p50_ms),
       contended_over_raw_contended: ratio(contended?.throughput, rawContended?.throughput)
@@ -1114,14 +1278,16 @@ const compare = async (args: Args): Promise<number> => {
   const pct = (n: number | undefined) => n === undefined ? "n/a" : `${n.toFixed(0)}%`
   const latency = (c: Cell | undefined) => c === undefined ? "n/a" : `${c.p50_ms.toFixed(2)} / ${c.p99_ms.toFixed(2)}`
   const table = [
-    "| workers | raw ops/s | ours ops/s | go ops/s | ours/raw | ours/go | raw p50/p99 ms | ours p50/p99 ms | go p50/p99 ms | ours p99/p50 | client CPU us/op raw / ours | server CPU raw / ours | one key: raw / ours ops/s | one key: ours/raw |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| workers | raw ops/s | Effect floor ops/s | ours ops/s | go ops/s | ours/raw | floor/raw | ours/floor | ours/go | raw p50/p99 ms | ours p50/p99 ms | go p50/p99 ms | ours p99/p50 | client CPU us/op raw / floor / ours | server CPU raw / ours | one key: raw / ours ops/s | one key: ours/raw |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) =>
-      `| ${r.workers} | ${fmt(r.raw?.throughput)} | ${fmt(r.ours?.throughput)} | ${fmt(r.go?.throughput)} | ${
-        fmt(r.ours_over_raw, 2)
-      } | ${fmt(r.ours_over_go, 2)} | ${latency(r.raw)} | ${latency(r.ours)} | ${latency(r.go)} | ${
-        fmt(r.ours_p99_over_p50, 2)
-      } | ${fmt(r.raw?.client_cpu_us_per_op)} / ${fmt(r.ours?.client_cpu_us_per_op)} | ${
+      `| ${r.workers} | ${fmt(r.raw?.throughput)} | ${fmt(r.floor?.throughput)} | ${fmt(r.ours?.throughput)} | ${
+        fmt(r.go?.throughput)
+      } | ${fmt(r.ours_over_raw, 2)} | ${fmt(r.floor_over_raw, 2)} | ${fmt(r.ours_over_floor, 2)} | ${
+        fmt(r.ours_over_go, 2)
+      } | ${latency(r.raw)} | ${latency(r.ours)} | ${latency(r.go)} | ${fmt(r.ours_p99_over_p50, 2)} | ${
+        fmt(r.raw?.client_cpu_us_per_op)
+      } / ${fmt(r.floor?.client_cpu_us_per_op)} / ${fmt(r.ours?.client_cpu_us_per_op)} | ${
         pct(r.raw?.server_cpu_percent)
       } / ${pct(r.ours?.server_cpu_percent)} | ${fmt(r.raw_contended?.throughput)} / ${
         fmt(r.contended?.throughput)
@@ -1153,7 +1319,9 @@ const compare = async (args: Args): Promise<number> => {
     "",
     table,
     "",
-    "Client CPU is user+system time of the bench process per op; server CPU is the dflockd process's CPU during the timed phase, in percent of one core.",
+    "Client CPU is user+system time of the bench process per op; server CPU is the dflockd process's CPU during the timed phase, in percent of one core. " +
+    "The Effect floor is raw's loop with each exchange an `Effect.callback` on one fiber per worker (no lease, pool, timer or scope): " +
+    "raw to floor is the Effect runtime's own cost per asynchronous step, floor to ours is this library's.",
     ""
   ].join("\n")
 
@@ -1234,6 +1402,96 @@ const compare = async (args: Args): Promise<number> => {
 }
 
 // ---------------------------------------------------------------------------
+// --compare-promise
+// ---------------------------------------------------------------------------
+
+/**
+ * `effect-dflockd/promise` against dflockd-client 1.11 (a new instance per lock,
+ * 1.11's own pattern) and against the Effect core (a reused instance): the
+ * figures issue "drop-in Promise API" asks for, in `bench/results/promise.{md,json}`.
+ */
+const comparePromise = async (args: Args): Promise<number> => {
+  const roundsFor = (workers: number) => args.roundsGiven ? args.rounds : Math.ceil(COMPARE_OPS / workers)
+  const started = performance.now()
+  const reference = ensureReference()
+  if (!reference.ok) console.log(`reference client unavailable: ${reference.reason}`)
+  const modes: ReadonlyArray<Mode> = reference.ok
+    ? ["reference", "promise", "promise-reused", "uncontended"]
+    : ["promise", "promise-reused", "uncontended"]
+  const server = await startServer({ "default-lease-ttl": 33 })
+  const described = await describeServer(server)
+  let cells: Map<string, Cell>
+  try {
+    console.log(`compare-promise: server ${server.address} (${described.label}), modes ${modes.join("/")}`)
+    cells = await measureMatrix(args, modes, server.address, roundsFor)
+  } finally {
+    await server.stop()
+  }
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? undefined : round(a / b, 2)
+  const rows = COMPARE_WORKERS.map((workers) => {
+    const ref = cells.get(cellKey("reference", workers))
+    const fresh = cells.get(cellKey("promise", workers))
+    const reused = cells.get(cellKey("promise-reused", workers))
+    const core = cells.get(cellKey("uncontended", workers))
+    return {
+      workers,
+      reference: ref,
+      promise: fresh,
+      promise_reused: reused,
+      core,
+      promise_over_reference: ratio(fresh?.throughput, ref?.throughput),
+      reused_over_core: ratio(reused?.throughput, core?.throughput)
+    }
+  })
+  const fmt = (n: number | undefined, digits = 0) => n === undefined ? "n/a" : n.toFixed(digits)
+  const cpu = (c: Cell | undefined) => fmt(c?.client_cpu_us_per_op)
+  const table = [
+    "| workers | dflockd-client 1.11, new instance per op | ours, new instance per op | ours / 1.11 | ours, reused instance | Effect core (`Lock.withLock`) | reused / core | client CPU us/op: 1.11 / new / reused / core |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.workers} | ${fmt(r.reference?.throughput)} | ${fmt(r.promise?.throughput)} | ${
+        fmt(r.promise_over_reference, 2)
+      } | ${fmt(r.promise_reused?.throughput)} | ${fmt(r.core?.throughput)} | ${fmt(r.reused_over_core, 2)} | ${
+        cpu(r.reference)
+      } / ${cpu(r.promise)} / ${cpu(r.promise_reused)} / ${cpu(r.core)} |`
+    )
+  ].join("\n")
+  const cpus = Os.cpus()
+  const machine = `${cpus.length} x ${cpus[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}`
+  const elapsed = (performance.now() - started) / 1000
+  const referenceDesc = reference.ok
+    ? `dflockd-client 1.11 built from its public source (${reference.path}), through DFLOCKD_CLIENT_TS`
+    : `unavailable: ${reference.reason}`
+  const markdown = [
+    "# effect-dflockd/promise: against dflockd-client 1.11 and the Effect core",
+    "",
+    `\`withLock\` with an empty callback, each worker on its own key; median of ${COMPARE_REPEATS} runs per cell, ` +
+    `${COMPARE_OPS} timed ops per run unless --rounds. Generated by \`npm run bench -- --compare-promise\` in ${
+      elapsed.toFixed(0)
+    } s.`,
+    "",
+    `- Machine: ${machine}`,
+    `- Server: ${described.label} on loopback, same machine`,
+    `- Reference: ${referenceDesc}`,
+    `- Date: ${new Date().toISOString()}`,
+    "",
+    table,
+    ""
+  ].join("\n")
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(Path.join(resultsDir, "promise.md"), markdown)
+  writeFileSync(
+    Path.join(resultsDir, "promise.json"),
+    JSON.stringify({ machine, server: described.label, reference: referenceDesc, repeats: COMPARE_REPEATS, rows }, null, 2) +
+      "\n"
+  )
+  console.log(`\n${table}\n`)
+  console.log(`wrote ${Path.relative(root, resultsDir)}/promise.{md,json} (${elapsed.toFixed(0)} s)`)
+  return 0
+}
+
+// ---------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------
 
@@ -1241,6 +1499,7 @@ const main = async (): Promise<number> => {
   const argv = process.argv.slice(2)
   const args = parse(argv)
   if (args.compare) return compare(args)
+  if (args.comparePromise) return comparePromise(args)
   const mode = args.mode!
   const direct = args.servers !== undefined && (mode !== "memory" || globalThis.gc !== undefined)
   if (!direct) {

@@ -612,27 +612,9 @@ export class DistributedPrimitive {
    * @since 0.1.0
    */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
-    const instance = this.#instance
-    if (!(await Instance.acquire(instance, false))) throw new AcquireTimeoutError(this.key)
-    const holding = Instance.holding(instance)
-    const signal = holding?.lost.signal ??
-      AbortSignal.abort(new LockError("the lease was lost before the region began"))
-    let threw = false
-    try {
-      return await fn(signal)
-    } catch (error) {
-      threw = true
-      throw error
-    } finally {
-      try {
-        await Instance.release(instance)
-      } catch (releaseError) {
-        // fn's own error wins; a lost lease explains itself better than "nothing to release"
-        // eslint-disable-next-line no-unsafe-finally -- 1.11's contract: the release error surfaces when fn succeeded
-        if (!threw) throw signal.aborted ? signal.reason : releaseError
-      }
-    }
+    return Instance.withLock(this.#instance, fn, () => new AcquireTimeoutError(this.key))
   }
+
 
   /**
    * Closes the instance's connection at once: synchronous and idempotent, as

@@ -144,29 +144,35 @@ const describe = (error: ExchangeError): string => {
   }
 }
 
-/**
- * Where the loop that renews a lease and watches its deadline runs: in a fiber
- * forked into the lease's scope (`fork`), or in the caller's hands (`guard`),
- * for a region to race against (one fiber fewer for `withLock`).
- */
-type KeepAliveMode = "fork" | "guard"
+/** Told, in the losing step itself, when a lease is lost. */
+export type LostListener = (error: LockLostError) => Effect.Effect<void>
 
-/** A held lease, and its keep-alive loop (forked already in `fork` mode; the caller's to run in `guard` mode). */
-interface Held {
+/** A held lease, and how to hear of its loss at once (without a fiber waiting on `lost`). */
+export interface Held {
   readonly lease: Lease
+  /** Runs `listener` when the lease is lost (now, if it is lost already). */
+  readonly onLost: (listener: LostListener) => Effect.Effect<void>
+  /**
+   * The renewal and watchdog loop: forked into the lease's scope by `hold`
+   * (`now`), or left to the holder to run (`later`: `withLease` races its
+   * region against it, so a region that ends without yielding never starts it).
+   */
   readonly keepAlive: Effect.Effect<void>
 }
 
+/** Where the keep-alive loop runs: forked by `hold` (`now`), or by the holder (`later`, {@link Held.keepAlive}). */
+export type KeepAliveStart = "now" | "later"
+
 /**
  * Turns a grant into a held lease: registers the release finalizer, and starts
- * the renewal and watchdog loop (see {@link KeepAliveMode}).
+ * the renewal and watchdog loop (see {@link KeepAliveStart}).
  */
 export const hold = (
   client: DflockdClient["Service"],
   holding: Holding,
   grant: Codec.Granted,
   sentAtMillis: number,
-  mode: KeepAliveMode
+  start: KeepAliveStart
 ): Effect.Effect<Held, LockLostError | ExchangeError> => {
   const { connection, plan } = holding
   const { kind, key } = plan.target
@@ -184,7 +190,7 @@ export const hold = (
   // the lease's, not the heartbeat's: a short heartbeat does not make every grant stale).
   const confirmAfter = Watchdog.renewInterval(leaseMillis, leaseMillis * renewRatio)
   if (receivedAt - sentAtMillis < confirmAfter) {
-    return holdFrom(client, holding, grant, sentAtMillis, mode, renewEvery)
+    return holdFrom(client, holding, grant, sentAtMillis, renewEvery, start)
   }
   return sendShort(connection, Codec.renew(kind, key, grant.token, grant.leaseSeconds), requestTimeout).pipe(
     Effect.catchTag("ServerError", (error) =>
@@ -196,7 +202,7 @@ export const hold = (
             `too late to trust a ${leaseMillis} ms lease, and its renewal was refused (${error.reason})`
         })
       )),
-    Effect.andThen(holdFrom(client, holding, grant, receivedAt, mode, renewEvery))
+    Effect.andThen(holdFrom(client, holding, grant, receivedAt, renewEvery, start))
   )
 }
 
@@ -206,8 +212,8 @@ const holdFrom = (
   holding: Holding,
   grant: Codec.Granted,
   grantedAtMillis: number,
-  mode: KeepAliveMode,
-  renewEvery: number
+  renewEvery: number,
+  start: KeepAliveStart
 ): Effect.Effect<Held> => {
   const { connection, scope, plan } = holding
   const { kind, key } = plan.target
@@ -216,22 +222,27 @@ const holdFrom = (
   const leaseMillis = grant.leaseSeconds * 1000
 
   const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
+  const lostError = Ref.makeUnsafe<LockLostError | undefined>(undefined)
+  const listeners = Ref.makeUnsafe<ReadonlyArray<LostListener>>([])
   // Uninterruptible: signalling `lost` interrupts the region, whose scope then
-  // interrupts this fiber; the metric and the log must not be cut off.
+  // interrupts this fiber; the listeners, the metric and the log must not be cut off.
   // Lazy: building the error (schema check, stack trace) costs; only a lost lease pays.
   const lose = (reason: string) =>
-    Effect.uninterruptible(
-      Effect.andThen(
-        Effect.suspend(() => Deferred.fail(lostSignal, new LockLostError({ key, token, reason }))),
-        (first) =>
-          first
-            ? Effect.andThen(
-              Metric.update(Metrics.lost(kind), 1),
-              Effect.logWarning(`dflockd: lease on "${key}" lost: ${reason}`)
-            )
-            : Effect.void
+    Effect.uninterruptible(Effect.suspend(() => {
+      if (Ref.getUnsafe(lostError) !== undefined) return Effect.void
+      const error = new LockLostError({ key, token, reason })
+      return Ref.set(lostError, error).pipe(
+        Effect.andThen(Deferred.fail(lostSignal, error)),
+        Effect.andThen(Effect.forEach(Ref.getUnsafe(listeners), (listener) => listener(error), { discard: true })),
+        Effect.andThen(Metric.update(Metrics.lost(kind), 1)),
+        Effect.andThen(Effect.logWarning(`dflockd: lease on "${key}" lost: ${reason}`))
       )
-    )
+    }))
+  const onLost = (listener: LostListener): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const error = Ref.getUnsafe(lostError)
+      return error !== undefined ? listener(error) : Ref.update(listeners, (all) => [...all, listener])
+    })
 
   // The renewal fiber in flight, if any: the release waits for it (see keepAlive below).
   const renewing = Ref.makeUnsafe<Fiber.Fiber<unknown, ExchangeError> | undefined>(undefined)
@@ -251,7 +262,7 @@ const holdFrom = (
     Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
     Effect.suspend(() => {
       // A lost lease is not ours to release: the server may have granted it to someone else.
-      if (Deferred.isDoneUnsafe(lostSignal)) return Effect.void
+      if (Ref.getUnsafe(lostError) !== undefined) return Effect.void
       const renewal = Ref.getUnsafe(renewing)
       return renewal === undefined ? release : Effect.andThen(Fiber.await(renewal), release)
     })
@@ -298,13 +309,12 @@ const holdFrom = (
     Metrics.recordHeld(kind, Scope.addFinalizer(scope, finalizer)),
     connection.onBreak((error) => lose(`connection lost: ${error.message}`))
   )
-  if (mode === "guard") {
-    return Effect.as(registered, { lease, keepAlive })
-  }
+  const held: Held = { lease, onLost, keepAlive }
+  if (start === "later") return Effect.as(registered, held)
   return registered.pipe(
     // started here and now: no scheduler hop, and its first timer is set before `hold` returns
     Effect.andThen(Effect.forkIn(keepAlive, scope, { startImmediately: true })),
-    Effect.as({ lease, keepAlive })
+    Effect.as(held)
   )
 }
 
@@ -356,11 +366,20 @@ export const acquire = <K extends Codec.Kind>(
 ): Effect.Effect<Lease<K>, AcquireError, Scope.Scope | DflockdClient> =>
   Effect.flatMap(
     Effect.scope,
-    (scope) => Effect.map(acquireHeld(spec, options, "fork", scope), (held) => ofKind(spec, held.lease))
+    (scope) => Effect.map(acquireHeld(spec, options, scope, "child", "now"), (held) => ofKind(spec, held.lease))
   )
 
-/** Acquires into a child scope of `parent`. */
-const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, parent: Scope.Scope) =>
+/**
+ * Acquires into `scope`: into a child scope of it (`child`), or into `scope`
+ * itself when that exists for this one lease (`own`: `withLease`'s scope).
+ */
+export const acquireHeld = (
+  spec: Spec,
+  options: AcquireOptions,
+  scope: Scope.Scope,
+  scoping: "child" | "own",
+  start: KeepAliveStart
+) =>
   Effect.gen(function*() {
     const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
@@ -369,10 +388,10 @@ const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, p
     const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
     const command = Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds)
     // `withLease`'s scope is this lease's alone: no child scope needed there
-    return yield* (mode === "guard" ? withConnectionIn : withConnection)(
+    return yield* (scoping === "own" ? withConnectionIn : withConnection)(
       client,
       p.target.key,
-      parent,
+      scope,
       (connection, scope: Scope.Scope) =>
         Effect.andThen(connection.claim, () => {
           const sentAt = Watchdog.monotonicMillis(clock)
@@ -386,7 +405,7 @@ const acquireHeld = (spec: Spec, options: AcquireOptions, mode: KeepAliveMode, p
             }
             return Effect.andThen(
               Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - started),
-              hold(client, { connection, scope, plan: p, clock }, reply, sentAt, mode)
+              hold(client, { connection, scope, plan: p, clock }, reply, sentAt, start)
             )
           })
         })
@@ -431,9 +450,10 @@ export const withLease = <A, E, R>(
   // The region gets the lease's scope: what it acquires in it is released with the lease.
   Effect.scoped(
     Effect.flatMap(
-      Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, "guard", scope)),
+      Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, scope, "own", "later")),
       // the first to finish wins: the region, or `lost` (the keep-alive, or the
-      // connection's end, failed it); the keep-alive itself only ever ends by losing
+      // connection's end, failed it); the keep-alive itself only ever ends by losing.
+      // A region that ends without yielding wins before the others are forked.
       (held) => Effect.raceAllFirst([region, Effect.andThen(held.keepAlive, held.lease.lost), held.lease.lost])
     )
   )

@@ -17,13 +17,17 @@
  * (or `Semaphore.acquire`, `enqueue`, `wait`) runs in it, so the core's
  * renewal, watchdog, release and connection are tied to it. `release()` closes
  * it (the core sends `r`); `close()` closes it with `Abandoning` set (no `r`,
- * the connection is closed). A fiber forked into the same scope waits on the
- * lease's `lost` and then calls `onLockLost`, as 1.11's failed renewal does.
+ * the connection is closed). When the lease is lost, `onLockLost` is called,
+ * as 1.11's failed renewal does: by the core, in the step that loses it (an
+ * acquired lease), or by a fiber of the same scope waiting on the lease's
+ * `lost` (a lease from a ticket's `wait`). `withLock` runs its acquire, `fn`
+ * and release as one run of the runtime.
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Predicate from "effect/Predicate"
 import * as MutableRef from "effect/MutableRef"
 import * as Scope from "effect/Scope"
@@ -31,10 +35,11 @@ import type { DflockdClient } from "../DflockdClient.ts"
 import type { LockLostError } from "../Errors.ts"
 import * as Lock from "../Lock.ts"
 import * as Semaphore from "../Semaphore.ts"
+import * as Core from "./lease.ts"
 import { AcquireTimeoutError, type Failure, fromCause, LockError } from "./promiseErrors.ts"
 import * as Shared from "./promiseRuntime.ts"
 
-type Lease = Lock.Lock | Semaphore.Permit
+type Lease = Core.Lease
 type Ticket = Lock.Ticket | Semaphore.Ticket
 
 /** A ticket's `wait`, whichever kind the ticket is. */
@@ -53,7 +58,8 @@ interface Busy {
   readonly _tag: "Busy"
   readonly scope: Scope.Closeable
   readonly handle: Shared.Handle
-  readonly abort: AbortController
+  /** The run of the operation, once started: `close()` interrupts it. */
+  readonly fiber: MutableRef.MutableRef<Fiber.Fiber<unknown, unknown> | undefined>
 }
 
 type Phase =
@@ -98,19 +104,25 @@ export interface Instance {
 }
 
 interface Operations {
-  readonly acquire: Effect.Effect<Lease, Lock.AcquireError, Scope.Scope | DflockdClient>
+  /** The core's acquire into a scope, with its loss heard without a fiber (`Held.onLost`). */
+  readonly acquire: (scope: Scope.Scope) => Effect.Effect<Core.Held, Lock.AcquireError, DflockdClient>
   readonly enqueue: Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient>
 }
 
 const operationsOf = (spec: Spec): Operations => {
   const acquireTimeout = Duration.seconds(spec.acquireTimeoutS)
   const leaseTtl = spec.leaseTtlS === undefined ? undefined : Duration.seconds(spec.leaseTtlS)
-  return spec.kind === "lock"
-    ? { acquire: Lock.acquire(spec.key, { acquireTimeout, leaseTtl }), enqueue: Lock.enqueue(spec.key, { leaseTtl }) }
-    : {
-      acquire: Semaphore.acquire(spec.key, { limit: spec.limit, acquireTimeout, leaseTtl }),
-      enqueue: Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
-    }
+  const target: Core.Spec = spec.kind === "lock"
+    ? { kind: "lock", key: spec.key }
+    : { kind: "semaphore", key: spec.key, limit: spec.limit }
+  const options = { acquireTimeout, leaseTtl }
+  return {
+    // the scope is the operation's own (see `start`): no child scope needed
+    acquire: (scope) => Core.acquireHeld(target, options, scope, "own", "now"),
+    enqueue: spec.kind === "lock"
+      ? Lock.enqueue(spec.key, { leaseTtl })
+      : Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
+  }
 }
 
 export const make = (spec: Spec): Instance => {
@@ -171,7 +183,7 @@ const abandon = (scope: Scope.Closeable, handle: Shared.Handle): Effect.Effect<v
 const abandonPhase = (phase: Phase): void => {
   switch (phase._tag) {
     case "Busy":
-      phase.abort.abort()
+      MutableRef.get(phase.fiber)?.interruptUnsafe()
       phase.handle.runtime.runFork(abandon(phase.scope, phase.handle))
       return
     case "Queued":
@@ -215,7 +227,7 @@ const closedWhileBusy = (instance: Instance) => () =>
 
 /** Starts an operation: the Busy phase with a fresh scope, on the runtime of the key's server. */
 const begin = (instance: Instance, handle: Shared.Handle, scope: Scope.Closeable): Busy => {
-  const busy: Busy = { _tag: "Busy", scope, handle, abort: new AbortController() }
+  const busy: Busy = { _tag: "Busy", scope, handle, fiber: MutableRef.make(undefined) }
   setState(instance, { ...state(instance), phase: busy })
   return busy
 }
@@ -243,7 +255,8 @@ const logged = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 /**
  * The lease was lost (renewal refused, connection gone, deadline passed): as
  * 1.11 does, forget the token, call `onLockLost(key, token)`, and close.
- * Runs on the watcher fiber, inside the scope it closes: the closing is detached.
+ * Runs in the step that loses the lease (or on the watcher fiber of a ticket's lease), inside
+ * the scope it closes: the closing is detached.
  */
 const onLost = (instance: Instance, held: Holding, error: LockLostError): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -275,25 +288,39 @@ const onLost = (instance: Instance, held: Holding, error: LockLostError): Effect
     yield* Effect.forkDetach(abandon(held.scope, held.handle))
   })
 
-const hold = (instance: Instance, busy: Busy, lease: Lease): Effect.Effect<Holding, LockError> =>
+/**
+ * Installs the Held phase for `lease`, and has `onLost` run when it is lost:
+ * told by the core in the losing step (`core`), or by a fiber of the scope
+ * waiting on `lease.lost` (a ticket's lease).
+ */
+const hold = (
+  instance: Instance,
+  busy: Busy,
+  lease: Lease,
+  core?: Core.Held
+): Effect.Effect<Holding, LockError> =>
   Effect.gen(function*() {
     const held: Holding = { scope: busy.scope, handle: busy.handle, lease, lost: new AbortController() }
     yield* install(instance, busy, {
       phase: { _tag: "Held", holding: held },
       lease: Duration.toSeconds(lease.leaseTtl)
     })
-    yield* lease.lost.pipe(
-      Effect.catch((error) => onLost(instance, held, error)),
-      Effect.forkIn(busy.scope)
-    )
+    if (core !== undefined) {
+      yield* core.onLost((error) => onLost(instance, held, error))
+    } else {
+      yield* lease.lost.pipe(
+        Effect.catch((error) => onLost(instance, held, error)),
+        Effect.forkIn(busy.scope)
+      )
+    }
     return held
   })
 
 const acquireEffect = (instance: Instance, busy: Busy) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      restore(instance.operations().acquire).pipe(Scope.provide(busy.scope), Effect.onExit(closeOnFailure(busy.scope))),
-      (lease) => hold(instance, busy, lease)
+      restore(instance.operations().acquire(busy.scope)).pipe(Effect.onExit(closeOnFailure(busy.scope))),
+      (core) => hold(instance, busy, core.lease, core)
     )
   )
 
@@ -342,7 +369,9 @@ const run = async <A>(
   busy: Busy,
   effect: Effect.Effect<A, Failure, DflockdClient>
 ): Promise<A> => {
-  const exit = await busy.handle.runtime.runPromiseExit(effect, { signal: busy.abort.signal })
+  const fiber = busy.handle.runtime.runFork(effect)
+  MutableRef.set(busy.fiber, fiber)
+  const exit = await new Promise<Exit.Exit<A, Failure>>((resolve) => fiber.addObserver(resolve))
   if (Exit.isSuccess(exit)) return exit.value
   if (state(instance).phase === busy) setState(instance, closedState)
   busy.handle.release()
@@ -401,6 +430,71 @@ export const wait = async (instance: Instance, timeoutS: number): Promise<boolea
     if (error instanceof LockError && isTimeout(error)) return false
     throw error
   }
+}
+
+/** What `fn` of `withLock` did: its value or what it threw (never rejected: its error is the caller's). */
+type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown }
+
+const settle = async <T>(fn: (signal: AbortSignal) => T | Promise<T>, signal: AbortSignal): Promise<Outcome<T>> => {
+  try {
+    return { ok: true, value: await fn(signal) }
+  } catch (error) {
+    return { ok: false, error }
+  }
+}
+
+/**
+ * Releases `held` if the instance still holds it (then `true`): the common end
+ * of `withLock`, in the same run as its acquire. Otherwise (lost, `close()`d,
+ * or moved by `fn` itself) `false`: the caller's `release()` says why.
+ */
+const releaseHeld = (instance: Instance, held: Holding): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    const { phase } = state(instance)
+    if (phase._tag !== "Held" || phase.holding !== held) return Effect.succeed(false)
+    setState(instance, closedState)
+    return Effect.as(Effect.ensuring(Scope.close(held.scope, Exit.void), Effect.sync(held.handle.release)), true)
+  })
+
+/**
+ * 1.11's `withLock`: acquire, `fn`, release, also when `fn` throws (its error
+ * wins over a failed release). The acquire, the wait for `fn` and the release
+ * are one run on the shared runtime: one fiber and one promise per lock.
+ */
+export const withLock = async <T>(
+  instance: Instance,
+  fn: (signal: AbortSignal) => T | Promise<T>,
+  timedOut: () => LockError
+): Promise<T> => {
+  guard(instance, false)
+  const busy = start(instance)
+  let result: { readonly outcome: Outcome<T>; readonly released: boolean; readonly signal: AbortSignal }
+  try {
+    result = await run(
+      instance,
+      busy,
+      Effect.flatMap(acquireEffect(instance, busy), (held) =>
+        Effect.flatMap(
+          // `fn` is the caller's: it runs to its end (a Promise cannot be interrupted)
+          Effect.promise(() => settle(fn, held.lost.signal)),
+          (outcome) => Effect.map(releaseHeld(instance, held), (released) => ({ outcome, released, signal: held.lost.signal }))
+        ))
+    )
+  } catch (error) {
+    if (error instanceof LockError && isTimeout(error)) throw timedOut()
+    throw error
+  }
+  const { outcome, released, signal } = result
+  if (!released) {
+    try {
+      await release(instance)
+    } catch (releaseError) {
+      // fn's own error wins; a lost lease explains itself better than "nothing to release"
+      if (outcome.ok) throw signal.aborted ? signal.reason : releaseError
+    }
+  }
+  if (!outcome.ok) throw outcome.error
+  return outcome.value
 }
 
 /** 1.11's `release()`: refuses a closed instance; otherwise releases (or leaves the queue) and closes. */
