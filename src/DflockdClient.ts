@@ -26,6 +26,7 @@ import { parseAddress } from "./internal/address.ts"
 import * as InternalConfig from "./internal/config.ts"
 import * as Codec from "./internal/codec.ts"
 import * as Connection from "./internal/connection.ts"
+import * as Renewals from "./internal/renewals.ts"
 import * as Pool from "./internal/pool.ts"
 import { show } from "./internal/show.ts"
 import * as Socket from "./internal/socket.ts"
@@ -472,7 +473,10 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     (counts) => counts.reduce((a, b) => a + b, 0)
   )
 
-  return DflockdClient.of({ [TypeId]: TypeId, options: resolved, route, connect, stats, idleConnections })
+  const client = DflockdClient.of({ [TypeId]: TypeId, options: resolved, route, connect, stats, idleConnections })
+  // when its held leases start renewing: one fiber for all of them, in the layer's scope
+  Renewals.register(client, yield* Renewals.make)
+  return client
 })
 
 /**

@@ -347,6 +347,10 @@ const specOf = (
       leaseTtlS,
       servers,
       shardingStrategy: options.shardingStrategy ?? stableHashShard,
+      // one server and the default strategy: index 0 for every key, without hashing the key per lock
+      onlyServer: servers.length === 1 && (options.shardingStrategy ?? stableHashShard) === stableHashShard
+        ? 0
+        : undefined,
       onLockLost: options.onLockLost,
       configOf
     }

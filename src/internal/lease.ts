@@ -4,17 +4,23 @@
  * fiber that also watches its deadline, and released by a finalizer.
  *
  * Scope layout of one acquisition (finalizers run in reverse):
- *   connection (socket closes last) → release `r`/`sr` → renewal fiber
+ *   connection (socket closes last) → release `r`/`sr` → out of the renewals
+ *   queue → renewal fiber (if it started)
  * `acquire` gets its own child scope, closed at once if acquiring fails or is
  * interrupted, so a dead waiter's socket never lingers in the caller's scope;
  * `withLease` acquires into its own scope, which exists for that one lease.
+ *
+ * The renewal fiber starts at the lease's first renewal, started by the
+ * client's renewals (`renewals.ts`): a lease released before then (most locks)
+ * never has a fiber or a timer of its own.
  *
  * A lease's lifetime is the shortest of three: its connection (the connection
  * tells the lease of a break through `onBreak`, on the event), its deadline
  * (counted from the send of the granted request, on the monotonic clock; a late
  * grant is confirmed by a renewal first), and its scope (the release finalizer).
- * `withLease` races the region against the keep-alive loop and `lost`, so the
- * region is interrupted with `LockLostError` the moment the lease is lost.
+ * `withLease` races the region against `lost`, so the region is interrupted with
+ * `LockLostError` the moment the lease is lost; whoever else must hear of the
+ * loss at once registers with `Held.onLost`.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -35,6 +41,7 @@ import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
 import type { Connection, ExchangeError } from "../Transport.ts"
 import * as Metrics from "./metrics.ts"
+import * as Renewals from "./renewals.ts"
 import * as Watchdog from "./watchdog.ts"
 
 export { TypeId } from "../Lease.ts"
@@ -152,27 +159,17 @@ export interface Held {
   readonly lease: Lease
   /** Runs `listener` when the lease is lost (now, if it is lost already). */
   readonly onLost: (listener: LostListener) => Effect.Effect<void>
-  /**
-   * The renewal and watchdog loop: forked into the lease's scope by `hold`
-   * (`now`), or left to the holder to run (`later`: `withLease` races its
-   * region against it, so a region that ends without yielding never starts it).
-   */
-  readonly keepAlive: Effect.Effect<void>
 }
 
-/** Where the keep-alive loop runs: forked by `hold` (`now`), or by the holder (`later`, {@link Held.keepAlive}). */
-export type KeepAliveStart = "now" | "later"
-
 /**
- * Turns a grant into a held lease: registers the release finalizer, and starts
- * the renewal and watchdog loop (see {@link KeepAliveStart}).
+ * Turns a grant into a held lease: registers the release finalizer, and has
+ * the renewal and watchdog loop start by the first renewal (see `renewals.ts`).
  */
 export const hold = (
   client: DflockdClient["Service"],
   holding: Holding,
   grant: Codec.Granted,
-  sentAtMillis: number,
-  start: KeepAliveStart
+  sentAtMillis: number
 ): Effect.Effect<Held, LockLostError | ExchangeError> => {
   const { connection, plan } = holding
   const { kind, key } = plan.target
@@ -190,7 +187,7 @@ export const hold = (
   // the lease's, not the heartbeat's: a short heartbeat does not make every grant stale).
   const confirmAfter = Watchdog.renewInterval(leaseMillis, leaseMillis * renewRatio)
   if (receivedAt - sentAtMillis < confirmAfter) {
-    return holdFrom(client, holding, grant, sentAtMillis, renewEvery, start)
+    return holdFrom(client, holding, grant, sentAtMillis, renewEvery)
   }
   return sendShort(connection, Codec.renew(kind, key, grant.token, grant.leaseSeconds), requestTimeout).pipe(
     Effect.catchTag("ServerError", (error) =>
@@ -202,7 +199,7 @@ export const hold = (
             `too late to trust a ${leaseMillis} ms lease, and its renewal was refused (${error.reason})`
         })
       )),
-    Effect.andThen(holdFrom(client, holding, grant, receivedAt, renewEvery, start))
+    Effect.andThen(holdFrom(client, holding, grant, receivedAt, renewEvery))
   )
 }
 
@@ -212,15 +209,16 @@ const holdFrom = (
   holding: Holding,
   grant: Codec.Granted,
   grantedAtMillis: number,
-  renewEvery: number,
-  start: KeepAliveStart
+  renewEvery: number
 ): Effect.Effect<Held> => {
+  const renewEveryMillis = Watchdog.renewInterval(grant.leaseSeconds * 1000, renewEvery)
   const { connection, scope, plan } = holding
   const { kind, key } = plan.target
   const { token } = grant
   const requestTimeout = client.options.requestTimeout
   const leaseMillis = grant.leaseSeconds * 1000
 
+  const renewals = Renewals.of(client)
   const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
   const lostError = Ref.makeUnsafe<LockLostError | undefined>(undefined)
   const listeners = Ref.makeUnsafe<ReadonlyArray<LostListener>>([])
@@ -268,9 +266,9 @@ const holdFrom = (
     })
   )
 
-  // One loop renews the lease and watches its deadline. Built when it first runs: a
-  // region that ends at once never needs it. The connection's end is not its job: the
-  // connection tells the lease itself (`onBreak` below), on the event.
+  // One loop renews the lease and watches its deadline, from the first renewal on (built
+  // when it first runs). The connection's end is not its job: the connection tells the
+  // lease itself (`onBreak` below), on the event.
   const keepAlive = Effect.suspend(() => {
     // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
     // the scope closing, it would leave the connection mid-exchange. The release
@@ -283,7 +281,7 @@ const holdFrom = (
         (fiber) => Effect.andThen(Ref.set(renewing, fiber), restore(Fiber.join(fiber)))
       )
     )
-    return Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery, renew }).pipe(
+    return Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery: renewEveryMillis, renew }).pipe(
       Effect.catch((error) =>
         lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
       )
@@ -309,11 +307,23 @@ const holdFrom = (
     Metrics.recordHeld(kind, Scope.addFinalizer(scope, finalizer)),
     connection.onBreak((error) => lose(`connection lost: ${error.message}`))
   )
-  const held: Held = { lease, onLost, keepAlive }
-  if (start === "later") return Effect.as(registered, held)
+  const held: Held = { lease, onLost }
+  // started at once (no scheduler hop): its first step renews, or sleeps until the renewal
+  const fork = Effect.asVoid(Effect.forkIn(keepAlive, scope, { startImmediately: true }))
+  if (renewals === undefined) return Effect.as(Effect.andThen(registered, fork), held)
+  // The loop has nothing to do before the first renewal: the client's renewals start it
+  // then, and a lease released before (most locks) never needs a fiber of its own.
+  // Its scope's end takes it out of the queue first (finalizers run last-added first),
+  // and a start that comes after does nothing.
+  const ended = Ref.makeUnsafe(false)
+  const firstRenewal: Renewals.Pending = {
+    at: grantedAtMillis + renewEveryMillis,
+    start: Effect.suspend(() => Ref.getUnsafe(ended) ? Effect.void : fork)
+  }
+  const leave = Effect.andThen(Ref.set(ended, true), Effect.sync(() => renewals.remove(firstRenewal)))
   return registered.pipe(
-    // started here and now: no scheduler hop, and its first timer is set before `hold` returns
-    Effect.andThen(Effect.forkIn(keepAlive, scope, { startImmediately: true })),
+    Effect.andThen(Scope.addFinalizer(scope, leave)),
+    Effect.andThen(renewals.add(firstRenewal)),
     Effect.as(held)
   )
 }
@@ -366,7 +376,7 @@ export const acquire = <K extends Codec.Kind>(
 ): Effect.Effect<Lease<K>, AcquireError, Scope.Scope | DflockdClient> =>
   Effect.flatMap(
     Effect.scope,
-    (scope) => Effect.map(acquireHeld(spec, options, scope, "child", "now"), (held) => ofKind(spec, held.lease))
+    (scope) => Effect.map(acquireHeld(spec, options, scope, "child"), (held) => ofKind(spec, held.lease))
   )
 
 /**
@@ -377,8 +387,7 @@ export const acquireHeld = (
   spec: Spec,
   options: AcquireOptions,
   scope: Scope.Scope,
-  scoping: "child" | "own",
-  start: KeepAliveStart
+  scoping: "child" | "own"
 ) =>
   Effect.gen(function*() {
     const p = yield* Effect.fromResult(plan(spec, options))
@@ -405,7 +414,7 @@ export const acquireHeld = (
             }
             return Effect.andThen(
               Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - started),
-              hold(client, { connection, scope, plan: p, clock }, reply, sentAt, start)
+              hold(client, { connection, scope, plan: p, clock }, reply, sentAt)
             )
           })
         })
@@ -446,14 +455,14 @@ export const withLease = <A, E, R>(
   spec: Spec,
   options: AcquireOptions = {}
 ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
-  // The region races the lease's own keep-alive loop, which fails once the lease is lost.
+  // The region races the lease's loss (its keep-alive loop, or its connection's end).
   // The region gets the lease's scope: what it acquires in it is released with the lease.
   Effect.scoped(
     Effect.flatMap(
-      Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, scope, "own", "later")),
-      // the first to finish wins: the region, or `lost` (the keep-alive, or the
-      // connection's end, failed it); the keep-alive itself only ever ends by losing.
-      // A region that ends without yielding wins before the others are forked.
-      (held) => Effect.raceAllFirst([region, Effect.andThen(held.keepAlive, held.lease.lost), held.lease.lost])
+      Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, scope, "own")),
+      // the first to finish wins: the region, or `lost`. A region that ends without
+      // yielding wins before `lost` is forked; the keep-alive loop starts only if the
+      // region outlives the lease's first renewal (the client's renewals start it).
+      (held) => Effect.raceAllFirst([region, held.lease.lost])
     )
   )

@@ -91,6 +91,8 @@ export interface Spec {
   readonly leaseTtlS: number | undefined
   readonly servers: ReadonlyArray<readonly [string, number]>
   readonly shardingStrategy: (key: string, numServers: number) => number
+  /** The server every key goes to, when that needs no hashing (one server, the default strategy). */
+  readonly onlyServer: number | undefined
   readonly onLockLost: ((key: string, token: string) => void) | undefined
   /** The connection configuration of each server (registry key and options). */
   readonly configOf: (index: number) => { readonly key: string; readonly config: Shared.Config }
@@ -118,7 +120,7 @@ const operationsOf = (spec: Spec): Operations => {
   const options = { acquireTimeout, leaseTtl }
   return {
     // the scope is the operation's own (see `start`): no child scope needed
-    acquire: (scope) => Core.acquireHeld(target, options, scope, "own", "now"),
+    acquire: (scope) => Core.acquireHeld(target, options, scope, "own"),
     enqueue: spec.kind === "lock"
       ? Lock.enqueue(spec.key, { leaseTtl })
       : Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
@@ -214,7 +216,8 @@ const guard = (instance: Instance, force: boolean): void => {
 }
 
 const pickServer = (instance: Instance): number => {
-  const { key, servers, shardingStrategy } = instance.spec
+  const { key, servers, shardingStrategy, onlyServer } = instance.spec
+  if (onlyServer !== undefined) return onlyServer
   const index = shardingStrategy(key, servers.length)
   if (!Number.isInteger(index) || index < 0 || index >= servers.length) {
     throw new LockError(`shardingStrategy returned invalid index ${index} for ${servers.length} server(s)`)
@@ -299,21 +302,15 @@ const hold = (
   lease: Lease,
   core?: Core.Held
 ): Effect.Effect<Holding, LockError> =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const held: Holding = { scope: busy.scope, handle: busy.handle, lease, lost: new AbortController() }
-    yield* install(instance, busy, {
+    const watch = core !== undefined
+      ? core.onLost((error) => onLost(instance, held, error))
+      : lease.lost.pipe(Effect.catch((error) => onLost(instance, held, error)), Effect.forkIn(busy.scope))
+    return install(instance, busy, {
       phase: { _tag: "Held", holding: held },
       lease: Duration.toSeconds(lease.leaseTtl)
-    })
-    if (core !== undefined) {
-      yield* core.onLost((error) => onLost(instance, held, error))
-    } else {
-      yield* lease.lost.pipe(
-        Effect.catch((error) => onLost(instance, held, error)),
-        Effect.forkIn(busy.scope)
-      )
-    }
-    return held
+    }).pipe(Effect.andThen(watch), Effect.as(held))
   })
 
 const acquireEffect = (instance: Instance, busy: Busy) =>

@@ -67,7 +67,7 @@ export const enqueue = <K extends Kind>(
               return yield* new AcquireTimeoutError({ key: p.target.key })
             }
             yield* Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - sentAt)
-            const { lease } = yield* hold(client, { connection, scope, plan: p, clock }, granted, sentAt, "now").pipe(
+            const { lease } = yield* hold(client, { connection, scope, plan: p, clock }, granted, sentAt).pipe(
               // a grant too stale to trust spends the ticket, like a timeout
               Effect.onExit((exit) =>
                 Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
