@@ -111,13 +111,33 @@ interface Operations {
   readonly enqueue: Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient>
 }
 
+/**
+ * The core's options for a timeout and a lease, one object per distinct pair:
+ * the core decodes an options object once (by identity), and 1.11's pattern
+ * builds a new instance, with the same two numbers, for every lock.
+ */
+const sharedOptions = new Map<string, Lock.AcquireOptions>()
+
+const optionsFor = (acquireTimeoutS: number, leaseTtlS: number | undefined): Lock.AcquireOptions => {
+  const key = `${acquireTimeoutS}/${leaseTtlS}`
+  let options = sharedOptions.get(key)
+  if (options === undefined) {
+    options = {
+      acquireTimeout: Duration.seconds(acquireTimeoutS),
+      leaseTtl: leaseTtlS === undefined ? undefined : Duration.seconds(leaseTtlS)
+    }
+    // a program uses a few pairs; one that makes up many gets fresh objects past this bound
+    if (sharedOptions.size < 256) sharedOptions.set(key, options)
+  }
+  return options
+}
+
 const operationsOf = (spec: Spec): Operations => {
-  const acquireTimeout = Duration.seconds(spec.acquireTimeoutS)
-  const leaseTtl = spec.leaseTtlS === undefined ? undefined : Duration.seconds(spec.leaseTtlS)
   const target: Core.Spec = spec.kind === "lock"
     ? { kind: "lock", key: spec.key }
     : { kind: "semaphore", key: spec.key, limit: spec.limit }
-  const options = { acquireTimeout, leaseTtl }
+  const options = optionsFor(spec.acquireTimeoutS, spec.leaseTtlS)
+  const { leaseTtl } = options
   return {
     // the scope is the operation's own (see `start`): no child scope needed
     acquire: (scope) => Core.acquireHeld(target, options, scope, "own"),
@@ -366,7 +386,12 @@ const run = async <A>(
   busy: Busy,
   effect: Effect.Effect<A, Failure, DflockdClient>
 ): Promise<A> => {
-  const fiber = busy.handle.runtime.runFork(effect)
+  const { runtime } = busy.handle
+  const context = runtime.cachedContext
+  // A run counts as a use of its runtime (`Shared.retain`), which is not disposed while
+  // one is in flight: once the runtime is built, a run starts from its context and skips
+  // the runtime's bookkeeping of the fibers it must interrupt on disposal.
+  const fiber = context === undefined ? runtime.runFork(effect) : Effect.runForkWith(context)(effect)
   MutableRef.set(busy.fiber, fiber)
   const exit = await new Promise<Exit.Exit<A, Failure>>((resolve) => fiber.addObserver(resolve))
   if (Exit.isSuccess(exit)) return exit.value

@@ -121,16 +121,23 @@ interface Entry {
 
 const entries = new Map<string, Entry>()
 
+/** Hashes of auth tokens (a process uses one or a few), so that a key costs no hash per instance. */
+const authHashes = new Map<string, string>()
+
+const authHash = (auth: string): string => {
+  let hash = authHashes.get(auth)
+  if (hash === undefined) {
+    hash = createHash("sha256").update(auth).digest("base64")
+    if (authHashes.size < 64) authHashes.set(auth, hash)
+  }
+  return hash
+}
+
+// Built for every new instance (1.11's pattern): a template, not JSON of an array.
 const keyOf = (config: Config): string =>
-  JSON.stringify([
-    config.host,
-    config.port,
-    config.tlsFingerprint,
-    config.auth === undefined ? null : createHash("sha256").update(config.auth).digest("base64"),
-    config.connectTimeoutMs ?? null,
-    config.socketTimeoutMs ?? null,
-    config.renewRatio
-  ])
+  `${JSON.stringify(config.host)}:${config.port}|${JSON.stringify(config.tlsFingerprint)}|${
+    config.auth === undefined ? "" : authHash(config.auth)
+  }|${config.connectTimeoutMs ?? ""}|${config.socketTimeoutMs ?? ""}|${config.renewRatio}`
 
 const evict = (key: string, entry: Entry) => {
   if (entries.get(key) === entry) entries.delete(key)
