@@ -36,6 +36,8 @@ interface Entry {
   readonly idleSince: number
 }
 
+const noEntries: ReadonlyArray<Entry> = []
+
 export interface ConnectionPool {
   /** A connection for `scope`: reused when a clean one is idle, else dialed. */
   readonly get: (scope: Scope.Scope) => Effect.Effect<Connection, ExchangeError>
@@ -58,7 +60,12 @@ export const make = Effect.fnUntraced(function*(
     Ref.modify(
       idle,
       (entries): readonly [Entry | undefined, ReadonlyArray<Entry>] =>
-        entries.length === 0 ? [undefined, entries] : [entries[entries.length - 1], entries.slice(0, -1)]
+        // the newest entry is the last: dropping it keeps the other entries' array
+        entries.length === 0
+          ? [undefined, entries]
+          : entries.length === 1
+          ? [entries[0], noEntries]
+          : [entries[entries.length - 1], entries.slice(0, -1)]
     ),
     (entry) =>
       entry === undefined
@@ -88,10 +95,10 @@ export const make = Effect.fnUntraced(function*(
         return Effect.flatMap(
           Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
             const next = [...entries, { ...entry, idleSince: now }]
-            const excess = Math.max(0, next.length - options.maxIdle)
-            return [next.slice(0, excess), next.slice(excess)]
+            const excess = next.length - options.maxIdle
+            return excess <= 0 ? [noEntries, next] : [next.slice(0, excess), next.slice(excess)]
           }),
-          (overflow) => overflow.length === 0 ? Effect.void : Effect.forEach(overflow, close, { discard: true })
+          (overflow) => overflow === noEntries ? Effect.void : Effect.forEach(overflow, close, { discard: true })
         )
       })
     })
