@@ -1483,7 +1483,11 @@ const comparePromise = async (args: Args): Promise<number> => {
   writeFileSync(Path.join(resultsDir, "promise.md"), markdown)
   writeFileSync(
     Path.join(resultsDir, "promise.json"),
-    JSON.stringify({ machine, server: described.label, reference: referenceDesc, repeats: COMPARE_REPEATS, rows }, null, 2) +
+    JSON.stringify(
+      { machine, server: described.label, reference: referenceDesc, repeats: COMPARE_REPEATS, rows },
+      null,
+      2
+    ) +
       "\n"
   )
   console.log(`\n${table}\n`)

@@ -619,7 +619,6 @@ export class DistributedPrimitive {
     return Instance.withLock(this.#instance, fn, () => new AcquireTimeoutError(this.key))
   }
 
-
   /**
    * Closes the instance's connection at once: synchronous and idempotent, as
    * in dflockd-client 1.11. Sends no release (the server frees the lock when

@@ -499,7 +499,8 @@ export const withLock = async <T>(
         Effect.flatMap(
           // `fn` is the caller's: it runs to its end (a Promise cannot be interrupted)
           Effect.promise(() => settle(fn, held.lost.signal)),
-          (outcome) => Effect.map(releaseHeld(instance, held), (released) => ({ outcome, released, signal: held.lost.signal }))
+          (outcome) =>
+            Effect.map(releaseHeld(instance, held), (released) => ({ outcome, released, signal: held.lost.signal }))
         ))
     )
   } catch (error) {
