@@ -27,6 +27,9 @@ import type { AuthError, ConnectionError, ProtocolError, ServerError } from "./E
  * - `hangup` completes the moment the transport breaks: the peer hangs up, the
  *   socket fails, or a byte arrives that nobody asked for. A lease on the
  *   connection ends then, as the server frees a holder's locks at once.
+ * - `onHangup(listener)` (optional) calls `listener` synchronously, once, when
+ *   the transport breaks (at once if it is broken already). A transport that
+ *   offers it spares each of its connections a fiber waiting on `hangup`.
  *
  * **Example** (A transport to a server that answers every request with `ok`)
  *
@@ -55,6 +58,7 @@ export interface Transport {
   ) => Effect.Effect<string, ConnectionError | ProtocolError>
   readonly probe: () => ConnectionError | ProtocolError | undefined
   readonly hangup: Effect.Effect<ConnectionError | ProtocolError>
+  readonly onHangup?: ((listener: (error: ConnectionError | ProtocolError) => void) => void) | undefined
 }
 
 /**

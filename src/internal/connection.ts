@@ -73,11 +73,19 @@ export const fromTransport = Effect.fnUntraced(function*(
 
   // The transport's break, whenever it comes, marks the connection broken,
   // completes `broken`, and tells the owner: a lease holding this connection ends then.
-  yield* transport.hangup.pipe(
-    Effect.flatMap((error) => Effect.andThen(markBroken(error), tellOwner(error))),
-    Effect.interruptible,
-    Effect.forkScoped
-  )
+  const hungUp = (error: ConnectionError | ProtocolError) => Effect.andThen(markBroken(error), tellOwner(error))
+  if (transport.onHangup !== undefined) {
+    // Told synchronously by the transport: a fiber only when it breaks, none while it
+    // lives. Heard until the current scope closes, like the watcher fiber below.
+    const run = Effect.runForkWith(yield* Effect.context<never>())
+    const listening = Ref.makeUnsafe(true)
+    yield* Effect.addFinalizer(() => Ref.set(listening, false))
+    transport.onHangup((error) => {
+      if (Ref.getUnsafe(listening)) run(hungUp(error))
+    })
+  } else {
+    yield* transport.hangup.pipe(Effect.flatMap(hungUp), Effect.interruptible, Effect.forkScoped)
+  }
 
   /** Back to idle after a reply, unless the connection broke meanwhile. */
   const settle = Ref.update(state, (current) => current._tag === "InFlight" ? idle : current)

@@ -271,11 +271,17 @@ export const connect = (
         })
       })
 
+      const onHangup = (listener: (error: Broken) => void) => {
+        if (broken !== undefined) return listener(broken)
+        onBreak.add(listener)
+      }
+
       const transport: Transport = {
         server,
         exchange,
         probe: () => broken,
-        hangup
+        hangup,
+        onHangup
       }
       return transport
     })
