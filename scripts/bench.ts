@@ -420,18 +420,11 @@ const runPromiseApi = async (
   return { summary: summarize(mode, workers, rounds, latencies, extra.wallMs), extra }
 }
 
-type Reference = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: string }
-
 /**
  * dflockd-client 1.11, built from its public source, named by DFLOCKD_CLIENT_TS
  * (the path of its ESM entry, e.g. `dist/client.js`): never shipped here.
  */
-const ensureReference = (): Reference => {
-  const path = process.env["DFLOCKD_CLIENT_TS"]
-  if (path === undefined || path === "") return { ok: false, reason: "DFLOCKD_CLIENT_TS is not set" }
-  if (!existsSync(path)) return { ok: false, reason: `DFLOCKD_CLIENT_TS names ${path}, which does not exist` }
-  return { ok: true, path: Path.resolve(path) }
-}
+const ensureReference = (): Located => locate("DFLOCKD_CLIENT_TS")
 
 const loadReference = async (path: string): Promise<PromiseLockClass> => {
   const module: unknown = await import(pathToFileURL(path).href)
@@ -595,24 +588,22 @@ const runEffectFloor = async (args: Args, servers: ReadonlyArray<string>): Promi
 // go: dflockd's cmd/bench
 // ---------------------------------------------------------------------------
 
-type GoBench = { readonly ok: true; readonly binary: string } | { readonly ok: false; readonly reason: string }
+/** Where a tool this project never builds or ships was found, through an environment variable. */
+type Located = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: string }
 
-let goBench: GoBench | undefined
+const locate = (variable: string): Located => {
+  const path = process.env[variable]
+  if (path === undefined || path === "") return { ok: false, reason: `${variable} is not set` }
+  if (!existsSync(path)) return { ok: false, reason: `${variable} names ${path}, which does not exist` }
+  return { ok: true, path: Path.resolve(path) }
+}
 
 /**
  * The Go client's benchmark (`cmd/bench` in the Go server's source), named by
  * DFLOCKD_GO_BENCH: build it yourself beside the server; this project never
  * builds or ships it.
  */
-const ensureGoBench = (): GoBench => {
-  if (goBench !== undefined) return goBench
-  const binary = process.env["DFLOCKD_GO_BENCH"]
-  if (binary === undefined || binary === "") return goBench = { ok: false, reason: "DFLOCKD_GO_BENCH is not set" }
-  if (!existsSync(binary)) {
-    return goBench = { ok: false, reason: `DFLOCKD_GO_BENCH names ${binary}, which does not exist` }
-  }
-  return goBench = { ok: true, binary: Path.resolve(binary) }
-}
+const ensureGoBench = (): Located => locate("DFLOCKD_GO_BENCH")
 
 const runGo = async (args: Args, servers: ReadonlyArray<string>, binary: string): Promise<Measured> => {
   const pids = serverPids(servers)
@@ -949,7 +940,7 @@ const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): 
         console.log(`go client unavailable: ${go.reason}`)
         return 3
       }
-      report(await runGo(args, servers, go.binary), args.json)
+      report(await runGo(args, servers, go.path), args.json)
       return 0
     }
     case "memory":
@@ -1273,7 +1264,7 @@ const compare = async (args: Args): Promise<number> => {
     mib(Os.totalmem())
   } RAM, ${Os.type()} ${Os.release()}, Node ${process.version}`
   const serverDesc = `${described.label} on loopback, same machine`
-  const goDesc = go.ok ? `the Go client's cmd/bench (${go.binary})` : `unavailable: ${go.reason}`
+  const goDesc = go.ok ? `the Go client's cmd/bench (${go.path})` : `unavailable: ${go.reason}`
   const fmt = (n: number | undefined, digits = 0) => n === undefined ? "n/a" : n.toFixed(digits)
   const pct = (n: number | undefined) => n === undefined ? "n/a" : `${n.toFixed(0)}%`
   const latency = (c: Cell | undefined) => c === undefined ? "n/a" : `${c.p50_ms.toFixed(2)} / ${c.p99_ms.toFixed(2)}`
