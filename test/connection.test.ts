@@ -118,6 +118,55 @@ describe("Connection.fromTransport", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("Connection.fromTransport over a transport with onHangup", () => {
+  /** A transport that tells its listeners of a break synchronously, and has no `hangup` to wait on. */
+  const telling = () => {
+    const listeners: Array<(error: ConnectionError | ProtocolError) => void> = []
+    let brokenWith: ConnectionError | ProtocolError | undefined
+    const transport: Connection.Transport = {
+      server: "telling:1",
+      exchange: () => Effect.succeed(`ok ${TOKEN} 33`),
+      probe: () => brokenWith,
+      hangup: Effect.never,
+      onHangup: (listener) => {
+        if (brokenWith !== undefined) return listener(brokenWith)
+        listeners.push(listener)
+      }
+    }
+    const breakNow = (error: ConnectionError | ProtocolError) => {
+      brokenWith = error
+      for (const listener of listeners) listener(error)
+    }
+    return { transport, breakNow }
+  }
+
+  it.effect("the break reaches the connection and its owner in the same step", () =>
+    Effect.gen(function*() {
+      const { breakNow, transport } = telling()
+      const connection = yield* Connection.fromTransport(transport, options)
+      const told: Array<string> = []
+      yield* connection.onBreak((error) => Effect.sync(() => told.push(error._tag)))
+      breakNow(new ConnectionError({ server: "telling:1", reason: "Closed", cause: new Error("closed") }))
+      assert.deepStrictEqual(told, ["ConnectionError"], "the owner was told before the break returned")
+      failedWith(yield* Effect.exit(connection.send(acquire, 5000)), "ConnectionError")
+      assert.isFalse(yield* connection.reusable)
+    }).pipe(Effect.scoped))
+
+  it.effect("once the connection's scope has closed, a break is no longer heard", () =>
+    Effect.gen(function*() {
+      const { breakNow, transport } = telling()
+      const told: Array<string> = []
+      yield* Effect.scoped(
+        Effect.flatMap(
+          Connection.fromTransport(transport, options),
+          (connection) => connection.onBreak((error) => Effect.sync(() => told.push(error._tag)))
+        )
+      )
+      breakNow(new ProtocolError({ reply: "ok", detail: "unsolicited reply" }))
+      assert.deepStrictEqual(told, [])
+    }))
+})
+
 describe("DflockdClient.makeWith: the transport is the public seam", () => {
   it.effect("the client runs its connection over a dialer's transport: authenticates, acquires, releases", () =>
     Effect.gen(function*() {
