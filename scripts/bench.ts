@@ -907,6 +907,16 @@ const report = ({ extra, summary }: Measured, json: boolean) => {
   if (json) console.log(JSON.stringify(summary))
 }
 
+/** Runs `use` with a tool found by {@link locate}; without it, says why and exits 3 (no figures). */
+const withTool = async (name: string, tool: Located, use: (path: string) => Promise<void>): Promise<number> => {
+  if (!tool.ok) {
+    console.log(`${name} unavailable: ${tool.reason}`)
+    return 3
+  }
+  await use(tool.path)
+  return 0
+}
+
 /** Runs one mode in this process against `servers`. Returns the exit code. */
 const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): Promise<number> => {
   switch (mode) {
@@ -922,27 +932,17 @@ const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): 
     case "promise-reused":
       report(await runPromiseApi(args, servers, mode === "promise-reused", mode, DistributedLock), args.json)
       return 0
-    case "reference": {
-      const reference = ensureReference()
-      if (!reference.ok) {
-        console.log(`reference client unavailable: ${reference.reason}`)
-        return 3
-      }
-      report(await runPromiseApi(args, servers, false, mode, await loadReference(reference.path)), args.json)
-      return 0
-    }
+    case "reference":
+      return withTool(
+        "reference client",
+        ensureReference(),
+        async (path) => report(await runPromiseApi(args, servers, false, mode, await loadReference(path)), args.json)
+      )
     case "effect-floor":
       report(await runEffectFloor(args, servers), args.json)
       return 0
-    case "go": {
-      const go = ensureGoBench()
-      if (!go.ok) {
-        console.log(`go client unavailable: ${go.reason}`)
-        return 3
-      }
-      report(await runGo(args, servers, go.path), args.json)
-      return 0
-    }
+    case "go":
+      return withTool("go client", ensureGoBench(), async (path) => report(await runGo(args, servers, path), args.json))
     case "memory":
       return runMemory(args, servers)
   }
