@@ -598,9 +598,11 @@ export class DistributedPrimitive {
    * Acquires, runs `fn`, and releases, also when `fn` throws (its error wins
    * over a failed release). Rejects with {@link AcquireTimeoutError} when the
    * key is not granted within `acquireTimeoutS`. `fn` may take an `AbortSignal`
-   * that aborts when the lease is lost meanwhile; `withLock` then rejects with
-   * that `LockError` (cause: `LockLostError`) even if `fn` finished, as
-   * dflockd-client 1.11 rejects when its release finds the instance closed.
+   * (made only for a callback that declares the parameter) that aborts when the
+   * lease is lost meanwhile; `withLock` then rejects with that `LockError`
+   * (cause: `LockLostError`) even if `fn` finished, as dflockd-client 1.11
+   * rejects when its release finds the instance closed. A callback that returns
+   * a value rather than a promise releases in the same step, with no microtask.
    *
    * **Example** (A critical section)
    *

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { assert, describe, it } from "vitest"
+import { assert, describe, it, vi } from "vitest"
 import { inject } from "vitest"
 import { freePort, type ServerHandle, startServer } from "../scripts/dflockd-server.ts"
 import {
@@ -20,6 +20,7 @@ import {
   stableHashShard,
   stats
 } from "../src/promise.ts"
+import * as Shared from "../src/internal/promiseRuntime.ts"
 import * as Sharding from "../src/Sharding.ts"
 import { has, needs } from "./support/server.ts"
 import { rejection, sleep } from "./support/promises.ts"
@@ -257,8 +258,27 @@ describe("effect-dflockd/promise", () => {
         assert.strictEqual(result, 42)
         assert.isNull(lock.token)
         assert.isTrue(await isFree(key))
-        // a synchronous fn works too
-        assert.strictEqual(await lock.withLock(() => "sync"), "sync")
+        // a synchronous fn works too, while holding; one that declares no parameter is called with none
+        assert.strictEqual(
+          await lock.withLock(function(this: unknown) {
+            assert.strictEqual(arguments.length, 0)
+            assert.match(lock.token ?? "", /^[0-9a-f]{32}$/)
+            return "sync"
+          }),
+          "sync"
+        )
+        assert.isTrue(await isFree(key))
+        // a synchronous fn that closes the instance: 1.11's release then finds it closed
+        const closing = await rejection(lock.withLock(() => lock.close()))
+        assert.instanceOf(closing, LockError)
+        assert.match(closing.message, /nothing to release/)
+        const next = new DistributedLock({ key, servers, acquireTimeoutS: 5 })
+        try {
+          assert.isTrue(await next.acquire(), "the closed connection freed the lock")
+          await next.release()
+        } finally {
+          next.close()
+        }
       } finally {
         lock.close()
       }
@@ -274,6 +294,16 @@ describe("effect-dflockd/promise", () => {
           throw boom
         }))
         assert.strictEqual(error, boom)
+        assert.isNull(lock.token)
+        assert.isTrue(await isFree(key))
+        // thrown synchronously: the same, released in the same run
+        const syncBoom = new Error("sync boom")
+        assert.strictEqual(
+          await rejection(lock.withLock(() => {
+            throw syncBoom
+          })),
+          syncBoom
+        )
         assert.isNull(lock.token)
         assert.isTrue(await isFree(key))
         // withLock while holding is a LockError, like acquire()
@@ -596,6 +626,45 @@ describe("effect-dflockd/promise", () => {
       const error = await rejection(stats({ host: server.host, port: server.port }))
       assert.instanceOf(error, LockError)
       assert.notInstanceOf(error, AuthError)
+    })
+  })
+
+  describe("shared runtimes", () => {
+    const config: Shared.Config = {
+      host: "127.0.0.1",
+      port: 1, // never dialled: the runtime is only retained and released
+      tls: undefined,
+      tlsFingerprint: "",
+      auth: undefined,
+      connectTimeoutMs: undefined,
+      socketTimeoutMs: undefined,
+      renewRatio: 0.5
+    }
+
+    it("a runtime in short, repeated use is kept, and evicted once idle for IDLE_MILLIS", () => {
+      const key = Shared.keyFor({ ...config, port: 2 })
+      const isKept = () => Shared.keys().includes(key)
+      const { IDLE_MILLIS } = Shared
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] })
+      try {
+        // users 1 → 0 → 1 …, each idle spell shorter than IDLE_MILLIS, for three times IDLE_MILLIS in all
+        for (let i = 0; i < 12; i++) {
+          Shared.retain(key, config).release()
+          vi.advanceTimersByTime(IDLE_MILLIS / 4)
+          assert.isTrue(isKept(), `idle for less than IDLE_MILLIS: kept (spell ${i})`)
+        }
+        const handle = Shared.retain(key, config)
+        vi.advanceTimersByTime(IDLE_MILLIS * 2)
+        assert.isTrue(isKept(), "in use: kept however long")
+        handle.release()
+        handle.release() // idempotent: counted once
+        vi.advanceTimersByTime(IDLE_MILLIS - 1)
+        assert.isTrue(isKept(), "not before IDLE_MILLIS of idleness")
+        vi.advanceTimersByTime(1)
+        assert.isFalse(isKept(), "evicted after IDLE_MILLIS of idleness")
+      } finally {
+        vi.useRealTimers()
+      }
     })
   })
 

@@ -50,8 +50,42 @@ export interface Holding {
   readonly scope: Scope.Closeable
   readonly handle: Shared.Handle
   readonly lease: Lease
-  /** Aborted with a `LockError` (cause: `LockLostError`) once the lease is lost. */
-  readonly lost: AbortController
+  /** Whether the lease was lost, and the signal handed to `withLock`'s `fn`, if it asked for one. */
+  readonly loss: MutableRef.MutableRef<Loss>
+}
+
+/**
+ * A holding's loss: `Holding` until the lease is lost, then `Lost` with the
+ * `LockError` (cause: `LockLostError`) that `withLock` rejects with. The
+ * `AbortSignal` of `fn` is made only for a callback that declares a parameter
+ * (as `Effect.promise` does): an `EventTarget` per lock costs.
+ */
+type Loss =
+  | { readonly _tag: "Holding"; readonly controller: AbortController | undefined }
+  | { readonly _tag: "Lost"; readonly error: LockError }
+
+const holdingNoSignal: Loss = { _tag: "Holding", controller: undefined }
+
+/** The signal of `fn`: aborted when the lease is lost (at once, if it already is). */
+const signalOf = (held: Holding): AbortSignal => {
+  const loss = MutableRef.get(held.loss)
+  if (loss._tag === "Lost") return AbortSignal.abort(loss.error)
+  if (loss.controller !== undefined) return loss.controller.signal
+  const controller = new AbortController()
+  MutableRef.set(held.loss, { _tag: "Holding", controller })
+  return controller.signal
+}
+
+const markLost = (held: Holding, error: LockError): void => {
+  const loss = MutableRef.get(held.loss)
+  if (loss._tag === "Lost") return
+  MutableRef.set(held.loss, { _tag: "Lost", error })
+  loss.controller?.abort(error)
+}
+
+const lostError = (held: Holding): LockError | undefined => {
+  const loss = MutableRef.get(held.loss)
+  return loss._tag === "Lost" ? loss.error : undefined
 }
 
 interface Busy {
@@ -283,9 +317,7 @@ const logged = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
  */
 const onLost = (instance: Instance, held: Holding, error: LockLostError): Effect.Effect<void> =>
   Effect.gen(function*() {
-    held.lost.abort(
-      new LockError(`the lease on '${held.lease.key}' was lost: ${error.reason}`, { cause: error })
-    )
+    markLost(held, new LockError(`the lease on '${held.lease.key}' was lost: ${error.reason}`, { cause: error }))
     const mine = yield* modify(
       instance,
       (current) => current.phase._tag === "Held" && current.phase.holding === held ? closedState : undefined
@@ -323,22 +355,22 @@ const hold = (
   core?: Core.Held
 ): Effect.Effect<Holding, LockError> =>
   Effect.suspend(() => {
-    const held: Holding = { scope: busy.scope, handle: busy.handle, lease, lost: new AbortController() }
+    // installed in this synchronous step, unless the instance left `busy` meanwhile (`install`)
+    if (state(instance).phase !== busy) return Effect.fail(closedWhileBusy(instance)())
+    const held: Holding = { scope: busy.scope, handle: busy.handle, lease, loss: MutableRef.make(holdingNoSignal) }
+    setState(instance, { phase: { _tag: "Held", holding: held }, lease: Duration.toSeconds(lease.leaseTtl) })
     const watch = core !== undefined
       ? core.onLost((error) => onLost(instance, held, error))
       : lease.lost.pipe(Effect.catch((error) => onLost(instance, held, error)), Effect.forkIn(busy.scope))
-    return install(instance, busy, {
-      phase: { _tag: "Held", holding: held },
-      lease: Duration.toSeconds(lease.leaseTtl)
-    }).pipe(Effect.andThen(watch), Effect.as(held))
+    return Effect.as(watch, held)
   })
 
 const acquireEffect = (instance: Instance, busy: Busy) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(
-      restore(instance.operations().acquire(busy.scope)).pipe(Effect.onExit(closeOnFailure(busy.scope))),
-      (core) => hold(instance, busy, core.lease, core)
-    )
+    Effect.matchCauseEffect(restore(instance.operations().acquire(busy.scope)), {
+      onFailure: (cause) => Effect.andThen(Scope.close(busy.scope, Exit.failCause(cause)), Effect.failCause(cause)),
+      onSuccess: (core) => hold(instance, busy, core.lease, core)
+    })
   )
 
 const enqueueEffect = (instance: Instance, busy: Busy) =>
@@ -457,13 +489,32 @@ export const wait = async (instance: Instance, timeoutS: number): Promise<boolea
 /** What `fn` of `withLock` did: its value or what it threw (never rejected: its error is the caller's). */
 type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown }
 
-const settle = async <T>(fn: (signal: AbortSignal) => T | Promise<T>, signal: AbortSignal): Promise<Outcome<T>> => {
+const settle = async <T>(returned: PromiseLike<T>): Promise<Outcome<T>> => {
   try {
-    return { ok: true, value: await fn(signal) }
+    return { ok: true, value: await returned }
   } catch (error) {
     return { ok: false, error }
   }
 }
+
+/**
+ * Calls `fn` (with its signal, if it declares a parameter) and waits for what
+ * it returns. A callback that returns a value, not a promise, is done at once:
+ * no microtask, and the run goes on to the release in the same step.
+ */
+const region = <T>(fn: (signal: AbortSignal) => T | Promise<T>, held: Holding): Effect.Effect<Outcome<T>> =>
+  Effect.suspend(() => {
+    let returned: T | Promise<T>
+    try {
+      returned = fn.length === 0 ? (fn as () => T | Promise<T>)() : fn(signalOf(held))
+    } catch (error) {
+      return Effect.succeed({ ok: false, error })
+    }
+    // `fn` is the caller's: a promise runs to its end (it cannot be interrupted)
+    return Predicate.isPromiseLike(returned)
+      ? Effect.promise(() => settle(returned))
+      : Effect.succeed({ ok: true, value: returned })
+  })
 
 /**
  * Releases `held` if the instance still holds it (then `true`): the common end
@@ -490,30 +541,28 @@ export const withLock = async <T>(
 ): Promise<T> => {
   guard(instance, false)
   const busy = start(instance)
-  let result: { readonly outcome: Outcome<T>; readonly released: boolean; readonly signal: AbortSignal }
+  let result: { readonly outcome: Outcome<T>; readonly released: boolean; readonly held: Holding }
   try {
     result = await run(
       instance,
       busy,
       Effect.flatMap(acquireEffect(instance, busy), (held) =>
         Effect.flatMap(
-          // `fn` is the caller's: it runs to its end (a Promise cannot be interrupted)
-          Effect.promise(() => settle(fn, held.lost.signal)),
-          (outcome) =>
-            Effect.map(releaseHeld(instance, held), (released) => ({ outcome, released, signal: held.lost.signal }))
+          region(fn, held),
+          (outcome) => Effect.map(releaseHeld(instance, held), (released) => ({ outcome, released, held }))
         ))
     )
   } catch (error) {
     if (error instanceof LockError && isTimeout(error)) throw timedOut()
     throw error
   }
-  const { outcome, released, signal } = result
+  const { outcome, released, held } = result
   if (!released) {
     try {
       await release(instance)
     } catch (releaseError) {
       // fn's own error wins; a lost lease explains itself better than "nothing to release"
-      if (outcome.ok) throw signal.aborted ? signal.reason : releaseError
+      if (outcome.ok) throw lostError(held) ?? releaseError
     }
   }
   if (!outcome.ok) throw outcome.error

@@ -115,8 +115,34 @@ export interface Handle {
 
 interface Entry {
   readonly runtime: ManagedRuntime.ManagedRuntime<DflockdClient.DflockdClient, never>
-  /** Users and the eviction timer: touched only by `retain` and the handles' `release`. */
-  readonly usage: { users: number; timer: ReturnType<typeof setTimeout> | undefined }
+  /**
+   * Users, when the count last fell to zero, and the eviction timer: touched
+   * only by `retain`, the handles' `release` and the timer.
+   */
+  readonly usage: { users: number; idleSince: number; timer: ReturnType<typeof setTimeout> | undefined }
+}
+
+/**
+ * Evicts `entry` once it has had no user for {@link IDLE_MILLIS}. One timer
+ * covers a run of short idle spells: a lock taken and released per call
+ * (users 1 → 0 → 1 …) arms no timer per call; when the timer fires it looks
+ * at how long the runtime has been idle, and waits for the rest if need be.
+ */
+const scheduleEviction = (key: string, entry: Entry): void => {
+  const { usage } = entry
+  usage.idleSince = performance.now()
+  if (usage.timer !== undefined) return
+  const arm = (delay: number) => {
+    usage.timer = setTimeout(() => {
+      usage.timer = undefined
+      if (usage.users > 0) return // in use again: its next idle spell arms a new timer
+      const left = IDLE_MILLIS - (performance.now() - usage.idleSince)
+      if (left > 0) arm(left)
+      else evict(key, entry)
+    }, delay)
+    usage.timer.unref()
+  }
+  arm(IDLE_MILLIS)
 }
 
 const entries = new Map<string, Entry>()
@@ -155,16 +181,15 @@ const evict = (key: string, entry: Entry) => {
 export const retain = (key: string, config: Config): Handle => {
   let entry = entries.get(key)
   if (entry === undefined) {
-    entry = { runtime: ManagedRuntime.make(clientLayer(config)), usage: { users: 0, timer: undefined } }
+    entry = {
+      runtime: ManagedRuntime.make(clientLayer(config)),
+      usage: { users: 0, idleSince: 0, timer: undefined }
+    }
     entries.set(key, entry)
   }
   const { usage } = entry
   const current = entry
   usage.users++
-  if (usage.timer !== undefined) {
-    clearTimeout(usage.timer)
-    usage.timer = undefined
-  }
   let released = false
   return {
     runtime: entry.runtime,
@@ -172,12 +197,7 @@ export const retain = (key: string, config: Config): Handle => {
       if (released) return
       released = true
       usage.users--
-      if (usage.users > 0) return
-      usage.timer = setTimeout(() => {
-        usage.timer = undefined
-        if (usage.users === 0) evict(key, current)
-      }, IDLE_MILLIS)
-      usage.timer.unref()
+      if (usage.users === 0) scheduleEviction(key, current)
     }
   }
 }
@@ -185,5 +205,5 @@ export const retain = (key: string, config: Config): Handle => {
 /** The registry key of a configuration (the auth token enters only as a hash). */
 export const keyFor: (config: Config) => string = keyOf
 
-/** Runtimes currently kept (for tests). */
-export const size = (): number => entries.size
+/** The registry keys of the runtimes currently kept (for tests). */
+export const keys = (): ReadonlyArray<string> => [...entries.keys()]
