@@ -29,8 +29,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
+import * as MutableRef from "effect/MutableRef"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
@@ -151,6 +151,20 @@ const describe = (error: ExchangeError): string => {
   }
 }
 
+/** What changes while a lease is held (see `holdFrom`). */
+interface LeaseState {
+  /** Set once, by the step that loses the lease. */
+  readonly lost: LockLostError | undefined
+  /** Told when it is lost (`Held.onLost`). */
+  readonly listeners: ReadonlyArray<LostListener>
+  /** The renewal in flight, if any: the release waits for it. */
+  readonly renewing: Fiber.Fiber<unknown, ExchangeError> | undefined
+  /** The lease's scope has begun to close: its keep-alive loop must not start. */
+  readonly ended: boolean
+}
+
+const heldState: LeaseState = { lost: undefined, listeners: [], renewing: undefined, ended: false }
+
 /** Told, in the losing step itself, when a lease is lost. */
 export type LostListener = (error: LockLostError) => Effect.Effect<void>
 
@@ -220,56 +234,38 @@ const holdFrom = (
 
   const renewals = Renewals.of(client)
   const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
-  const lostError = Ref.makeUnsafe<LockLostError | undefined>(undefined)
-  const listeners = Ref.makeUnsafe<ReadonlyArray<LostListener>>([])
+  // What changes while the lease is held, in one record (replaced, never mutated): it
+  // changes rarely (a listener, a renewal, the end), and one reference per lease is
+  // cheaper than one per field.
+  const state = MutableRef.make(heldState)
+  const update = (f: (current: LeaseState) => LeaseState) => MutableRef.set(state, f(MutableRef.get(state)))
   // Uninterruptible: signalling `lost` interrupts the region, whose scope then
   // interrupts this fiber; the listeners, the metric and the log must not be cut off.
   // Lazy: building the error (schema check, stack trace) costs; only a lost lease pays.
   const lose = (reason: string) =>
     Effect.uninterruptible(Effect.suspend(() => {
-      if (Ref.getUnsafe(lostError) !== undefined) return Effect.void
+      const current = MutableRef.get(state)
+      if (current.lost !== undefined) return Effect.void
       const error = new LockLostError({ key, token, reason })
-      return Ref.set(lostError, error).pipe(
-        Effect.andThen(Deferred.fail(lostSignal, error)),
-        Effect.andThen(Effect.forEach(Ref.getUnsafe(listeners), (listener) => listener(error), { discard: true })),
+      MutableRef.set(state, { ...current, lost: error })
+      return Deferred.fail(lostSignal, error).pipe(
+        Effect.andThen(Effect.forEach(current.listeners, (listener) => listener(error), { discard: true })),
         Effect.andThen(Metric.update(Metrics.lost(kind), 1)),
         Effect.andThen(Effect.logWarning(`dflockd: lease on "${key}" lost: ${reason}`))
       )
     }))
   const onLost = (listener: LostListener): Effect.Effect<void> =>
     Effect.suspend(() => {
-      const error = Ref.getUnsafe(lostError)
-      return error !== undefined ? listener(error) : Ref.update(listeners, (all) => [...all, listener])
+      const { lost } = MutableRef.get(state)
+      if (lost !== undefined) return listener(lost)
+      update((current) => ({ ...current, listeners: [...current.listeners, listener] }))
+      return Effect.void
     })
-
-  // The renewal fiber in flight, if any: the release waits for it (see keepAlive below).
-  const renewing = Ref.makeUnsafe<Fiber.Fiber<unknown, ExchangeError> | undefined>(undefined)
-
-  const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
-    Effect.andThen(connection.unclaim),
-    Effect.catchCause((cause) =>
-      Effect.logWarning(
-        `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
-        cause
-      )
-    )
-  )
-  // Finalizers are uninterruptible; the release ends by its own deadline.
-  const finalizer = Effect.andThen(
-    // the connection may serve another owner next: this lease stops listening first
-    Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
-    Effect.suspend(() => {
-      // A lost lease is not ours to release: the server may have granted it to someone else.
-      if (Ref.getUnsafe(lostError) !== undefined) return Effect.void
-      const renewal = Ref.getUnsafe(renewing)
-      return renewal === undefined ? release : Effect.andThen(Fiber.await(renewal), release)
-    })
-  )
 
   // One loop renews the lease and watches its deadline, from the first renewal on (built
   // when it first runs). The connection's end is not its job: the connection tells the
   // lease itself (`onBreak` below), on the event.
-  const keepAlive = Effect.suspend(() => {
+  const keepAlive = () => {
     // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
     // the scope closing, it would leave the connection mid-exchange. The release
     // waits for it instead (a connection carries one exchange at a time).
@@ -278,13 +274,52 @@ const holdFrom = (
         Effect.forkDetach(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout), {
           startImmediately: true
         }),
-        (fiber) => Effect.andThen(Ref.set(renewing, fiber), restore(Fiber.join(fiber)))
+        (fiber) =>
+          Effect.andThen(
+            Effect.sync(() => update((current) => ({ ...current, renewing: fiber }))),
+            restore(Fiber.join(fiber))
+          )
       )
     )
     return Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery: renewEveryMillis, renew }).pipe(
       Effect.catch((error) =>
         lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
       )
+    )
+  }
+  // started at once (no scheduler hop): its first step renews, or sleeps until the renewal
+  const fork = Effect.suspend(() => Effect.asVoid(Effect.forkIn(keepAlive(), scope, { startImmediately: true })))
+
+  // The lease is waiting in the client's renewals until its first renewal (if it has them).
+  const firstRenewal: Renewals.Pending | undefined = renewals === undefined ? undefined : {
+    at: grantedAtMillis + renewEveryMillis,
+    // a start after the scope began to close does nothing
+    start: Effect.suspend(() => MutableRef.get(state).ended ? Effect.void : fork)
+  }
+
+  // Finalizers are uninterruptible; the release ends by its own deadline. Added before
+  // the keep-alive fiber (whose own finalizer, interrupting it, runs first).
+  const finalizer = Effect.suspend(() => {
+    update((current) => ({ ...current, ended: true }))
+    if (firstRenewal !== undefined) renewals?.remove(firstRenewal)
+    // the connection may serve another owner next: this lease stops listening first
+    return Effect.andThen(
+      Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
+      Effect.suspend(() => {
+        const { lost, renewing } = MutableRef.get(state)
+        // A lost lease is not ours to release: the server may have granted it to someone else.
+        if (lost !== undefined) return Effect.void
+        const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
+          Effect.andThen(connection.unclaim),
+          Effect.catchCause((cause) =>
+            Effect.logWarning(
+              `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
+              cause
+            )
+          )
+        )
+        return renewing === undefined ? release : Effect.andThen(Fiber.await(renewing), release)
+      })
     )
   })
 
@@ -308,23 +343,13 @@ const holdFrom = (
     connection.onBreak((error) => lose(`connection lost: ${error.message}`))
   )
   const held: Held = { lease, onLost }
-  // started at once (no scheduler hop): its first step renews, or sleeps until the renewal
-  const fork = Effect.asVoid(Effect.forkIn(keepAlive, scope, { startImmediately: true }))
-  if (renewals === undefined) return Effect.as(Effect.andThen(registered, fork), held)
   // The loop has nothing to do before the first renewal: the client's renewals start it
   // then, and a lease released before (most locks) never needs a fiber of its own.
-  // Its scope's end takes it out of the queue first (finalizers run last-added first),
-  // and a start that comes after does nothing.
-  const ended = Ref.makeUnsafe(false)
-  const firstRenewal: Renewals.Pending = {
-    at: grantedAtMillis + renewEveryMillis,
-    start: Effect.suspend(() => Ref.getUnsafe(ended) ? Effect.void : fork)
-  }
-  const leave = Effect.andThen(Ref.set(ended, true), Effect.sync(() => renewals.remove(firstRenewal)))
-  return registered.pipe(
-    Effect.andThen(Scope.addFinalizer(scope, leave)),
-    Effect.andThen(renewals.add(firstRenewal)),
-    Effect.as(held)
+  return Effect.as(
+    firstRenewal === undefined || renewals === undefined
+      ? Effect.andThen(registered, fork)
+      : Effect.andThen(registered, renewals.add(firstRenewal)),
+    held
   )
 }
 
@@ -389,37 +414,42 @@ export const acquireHeld = (
   scope: Scope.Scope,
   scoping: "child" | "own"
 ) =>
-  Effect.gen(function*() {
-    const p = yield* Effect.fromResult(plan(spec, options))
-    const client = yield* DflockdClient
-    const clock = yield* Clock.Clock
-    const started = Watchdog.monotonicMillis(clock)
-    const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
-    const command = Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds)
-    // `withLease`'s scope is this lease's alone: no child scope needed there
-    return yield* (scoping === "own" ? withConnectionIn : withConnection)(
-      client,
-      p.target.key,
-      scope,
-      (connection, scope: Scope.Scope) =>
-        Effect.andThen(connection.claim, () => {
-          const sentAt = Watchdog.monotonicMillis(clock)
-          return Effect.flatMap(connection.send(command, timeoutMillis), (reply): Effect.Effect<Held, AcquireError> => {
-            if (reply._tag === "TimedOut") {
-              // the server keeps nothing for a timed-out acquire: the connection is clean
-              return connection.unclaim.pipe(
-                Effect.andThen(Metric.update(Metrics.timeouts(spec.kind), 1)),
-                Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))
-              )
-            }
-            return Effect.andThen(
-              Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - started),
-              hold(client, { connection, scope, plan: p, clock }, reply, sentAt)
+  Effect.flatMap(Effect.service(DflockdClient), (client) =>
+    Effect.withFiber((fiber) => {
+      const planned = plan(spec, options)
+      if (Result.isFailure(planned)) return Effect.fail(planned.failure)
+      const p = planned.success
+      const clock = fiber.getRef(Clock.Clock)
+      const started = Watchdog.monotonicMillis(clock)
+      const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
+      const command = Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds)
+      // `withLease`'s scope is this lease's alone: no child scope needed there
+      return (scoping === "own" ? withConnectionIn : withConnection)(
+        client,
+        p.target.key,
+        scope,
+        (connection, scope: Scope.Scope) =>
+          Effect.andThen(connection.claim, () => {
+            const sentAt = Watchdog.monotonicMillis(clock)
+            return Effect.flatMap(
+              connection.send(command, timeoutMillis),
+              (reply): Effect.Effect<Held, AcquireError> => {
+                if (reply._tag === "TimedOut") {
+                  // the server keeps nothing for a timed-out acquire: the connection is clean
+                  return connection.unclaim.pipe(
+                    Effect.andThen(Metric.update(Metrics.timeouts(spec.kind), 1)),
+                    Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))
+                  )
+                }
+                return Effect.andThen(
+                  Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - started),
+                  hold(client, { connection, scope, plan: p, clock }, reply, sentAt)
+                )
+              }
             )
           })
-        })
-    )
-  })
+      )
+    }))
 
 /** Acquire only if free right now (`timeout 0`); `None` when held by someone else. */
 export const tryAcquire = <K extends Codec.Kind>(
