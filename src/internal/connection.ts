@@ -13,6 +13,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as MutableRef from "effect/MutableRef"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
@@ -40,6 +41,17 @@ type State =
 
 const idle: State = { _tag: "Idle" }
 
+/** The in-flight state of each command name (a handful), made once. */
+const inFlightStates = new Map<string, State>()
+const inFlight = (command: string): State => {
+  let known = inFlightStates.get(command)
+  if (known === undefined) {
+    known = { _tag: "InFlight", command }
+    inFlightStates.set(command, known)
+  }
+  return known
+}
+
 /**
  * The connection state machine over a transport: one exchange at a time,
  * decoded replies, and the connection marked broken on any doubt (an
@@ -58,12 +70,16 @@ export const fromTransport = Effect.fnUntraced(function*(
   const { server } = transport
   const connectionError = (cause: unknown, reason: ConnectionErrorReason) =>
     new ConnectionError({ server, reason, cause: plainCause(cause) })
-  const state = yield* Ref.make<State>(idle)
+  // Read and swapped in one synchronous step (a send checks and claims it at once).
+  const state = MutableRef.make<State>(idle)
   const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
   const claimed = yield* Ref.make(false)
 
   const markBroken = (error: ConnectionError | ProtocolError) =>
-    Effect.andThen(Ref.set(state, { _tag: "Broken", error }), Deferred.fail(brokenSignal, error))
+    Effect.andThen(
+      Effect.sync(() => MutableRef.set(state, { _tag: "Broken", error })),
+      Deferred.fail(brokenSignal, error)
+    )
   const failWith = (error: ConnectionError | ProtocolError) => Effect.andThen(markBroken(error), Effect.fail(error))
 
   // The owner's reaction to a break (a lease ends at once), if any.
@@ -88,15 +104,21 @@ export const fromTransport = Effect.fnUntraced(function*(
   }
 
   /** Back to idle after a reply, unless the connection broke meanwhile. */
-  const settle = Ref.update(state, (current) => current._tag === "InFlight" ? idle : current)
+  const settleNow = () => {
+    if (MutableRef.get(state)._tag === "InFlight") MutableRef.set(state, idle)
+  }
 
   const decode = <A>(command: Codec.Command<A>, line: string): Effect.Effect<A, ExchangeError> => {
     const reply = command.decode(line)
-    if (Result.isSuccess(reply)) return Effect.as(settle, reply.success)
+    if (Result.isSuccess(reply)) {
+      settleNow()
+      return Effect.succeed(reply.success)
+    }
     const failure = reply.failure
     switch (failure._tag) {
       case "ServerError":
-        return Effect.andThen(settle, Effect.fail(failure))
+        settleNow()
+        return Effect.fail(failure)
       case "AuthRejected": {
         // the server closes the connection after error_auth
         const error = new AuthError({ server, reason: "Rejected" })
@@ -108,42 +130,37 @@ export const fromTransport = Effect.fnUntraced(function*(
   }
 
   const send = <A>(command: Codec.Command<A>, timeoutMillis: number): Effect.Effect<A, ExchangeError> =>
-    Effect.flatMap(
-      Ref.modify(state, (current): readonly [State, State] =>
-        current._tag === "Idle" ? [current, { _tag: "InFlight", command: command.name }] : [current, current]),
-      (previous): Effect.Effect<A, ExchangeError> => {
-        if (previous._tag === "Broken") {
-          return Effect.fail(previous.error)
-        }
-        if (previous._tag === "InFlight") {
-          return Effect.fail(connectionError(`connection busy or abandoned during "${previous.command}"`, "Busy"))
-        }
-        return Effect.matchEffect(transport.exchange(command.frame, timeoutMillis, command.maxReplyBytes), {
-          onFailure: failWith,
-          onSuccess: (line) =>
-            decode(command, line)
-        })
+    Effect.suspend((): Effect.Effect<A, ExchangeError> => {
+      const current = MutableRef.get(state)
+      if (current._tag === "Broken") return Effect.fail(current.error)
+      if (current._tag === "InFlight") {
+        return Effect.fail(connectionError(`connection busy or abandoned during "${current.command}"`, "Busy"))
       }
-    )
+      MutableRef.set(state, inFlight(command.name))
+      return Effect.matchEffect(transport.exchange(command.frame, timeoutMillis, command.maxReplyBytes), {
+        onFailure: failWith,
+        onSuccess: (line) => decode(command, line)
+      })
+    })
 
   const alive = Effect.suspend(() => {
-    if (Ref.getUnsafe(state)._tag !== "Idle") return Effect.succeed(false)
+    if (MutableRef.get(state)._tag !== "Idle") return Effect.succeed(false)
     const dead = transport.probe()
     return dead === undefined ? Effect.succeed(true) : Effect.as(markBroken(dead), false)
   })
 
   // the transport's own flag too: it breaks synchronously, before the watcher runs
   function reusableNow(): boolean {
-    return Ref.getUnsafe(state)._tag === "Idle" && !Ref.getUnsafe(claimed) && transport.probe() === undefined
+    return MutableRef.get(state)._tag === "Idle" && !Ref.getUnsafe(claimed) && transport.probe() === undefined
   }
   function healthy(): boolean {
-    return Ref.getUnsafe(state)._tag === "Idle" && transport.probe() === undefined
+    return MutableRef.get(state)._tag === "Idle" && transport.probe() === undefined
   }
 
   const onBreak = (listener: OnBreak | undefined): Effect.Effect<void> =>
     Effect.andThen(Ref.set(owner, listener), () => {
       // broken already: the owner learns it now
-      const current = Ref.getUnsafe(state)
+      const current = MutableRef.get(state)
       return listener !== undefined && current._tag === "Broken" ? listener(current.error) : Effect.void
     })
 

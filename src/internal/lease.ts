@@ -4,8 +4,8 @@
  * fiber that also watches its deadline, and released by a finalizer.
  *
  * Scope layout of one acquisition (finalizers run in reverse):
- *   connection (socket closes last) → release `r`/`sr` → out of the renewals
- *   queue → renewal fiber (if it started)
+ *   connection (socket closes last) → the lease's finalizer (out of the
+ *   renewals queue, then release `r`/`sr`) → renewal fiber (if it started)
  * `acquire` gets its own child scope, closed at once if acquiring fails or is
  * interrupted, so a dead waiter's socket never lingers in the caller's scope;
  * `withLease` acquires into its own scope, which exists for that one lease.
