@@ -456,6 +456,31 @@ describe("the transport's own deadlines and doubts", () => {
       quiet
     ))
 
+  it.live("a reused connection counts each exchange's deadline from that exchange's own start", () =>
+    Effect.gen(function*() {
+      const server = yield* ScriptedServer
+      // first lock: its `l` is answered just before requestTimeout, its `r` at once
+      assert.isTrue(Exit.isSuccess(yield* guard(Effect.exit(Effect.scoped(Lock.tryAcquire(KEY))))))
+      // second lock, same connection and the same deadline: its `l` is never answered
+      const started = yield* Clock.currentTimeMillis
+      failedWith(yield* guard(Effect.exit(Effect.scoped(Lock.tryAcquire(KEY)))), "ConnectionError")
+      const elapsed = (yield* Clock.currentTimeMillis) - started
+      assert.isAtLeast(elapsed, 250, "a full requestTimeout (300 ms) from its own start")
+      assert.isBelow(elapsed, 3000)
+      assert.deepStrictEqual(
+        (yield* server.requests).map((r) => [r.command, r.connection]),
+        [["l", 0], ["r", 0], ["l", 0]],
+        "one connection"
+      )
+      yield* clientHungUp(0)
+    }).pipe(
+      Effect.provide(harness((_request, at) => {
+        if (at.index === 0) return [sleep("200 millis"), line(`ok ${TOKEN} 5`)]
+        return at.index === 1 ? [line("ok")] : [hang]
+      }, TEST_OPTIONS)),
+      quiet
+    ))
+
   it.live("a line arriving on an idle pooled connection: the pool discards it, the next lock dials again", () =>
     Effect.gen(function*() {
       const server = yield* ScriptedServer

@@ -36,7 +36,7 @@ interface Entry {
   readonly idleSince: number
 }
 
-const noEntries: ReadonlyArray<Entry> = []
+const none = Effect.succeed(undefined)
 
 export interface ConnectionPool {
   /** A connection for `scope`: reused when a clean one is idle, else dialed. */
@@ -49,33 +49,25 @@ export const make = Effect.fnUntraced(function*(
   dial: Effect.Effect<Connection, ExchangeError, Scope.Scope>,
   options: PoolOptions
 ) {
-  const idle = yield* Ref.make<ReadonlyArray<Entry>>([])
+  // The idle stack, newest last. Owned by this pool: changed only in synchronous
+  // steps (take, give back, sweep, close), never across a suspension.
+  const idle: Array<Entry> = []
   const closed = yield* Ref.make(false)
   const ttl = Duration.toMillis(options.idleTimeToLive)
 
   const close = (entry: Entry) => Scope.close(entry.scope, Exit.void)
 
   /** Pops idle entries (newest first) until one is alive. */
-  const takeAlive: Effect.Effect<Entry | undefined> = Effect.flatMap(
-    Ref.modify(
-      idle,
-      (entries): readonly [Entry | undefined, ReadonlyArray<Entry>] =>
-        // the newest entry is the last: dropping it keeps the other entries' array
-        entries.length === 0
-          ? [undefined, entries]
-          : entries.length === 1
-          ? [entries[0], noEntries]
-          : [entries[entries.length - 1], entries.slice(0, -1)]
-    ),
-    (entry) =>
-      entry === undefined
-        ? Effect.succeed(undefined)
-        // the common case, a healthy connection, costs no further step
-        : entry.connection.healthy()
-        ? Effect.succeed(entry)
-        : Effect.flatMap(entry.connection.alive, (ok) =>
-          ok ? Effect.succeed(entry) : Effect.andThen(close(entry), takeAlive))
-  )
+  const takeAlive: Effect.Effect<Entry | undefined> = Effect.suspend(() => {
+    const entry = idle.pop()
+    if (entry === undefined) return none
+    // the common case, a healthy connection, costs no further step
+    if (entry.connection.healthy()) return Effect.succeed(entry)
+    return Effect.flatMap(
+      entry.connection.alive,
+      (ok) => ok ? Effect.succeed(entry) : Effect.andThen(close(entry), takeAlive)
+    )
+  })
 
   const open: Effect.Effect<Entry, ExchangeError> = Effect.gen(function*() {
     const scope = yield* Scope.make()
@@ -91,15 +83,9 @@ export const make = Effect.fnUntraced(function*(
     Effect.flatMap(entry.connection.reusable, (reusable) => {
       if (!reusable || Ref.getUnsafe(closed)) return close(entry)
       return Effect.clockWith((clock) => {
-        const now = clock.currentTimeMillisUnsafe()
-        return Effect.flatMap(
-          Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => {
-            const next = [...entries, { ...entry, idleSince: now }]
-            const excess = next.length - options.maxIdle
-            return excess <= 0 ? [noEntries, next] : [next.slice(0, excess), next.slice(excess)]
-          }),
-          (overflow) => overflow === noEntries ? Effect.void : Effect.forEach(overflow, close, { discard: true })
-        )
+        idle.push({ ...entry, idleSince: clock.currentTimeMillisUnsafe() })
+        const excess = idle.length - options.maxIdle
+        return excess <= 0 ? Effect.void : Effect.forEach(idle.splice(0, excess), close, { discard: true })
       })
     })
 
@@ -118,10 +104,11 @@ export const make = Effect.fnUntraced(function*(
 
   const sweep = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    const expired = yield* Ref.modify(idle, (entries): readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>] => [
-      entries.filter((e) => now - e.idleSince >= ttl),
-      entries.filter((e) => now - e.idleSince < ttl)
-    ])
+    const expired = idle.filter((e) => now - e.idleSince >= ttl)
+    if (expired.length > 0) {
+      const kept = idle.filter((e) => now - e.idleSince < ttl)
+      idle.splice(0, idle.length, ...kept)
+    }
     yield* Effect.forEach(expired, close, { discard: true })
   })
 
@@ -131,9 +118,9 @@ export const make = Effect.fnUntraced(function*(
   yield* Effect.addFinalizer(() =>
     Effect.andThen(
       Ref.set(closed, true),
-      Effect.flatMap(Ref.getAndSet(idle, []), (entries) => Effect.forEach(entries, close, { discard: true }))
+      Effect.suspend(() => Effect.forEach(idle.splice(0), close, { discard: true }))
     )
   )
 
-  return { get, idle: Effect.map(Ref.get(idle), (entries) => entries.length) } satisfies ConnectionPool
+  return { get, idle: Effect.sync(() => idle.length) } satisfies ConnectionPool
 })

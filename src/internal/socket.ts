@@ -10,9 +10,9 @@
  * signalled (`hangup`), so a lease on this connection learns of it at once,
  * and probing an idle connection reads a flag instead of polling the socket.
  *
- * An exchange carries its own deadline (a timer inside the callback): it ends
- * by itself even where it cannot be interrupted, such as in the finalizer that
- * sends `r` for a fiber being interrupted.
+ * An exchange carries its own deadline (a timer of the transport, re-armed per
+ * exchange): it ends by itself even where it cannot be interrupted, such as in
+ * the finalizer that sends `r` for a fiber being interrupted.
  *
  * Lifetime: the socket is created when `connect` runs and destroyed when the
  * scope it runs in closes.
@@ -34,6 +34,9 @@ type Broken = ConnectionError | ProtocolError
 
 /** Longest delay a Node timer takes (about 24.8 days); longer ones fire at once. */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
+/** Deadline timers kept per connection for reuse (one per distinct delay it has seen, at most). */
+const MAX_DEADLINE_TIMERS = 4
 
 /** Node error codes of failures to reach a host at all. */
 const unreachableCodes = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"])
@@ -119,6 +122,8 @@ export const connect = (
     let answered = false
     /** The exchange (or the connect) waiting for the socket, if any. */
     let waiter: ((outcome: Result.Result<string, Broken>) => void) | undefined
+    /** The deadline of the exchange in flight: its timer's delay, and the timeout it was given. */
+    let waiterDeadline: { readonly delay: number; readonly timeoutMillis: number } | undefined
     /** The longest reply the exchange in flight can get, in bytes. */
     let replyBound = options.maxReplyBytes
     /** Who is told when the connection breaks (the connection's hang-up watcher). */
@@ -128,7 +133,31 @@ export const connect = (
       const resume = waiter
       if (resume === undefined) return
       waiter = undefined
+      waiterDeadline = undefined
       resume(outcome)
+    }
+
+    // One timer per distinct deadline (a connection sees a few: its blocking commands' and
+    // its short ones'), re-armed by each exchange instead of made and cleared per exchange.
+    // A timer that fires for an exchange already answered finds no exchange of its delay
+    // and does nothing. Unref'd: while an exchange is in flight its socket holds the process.
+    const deadlines = new Map<number, ReturnType<typeof setTimeout>>()
+    const armDeadline = (delay: number) => {
+      const timer = deadlines.get(delay)
+      if (timer !== undefined) return void timer.refresh()
+      // one exchange at a time: every other timer is for an exchange that has ended
+      if (deadlines.size >= MAX_DEADLINE_TIMERS) clearDeadlines()
+      const made = setTimeout(() => {
+        if (waiter === undefined || waiterDeadline === undefined || waiterDeadline.delay !== delay) return
+        const { timeoutMillis } = waiterDeadline
+        wake(Result.fail(connectionError(new Error(`no reply within ${timeoutMillis} ms`), "Timeout", mismatchHint())))
+      }, delay)
+      made.unref()
+      deadlines.set(delay, made)
+    }
+    const clearDeadlines = () => {
+      for (const timer of deadlines.values()) clearTimeout(timer)
+      deadlines.clear()
     }
     const breakWith = (error: Broken) => {
       if (broken !== undefined) return
@@ -207,7 +236,11 @@ export const connect = (
         },
         catch: (error) => connectionError(error, tls ? "Tls" : "Unknown") // e.g. unreadable TLS material
       }),
-      (socket) => Effect.sync(() => socket.destroy())
+      (socket) =>
+        Effect.sync(() => {
+          clearDeadlines()
+          socket.destroy()
+        })
     )
 
     const awaitConnected = Effect.callback<void, Broken>((resume) => {
@@ -240,25 +273,18 @@ export const connect = (
         Effect.callback<string, Broken>((resume) => {
           if (broken !== undefined) return resume(Effect.fail(broken))
           replyBound = Math.min(maxReplyBytes ?? options.maxReplyBytes, options.maxReplyBytes)
-          const settle = (outcome: Result.Result<string, Broken>) => {
-            clearTimeout(timer)
+          const settle = (outcome: Result.Result<string, Broken>) =>
             resume(Result.isSuccess(outcome) ? Effect.succeed(outcome.success) : Effect.fail(outcome.failure))
-          }
-          const timer = setTimeout(() => {
-            if (waiter !== settle) return
-            waiter = undefined
-            resume(
-              Effect.fail(
-                connectionError(new Error(`no reply within ${timeoutMillis} ms`), "Timeout", mismatchHint())
-              )
-            )
-          }, Math.min(Math.max(0, timeoutMillis), MAX_TIMER_MILLIS))
+          const delay = Math.min(Math.max(1, Math.ceil(timeoutMillis)), MAX_TIMER_MILLIS)
           waiter = settle
+          waiterDeadline = { delay, timeoutMillis }
+          armDeadline(delay)
           socket.write(frame)
           // interrupted: the exchange is abandoned (the state machine never reuses the connection)
           return Effect.sync(() => {
-            clearTimeout(timer)
-            if (waiter === settle) waiter = undefined
+            if (waiter !== settle) return
+            waiter = undefined
+            waiterDeadline = undefined
           })
         })
 
