@@ -132,8 +132,10 @@ const tokenPattern = /^[0-9a-f]{32}$/
 export const MAX_OPAQUE_TOKEN_BYTES = 200
 const opaqueTokenPattern = /^[^\s\p{Cc}]+$/u
 const isOpaqueToken = (token: string): boolean =>
+  // the server's own tokens (32 hex digits) first: the common case, one cheap test
+  tokenPattern.test(token) ||
   opaqueTokenPattern.test(token) && !loneSurrogate.test(token) &&
-  (token.length * 3 <= MAX_OPAQUE_TOKEN_BYTES || byteLength(token) <= MAX_OPAQUE_TOKEN_BYTES)
+    (token.length * 3 <= MAX_OPAQUE_TOKEN_BYTES || byteLength(token) <= MAX_OPAQUE_TOKEN_BYTES)
 /** A token as the server issues it: 32 lowercase hex digits (`Token.isToken` is this rule). */
 export const isHexToken = (token: string): boolean => tokenPattern.test(token)
 

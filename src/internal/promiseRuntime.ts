@@ -67,8 +67,8 @@ const compatible = (connection: Connection.Connection): Connection.Connection =>
   ...connection,
   send: <A>(command: Codec.Command<A>, timeoutMillis: number) => {
     if (!isRelease(command.name)) return connection.send(Codec.withOpaqueTokens(command), timeoutMillis)
-    return Effect.flatMap(Effect.service(Abandoning), (abandoning): Effect.Effect<A, Connection.ExchangeError> => {
-      if (!abandoning) return connection.send(command, timeoutMillis)
+    return Effect.withFiber((fiber): Effect.Effect<A, Connection.ExchangeError> => {
+      if (!fiber.getRef(Abandoning)) return connection.send(command, timeoutMillis)
       // Skipped: the connection is closed right after (see `reusable`), which releases on the server.
       const skipped = command.decode("ok")
       return Result.isSuccess(skipped)
@@ -76,10 +76,7 @@ const compatible = (connection: Connection.Connection): Connection.Connection =>
         : Effect.fail(new ProtocolError({ reply: "ok", detail: `cannot skip ${command.name}` }))
     })
   },
-  reusable: Effect.flatMap(
-    Effect.service(Abandoning),
-    (abandoning) => abandoning ? Effect.succeed(false) : connection.reusable
-  )
+  reusable: Effect.withFiber((fiber) => fiber.getRef(Abandoning) ? Effect.succeed(false) : connection.reusable)
 })
 
 /** Longest delay a Node timer takes: "no timeout" in dflockd-client 1.x terms. */
