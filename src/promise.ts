@@ -515,7 +515,7 @@ export class DistributedPrimitive {
    *
    * @since 0.1.0
    */
-  async acquire(opts?: { readonly force?: boolean | undefined }): Promise<boolean> {
+  acquire(opts?: { readonly force?: boolean | undefined }): Promise<boolean> {
     return Instance.acquire(this.#instance, opts?.force === true)
   }
 
@@ -544,7 +544,7 @@ export class DistributedPrimitive {
    *
    * @since 0.1.0
    */
-  async release(): Promise<void> {
+  release(): Promise<void> {
     return Instance.release(this.#instance)
   }
 
@@ -568,7 +568,7 @@ export class DistributedPrimitive {
    *
    * @since 0.1.0
    */
-  async enqueue(opts?: { readonly force?: boolean | undefined }): Promise<"acquired" | "queued"> {
+  enqueue(opts?: { readonly force?: boolean | undefined }): Promise<"acquired" | "queued"> {
     return Instance.enqueue(this.#instance, opts?.force === true)
   }
 
@@ -590,7 +590,7 @@ export class DistributedPrimitive {
    *
    * @since 0.1.0
    */
-  async wait(timeoutS?: number): Promise<boolean> {
+  wait(timeoutS?: number): Promise<boolean> {
     return Instance.wait(this.#instance, timeoutS ?? this.acquireTimeoutS)
   }
 
@@ -617,7 +617,7 @@ export class DistributedPrimitive {
    *
    * @since 0.1.0
    */
-  async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+  withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     return Instance.withLock(this.#instance, fn, () => new AcquireTimeoutError(this.key))
   }
 

@@ -413,7 +413,7 @@ const isTimeout = (error: LockError) => error instanceof AcquireTimeoutError
  * phase. On failure the instance is closed (1.11's `close()` in its `catch`),
  * unless something else moved it meanwhile; the scope was closed by the effect.
  */
-const run = async <A>(
+const run = <A>(
   instance: Instance,
   busy: Busy,
   effect: Effect.Effect<A, Failure, DflockdClient>
@@ -425,11 +425,14 @@ const run = async <A>(
   // the runtime's bookkeeping of the fibers it must interrupt on disposal.
   const fiber = context === undefined ? runtime.runFork(effect) : Effect.runForkWith(context)(effect)
   MutableRef.set(busy.fiber, fiber)
-  const exit = await new Promise<Exit.Exit<A, Failure>>((resolve) => fiber.addObserver(resolve))
-  if (Exit.isSuccess(exit)) return exit.value
-  if (state(instance).phase === busy) setState(instance, closedState)
-  busy.handle.release()
-  throw fromCause(exit.cause, closedWhileBusy(instance))
+  return new Promise<A>((resolve, reject) =>
+    fiber.addObserver((exit) => {
+      if (Exit.isSuccess(exit)) return resolve(exit.value)
+      if (state(instance).phase === busy) setState(instance, closedState)
+      busy.handle.release()
+      reject(fromCause(exit.cause, closedWhileBusy(instance)))
+    })
+  )
 }
 
 const start = (instance: Instance): Busy => {
