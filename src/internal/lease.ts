@@ -116,6 +116,21 @@ export const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, I
 }
 
 /**
+ * A duration in milliseconds, by duration object: the client's durations are
+ * read for every lock, and `Duration.toMillis` allocates per call. Durations
+ * are immutable, so the answer for an object never changes.
+ */
+const millisByDuration = new WeakMap<Duration.Duration, number>()
+const millisOf = (duration: Duration.Duration): number => {
+  let millis = millisByDuration.get(duration)
+  if (millis === undefined) {
+    millis = Duration.toMillis(duration)
+    millisByDuration.set(duration, millis)
+  }
+  return millis
+}
+
+/**
  * Sends a command that may block on the server for `timeoutSeconds`, bounded on
  * the client by that plus the request timeout, so a silent server cannot hang it.
  */
@@ -124,8 +139,7 @@ export const sendBlocking = <A>(
   command: Codec.Command<A>,
   timeoutSeconds: number,
   requestTimeout: Duration.Duration
-): Effect.Effect<A, ExchangeError> =>
-  connection.send(command, timeoutSeconds * 1000 + Duration.toMillis(requestTimeout))
+): Effect.Effect<A, ExchangeError> => connection.send(command, timeoutSeconds * 1000 + millisOf(requestTimeout))
 
 /** Sends a short command, bounded by the request timeout. */
 export const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
@@ -190,7 +204,7 @@ export const hold = (
   const requestTimeout = client.options.requestTimeout
   const leaseMillis = grant.leaseSeconds * 1000
   const renewRatio = plan.renewRatio ?? client.options.renewRatio
-  const heartbeatMillis = Duration.toMillis(plan.heartbeat ?? client.options.heartbeatInterval)
+  const heartbeatMillis = millisOf(plan.heartbeat ?? client.options.heartbeatInterval)
   const renewEvery = Watchdog.renewInterval(leaseMillis, Math.min(leaseMillis * renewRatio, heartbeatMillis))
   const receivedAt = Watchdog.monotonicMillis(holding.clock)
   // The server granted somewhere between the send and now: the lease runs from the send.
@@ -421,7 +435,7 @@ export const acquireHeld = (
       const p = planned.success
       const clock = fiber.getRef(Clock.Clock)
       const started = Watchdog.monotonicMillis(clock)
-      const timeoutMillis = p.timeoutSeconds * 1000 + Duration.toMillis(client.options.requestTimeout)
+      const timeoutMillis = p.timeoutSeconds * 1000 + millisOf(client.options.requestTimeout)
       const command = Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds)
       // `withLease`'s scope is this lease's alone: no child scope needed there
       return (scoping === "own" ? withConnectionIn : withConnection)(

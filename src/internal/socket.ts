@@ -122,8 +122,9 @@ export const connect = (
     let answered = false
     /** The exchange (or the connect) waiting for the socket, if any. */
     let waiter: ((outcome: Result.Result<string, Broken>) => void) | undefined
-    /** The deadline of the exchange in flight: its timer's delay, and the timeout it was given. */
-    let waiterDeadline: { readonly delay: number; readonly timeoutMillis: number } | undefined
+    /** The deadline of the exchange in flight: its timer's delay (0: none), and the timeout it was given. */
+    let waiterDelay = 0
+    let waiterTimeoutMillis = 0
     /** The longest reply the exchange in flight can get, in bytes. */
     let replyBound = options.maxReplyBytes
     /** Who is told when the connection breaks (the connection's hang-up watcher). */
@@ -133,7 +134,7 @@ export const connect = (
       const resume = waiter
       if (resume === undefined) return
       waiter = undefined
-      waiterDeadline = undefined
+      waiterDelay = 0
       resume(outcome)
     }
 
@@ -148,9 +149,9 @@ export const connect = (
       // one exchange at a time: every other timer is for an exchange that has ended
       if (deadlines.size >= MAX_DEADLINE_TIMERS) clearDeadlines()
       const made = setTimeout(() => {
-        if (waiter === undefined || waiterDeadline === undefined || waiterDeadline.delay !== delay) return
-        const { timeoutMillis } = waiterDeadline
-        wake(Result.fail(connectionError(new Error(`no reply within ${timeoutMillis} ms`), "Timeout", mismatchHint())))
+        if (waiter === undefined || waiterDelay !== delay) return
+        const error = new Error(`no reply within ${waiterTimeoutMillis} ms`)
+        wake(Result.fail(connectionError(error, "Timeout", mismatchHint())))
       }, delay)
       made.unref()
       deadlines.set(delay, made)
@@ -277,14 +278,15 @@ export const connect = (
             resume(Result.isSuccess(outcome) ? Effect.succeed(outcome.success) : Effect.fail(outcome.failure))
           const delay = Math.min(Math.max(1, Math.ceil(timeoutMillis)), MAX_TIMER_MILLIS)
           waiter = settle
-          waiterDeadline = { delay, timeoutMillis }
+          waiterDelay = delay
+          waiterTimeoutMillis = timeoutMillis
           armDeadline(delay)
           socket.write(frame)
           // interrupted: the exchange is abandoned (the state machine never reuses the connection)
           return Effect.sync(() => {
             if (waiter !== settle) return
             waiter = undefined
-            waiterDeadline = undefined
+            waiterDelay = 0
           })
         })
 
