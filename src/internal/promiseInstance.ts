@@ -142,7 +142,8 @@ export interface Instance {
 interface Operations {
   /** The core's acquire into a scope, with its loss heard without a fiber (`Held.onLost`). */
   readonly acquire: (scope: Scope.Scope) => Effect.Effect<Core.Held, Lock.AcquireError, DflockdClient>
-  readonly enqueue: Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient>
+  /** Built when first asked for: most instances (1.11's pattern) only ever acquire. */
+  readonly enqueue: () => Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient>
 }
 
 /**
@@ -175,9 +176,10 @@ const operationsOf = (spec: Spec): Operations => {
   return {
     // the scope is the operation's own (see `start`): no child scope needed
     acquire: (scope) => Core.acquireHeld(target, options, scope, "own"),
-    enqueue: spec.kind === "lock"
-      ? Lock.enqueue(spec.key, { leaseTtl })
-      : Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
+    enqueue: () =>
+      spec.kind === "lock"
+        ? Lock.enqueue(spec.key, { leaseTtl })
+        : Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
   }
 }
 
@@ -376,7 +378,7 @@ const acquireEffect = (instance: Instance, busy: Busy) =>
 const enqueueEffect = (instance: Instance, busy: Busy) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      const ticket = yield* restore(instance.operations().enqueue).pipe(
+      const ticket = yield* restore(instance.operations().enqueue()).pipe(
         Scope.provide(busy.scope),
         Effect.onExit(closeOnFailure(busy.scope))
       )
