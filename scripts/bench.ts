@@ -1150,6 +1150,13 @@ const formatTick = (v: number) =>
 
 const cellKey = (mode: Mode, workers: number) => `${mode}/${workers}`
 
+/** Writes a comparison's report, `bench/results/<name>.md`, and its data, `<name>.json`. */
+const writeResults = (name: string, markdown: string, data: unknown): void => {
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(Path.join(resultsDir, `${name}.md`), markdown)
+  writeFileSync(Path.join(resultsDir, `${name}.json`), JSON.stringify(data, null, 2) + "\n")
+}
+
 /**
  * Runs every mode at every worker count against `address`, each in a child
  * process, `args.repeats` times (the order rotated per repeat, so no
@@ -1321,26 +1328,17 @@ const compare = async (args: Args): Promise<number> => {
     ""
   ].join("\n")
 
-  mkdirSync(resultsDir, { recursive: true })
-  writeFileSync(Path.join(resultsDir, "compare.md"), markdown)
-  writeFileSync(
-    Path.join(resultsDir, "compare.json"),
-    JSON.stringify(
-      {
-        machine,
-        server: serverDesc,
-        go: goDesc,
-        load,
-        rounds: Object.fromEntries(COMPARE_WORKERS.map((w) => [String(w), roundsFor(w)])),
-        warmup: args.warmup,
-        repeats: args.repeats,
-        date: new Date().toISOString(),
-        rows
-      },
-      null,
-      2
-    ) + "\n"
-  )
+  writeResults("compare", markdown, {
+    machine,
+    server: serverDesc,
+    go: goDesc,
+    load,
+    rounds: Object.fromEntries(COMPARE_WORKERS.map((w) => [String(w), roundsFor(w)])),
+    warmup: args.warmup,
+    repeats: args.repeats,
+    date: new Date().toISOString(),
+    rows
+  })
   const plotted = modes.map((m) => ({ mode: m, cells: COMPARE_WORKERS.map((w) => cell(m, w)) }))
   const throughputSeries: Array<Series> = plotted.map(({ cells: cs, mode }) => ({
     name: modeLabel[mode],
@@ -1480,17 +1478,13 @@ const comparePromise = async (args: Args): Promise<number> => {
     table,
     ""
   ].join("\n")
-  mkdirSync(resultsDir, { recursive: true })
-  writeFileSync(Path.join(resultsDir, "promise.md"), markdown)
-  writeFileSync(
-    Path.join(resultsDir, "promise.json"),
-    JSON.stringify(
-      { machine, server: described.label, reference: referenceDesc, repeats: args.repeats, rows },
-      null,
-      2
-    ) +
-      "\n"
-  )
+  writeResults("promise", markdown, {
+    machine,
+    server: described.label,
+    reference: referenceDesc,
+    repeats: args.repeats,
+    rows
+  })
   console.log(`\n${table}\n`)
   console.log(`wrote ${Path.relative(root, resultsDir)}/promise.{md,json} (${elapsed.toFixed(0)} s)`)
   return 0
