@@ -4,12 +4,15 @@
  * first renewal falls due, in due order, and never for a lease that ended first.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Ref } from "effect"
+import { Duration, Effect, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as Renewals from "../src/internal/renewals.ts"
 
 /** Lets the renewals fiber run up to its next sleep. */
 const settle = Effect.andThen(Effect.yieldNow, Effect.yieldNow)
+
+/** Moves the TestClock on, then lets the renewals fiber run. */
+const advance = (duration: Duration.Input) => Effect.andThen(TestClock.adjust(duration), settle)
 
 const recorder = Effect.gen(function*() {
   const started = yield* Ref.make<ReadonlyArray<string>>([])
@@ -29,17 +32,13 @@ describe("Renewals", () => {
       yield* renewals.add(pending("a", 1000))
       yield* renewals.add(pending("b", 2000))
       yield* settle
-      yield* TestClock.adjust("999 millis")
-      yield* settle
+      yield* advance("999 millis")
       assert.deepStrictEqual(yield* started, [])
-      yield* TestClock.adjust("1 millis")
-      yield* settle
+      yield* advance("1 millis")
       assert.deepStrictEqual(yield* started, ["a"])
-      yield* TestClock.adjust("1 seconds")
-      yield* settle
+      yield* advance("1 seconds")
       assert.deepStrictEqual(yield* started, ["a", "b"])
-      yield* TestClock.adjust("1 seconds")
-      yield* settle
+      yield* advance("1 seconds")
       assert.deepStrictEqual(yield* started, ["a", "b", "c"])
     })))
 
@@ -54,8 +53,7 @@ describe("Renewals", () => {
       renewals.remove(released)
       // removing twice, or what is not queued, changes nothing
       renewals.remove(released)
-      yield* TestClock.adjust("5 seconds")
-      yield* settle
+      yield* advance("5 seconds")
       assert.deepStrictEqual(yield* started, ["held"])
     })))
 
@@ -67,11 +65,9 @@ describe("Renewals", () => {
       yield* settle
       yield* renewals.add(pending("early", 500))
       yield* settle
-      yield* TestClock.adjust("500 millis")
-      yield* settle
+      yield* advance("500 millis")
       assert.deepStrictEqual(yield* started, ["early"])
-      yield* TestClock.adjust("60 seconds")
-      yield* settle
+      yield* advance("60 seconds")
       assert.deepStrictEqual(yield* started, ["early", "late"])
     })))
 
@@ -79,15 +75,12 @@ describe("Renewals", () => {
     Effect.scoped(Effect.gen(function*() {
       const renewals = yield* Renewals.make
       const { pending, started } = yield* recorder
-      yield* TestClock.adjust("10 seconds")
-      yield* settle
+      yield* advance("10 seconds")
       yield* renewals.add(pending("first", 12_000))
       yield* settle
-      yield* TestClock.adjust("1999 millis")
-      yield* settle
+      yield* advance("1999 millis")
       assert.deepStrictEqual(yield* started, [])
-      yield* TestClock.adjust("1 millis")
-      yield* settle
+      yield* advance("1 millis")
       assert.deepStrictEqual(yield* started, ["first"])
     })))
 })
