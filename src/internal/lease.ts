@@ -305,7 +305,7 @@ const holdFrom = (
   const fork = Effect.suspend(() => Effect.asVoid(Effect.forkIn(keepAlive(), scope, { startImmediately: true })))
 
   // The lease is waiting in the client's renewals until its first renewal (if it has them).
-  const firstRenewal: Renewals.Pending | undefined = renewals === undefined ? undefined : {
+  const firstRenewal: Renewals.Pending = {
     at: grantedAtMillis + renewEveryMillis,
     // a start after the scope began to close does nothing
     start: Effect.suspend(() => MutableRef.get(state).ended ? Effect.void : fork)
@@ -315,7 +315,7 @@ const holdFrom = (
   // the keep-alive fiber (whose own finalizer, interrupting it, runs first).
   const finalizer = Effect.suspend(() => {
     update((current) => ({ ...current, ended: true }))
-    if (firstRenewal !== undefined) renewals?.remove(firstRenewal)
+    renewals?.remove(firstRenewal)
     // the connection may serve another owner next: this lease stops listening first
     return Effect.andThen(
       Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
@@ -360,7 +360,7 @@ const holdFrom = (
   // The loop has nothing to do before the first renewal: the client's renewals start it
   // then, and a lease released before (most locks) never needs a fiber of its own.
   return Effect.as(
-    firstRenewal === undefined || renewals === undefined
+    renewals === undefined
       ? Effect.andThen(registered, fork)
       : Effect.andThen(registered, renewals.add(firstRenewal)),
     held
