@@ -21,7 +21,7 @@ import * as DflockdClient from "./DflockdClient.ts"
 import * as Instance from "./internal/promiseInstance.ts"
 import * as Options from "./internal/promiseOptions.ts"
 import { fromCause } from "./internal/promiseErrors.ts"
-import { AcquireTimeoutError, LockError } from "./PromiseErrors.ts"
+import { LockError } from "./PromiseErrors.ts"
 import * as Protocol from "./internal/promiseProtocol.ts"
 import * as Shared from "./internal/promiseRuntime.ts"
 import * as Sharding from "./Sharding.ts"
@@ -315,45 +315,29 @@ const specOf = (
   kind: "lock" | "semaphore",
   options: DistributedLockOptions,
   limit: number
-): { readonly spec: Instance.Spec; readonly servers: Array<[string, number]> } => {
+): Instance.Spec & { readonly servers: Array<[string, number]> } => {
   const key = Options.validateKey(options.key)
   const acquireTimeoutS = Options.validateAcquireTimeout(options.acquireTimeoutS ?? 10)
   const leaseTtlS = Options.validateLeaseTtl(options.leaseTtlS)
   const servers = Options.normalizeServers(options.servers, options.host, options.port)
   const renewRatio = Options.validateRenewRatio(options.renewRatio ?? 0.5)
-  const tls = Options.tlsSettings(options.tls)
-  const connection = {
+  const shardingStrategy = options.shardingStrategy ?? stableHashShard
+  return {
+    kind,
+    key,
+    limit,
+    acquireTimeoutS,
+    leaseTtlS,
+    servers,
+    shardingStrategy,
+    // one server and the default strategy: index 0 for every key, without hashing the key per lock
+    onlyServer: servers.length === 1 && shardingStrategy === stableHashShard ? 0 : undefined,
+    tls: Options.tlsSettings(options.tls),
     auth: options.auth,
     connectTimeoutMs: options.connectTimeoutMs,
     socketTimeoutMs: options.socketTimeoutMs,
-    renewRatio
-  }
-  const configs: Array<{ readonly key: string; readonly config: Shared.Config } | undefined> = []
-  const configOf = (index: number) => {
-    const known = configs[index]
-    if (known !== undefined) return known
-    const config = Options.configFor(servers[index]!, tls, connection)
-    const entry = { key: Shared.keyFor(config), config }
-    configs[index] = entry
-    return entry
-  }
-  return {
-    servers,
-    spec: {
-      kind,
-      key,
-      limit,
-      acquireTimeoutS,
-      leaseTtlS,
-      servers,
-      shardingStrategy: options.shardingStrategy ?? stableHashShard,
-      // one server and the default strategy: index 0 for every key, without hashing the key per lock
-      onlyServer: servers.length === 1 && (options.shardingStrategy ?? stableHashShard) === stableHashShard
-        ? 0
-        : undefined,
-      onLockLost: options.onLockLost,
-      configOf
-    }
+    renewRatio,
+    onLockLost: options.onLockLost
   }
 }
 
@@ -451,14 +435,14 @@ export class DistributedPrimitive {
    */
   protected constructor(kind: "lock" | "semaphore", options: DistributedLockOptions, limit: number) {
     if (options === null || typeof options !== "object") throw new LockError("key must not be empty")
-    const { servers, spec } = specOf(kind, options, limit)
+    const spec = specOf(kind, options, limit)
     this.#instance = Instance.make(spec)
     this.key = spec.key
     this.acquireTimeoutS = spec.acquireTimeoutS
     this.leaseTtlS = spec.leaseTtlS
-    this.servers = servers
+    this.servers = spec.servers
     this.shardingStrategy = spec.shardingStrategy
-    this.renewRatio = spec.configOf(0).config.renewRatio
+    this.renewRatio = spec.renewRatio
     this.tls = options.tls
     this.auth = options.auth
     this.onLockLost = options.onLockLost
@@ -618,7 +602,7 @@ export class DistributedPrimitive {
    * @since 0.1.0
    */
   withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
-    return Instance.withLock(this.#instance, fn, () => new AcquireTimeoutError(this.key))
+    return Instance.withLock(this.#instance, fn)
   }
 
   /**
@@ -758,13 +742,14 @@ export const stableHashShard = (key: string, numServers: number): number => {
  */
 export const stats = async (options?: StatsOptions): Promise<Stats> => {
   const server: [string, number] = [options?.host ?? Options.DEFAULT_HOST, options?.port ?? Options.DEFAULT_PORT]
-  const config = Options.configFor(server, Options.tlsSettings(options?.tls), {
+  const { config, key } = Options.configEntry(server, {
+    tls: Options.tlsSettings(options?.tls),
     auth: options?.auth,
     connectTimeoutMs: options?.connectTimeoutMs,
     socketTimeoutMs: undefined,
     renewRatio: 0.5
   })
-  const handle = Shared.retain(Shared.keyFor(config), config)
+  const handle = Shared.retain(key, config)
   try {
     const exit = await handle.runtime.runPromiseExit(DflockdClient.stats())
     if (Exit.isFailure(exit)) throw fromCause(exit.cause, () => new LockError("stats was interrupted"))

@@ -20,6 +20,7 @@ import {
   stableHashShard,
   stats
 } from "../src/promise.ts"
+import * as Options from "../src/internal/promiseOptions.ts"
 import * as Shared from "../src/internal/promiseRuntime.ts"
 import * as Sharding from "../src/Sharding.ts"
 import { has, needs } from "./support/server.ts"
@@ -640,6 +641,39 @@ describe("effect-dflockd/promise", () => {
       socketTimeoutMs: undefined,
       renewRatio: 0.5
     }
+
+    it("instances find their configuration's entry by its fields: equal fields, the same key; any other field, another", () => {
+      const settings: Options.ConnectionSettings = {
+        tls: Options.tlsSettings(undefined),
+        auth: undefined,
+        connectTimeoutMs: undefined,
+        socketTimeoutMs: undefined,
+        renewRatio: 0.5
+      }
+      const server: [string, number] = ["127.0.0.1", 3]
+      const first = Options.configEntry(server, settings)
+      assert.strictEqual(first.key, Shared.keyFor(Options.configFor(server, settings)))
+      assert.strictEqual(Options.configEntry(["127.0.0.1", 3], { ...settings }), first, "found again, not rebuilt")
+      const variants: ReadonlyArray<readonly [readonly [string, number], Options.ConnectionSettings]> = [
+        [["127.0.0.2", 3], settings],
+        [["127.0.0.1", 4], settings],
+        [server, { ...settings, tls: Options.tlsSettings({}) }],
+        [server, { ...settings, auth: "secret" }],
+        [server, { ...settings, connectTimeoutMs: 100 }],
+        [server, { ...settings, socketTimeoutMs: 100 }],
+        [server, { ...settings, renewRatio: 0.25 }]
+      ]
+      // more configurations than the entries kept: each is still named by its own fields
+      for (let round = 0; round < 3; round++) {
+        const keys = variants.map(([s, c]) => {
+          const entry = Options.configEntry(s, c)
+          assert.strictEqual(entry.key, Shared.keyFor(Options.configFor(s, c)))
+          return entry.key
+        })
+        assert.strictEqual(new Set([first.key, ...keys]).size, variants.length + 1, "every field tells them apart")
+        assert.strictEqual(Options.configEntry(server, settings).key, first.key)
+      }
+    })
 
     it("a runtime in short, repeated use is kept, and evicted once idle for IDLE_MILLIS", () => {
       const key = Shared.keyFor({ ...config, port: 2 })

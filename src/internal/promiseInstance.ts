@@ -37,6 +37,7 @@ import * as Lock from "../Lock.ts"
 import * as Semaphore from "../Semaphore.ts"
 import * as Core from "./lease.ts"
 import { AcquireTimeoutError, type Failure, fromCause, LockError } from "./promiseErrors.ts"
+import * as Options from "./promiseOptions.ts"
 import * as Shared from "./promiseRuntime.ts"
 
 type Lease = Core.Lease
@@ -117,7 +118,7 @@ interface State {
 const closedState: State = { phase: { _tag: "Closed" }, lease: 0 }
 
 /** What an instance was built with, after 1.11's validation. */
-export interface Spec {
+export interface Spec extends Options.ConnectionSettings {
   readonly kind: "lock" | "semaphore"
   readonly key: string
   readonly limit: number
@@ -128,8 +129,6 @@ export interface Spec {
   /** The server every key goes to, when that needs no hashing (one server, the default strategy). */
   readonly onlyServer: number | undefined
   readonly onLockLost: ((key: string, token: string) => void) | undefined
-  /** The connection configuration of each server (registry key and options). */
-  readonly configOf: (index: number) => { readonly key: string; readonly config: Shared.Config }
 }
 
 export interface Instance {
@@ -411,15 +410,19 @@ const waitEffect = (instance: Instance, busy: Busy, ticket: Ticket, timeoutS: nu
 const isTimeout = (error: LockError) => error instanceof AcquireTimeoutError
 
 /**
- * Runs an operation started by `begin`. On success the effect has installed its
- * phase. On failure the instance is closed (1.11's `close()` in its `catch`),
- * unless something else moved it meanwhile; the scope was closed by the effect.
+ * Runs an operation started by `begin`, and settles the promise it returns with
+ * `onSuccess` of its value or `onFailure` of its error (each may throw, to
+ * reject). On success the effect has installed its phase. On failure the
+ * instance is closed (1.11's `close()` in its `catch`), unless something else
+ * moved it meanwhile; the scope was closed by the effect.
  */
-const run = <A>(
+const runThen = <A, B>(
   instance: Instance,
   busy: Busy,
-  effect: Effect.Effect<A, Failure, DflockdClient>
-): Promise<A> => {
+  effect: Effect.Effect<A, Failure, DflockdClient>,
+  onSuccess: (value: A) => B | PromiseLike<B>,
+  onFailure: (error: LockError) => B | PromiseLike<B>
+): Promise<B> => {
   const { runtime } = busy.handle
   const context = runtime.cachedContext
   // A run counts as a use of its runtime (`Shared.retain`), which is not disposed while
@@ -427,19 +430,32 @@ const run = <A>(
   // the runtime's bookkeeping of the fibers it must interrupt on disposal.
   const fiber = context === undefined ? runtime.runFork(effect) : Effect.runForkWith(context)(effect)
   MutableRef.set(busy.fiber, fiber)
-  return new Promise<A>((resolve, reject) =>
+  return new Promise<B>((resolve, reject) =>
     fiber.addObserver((exit) => {
-      if (Exit.isSuccess(exit)) return resolve(exit.value)
-      if (state(instance).phase === busy) setState(instance, closedState)
-      busy.handle.release()
-      reject(fromCause(exit.cause, closedWhileBusy(instance)))
+      try {
+        if (Exit.isSuccess(exit)) return resolve(onSuccess(exit.value))
+        if (state(instance).phase === busy) setState(instance, closedState)
+        busy.handle.release()
+        resolve(onFailure(fromCause(exit.cause, closedWhileBusy(instance))))
+      } catch (error) {
+        reject(error)
+      }
     })
   )
 }
 
+const rethrow = (error: LockError): never => {
+  throw error
+}
+
+const returned = <A>(value: A): A => value
+
+const run = <A>(instance: Instance, busy: Busy, effect: Effect.Effect<A, Failure, DflockdClient>): Promise<A> =>
+  runThen(instance, busy, effect, returned, rethrow)
+
 const start = (instance: Instance): Busy => {
   const index = pickServer(instance)
-  const { key, config } = instance.spec.configOf(index)
+  const { key, config } = Options.configEntry(instance.spec.servers[index]!, instance.spec)
   return begin(instance, Shared.retain(key, config), Scope.makeUnsafe())
 }
 
@@ -535,43 +551,61 @@ const releaseHeld = (instance: Instance, held: Holding): Effect.Effect<boolean> 
   })
 
 /**
+ * How a `withLock` run ended: the outcome of `fn` once released, or, when the
+ * instance no longer held the lease at the end (lost, `close()`d, or moved by
+ * `fn` itself), the outcome and the holding, for the caller's `release()` to say why.
+ */
+type Ended<T> = Outcome<T> | { readonly ok: "unreleased"; readonly outcome: Outcome<T>; readonly held: Holding }
+
+/** What `withLock` resolves with (or rejects with) once its run has ended. */
+const settleEnded = <T>(instance: Instance, ended: Ended<T>): T | Promise<T> => {
+  if (ended.ok === true) return ended.value
+  if (ended.ok === false) throw ended.error
+  const { outcome, held } = ended
+  return release(instance).then(
+    () => {
+      if (!outcome.ok) throw outcome.error
+      return outcome.value
+    },
+    (releaseError: unknown) => {
+      // fn's own error wins; a lost lease explains itself better than "nothing to release"
+      throw outcome.ok ? lostError(held) ?? releaseError : outcome.error
+    }
+  )
+}
+
+/**
  * 1.11's `withLock`: acquire, `fn`, release, also when `fn` throws (its error
  * wins over a failed release). The acquire, the wait for `fn` and the release
  * are one run on the shared runtime: one fiber and one promise per lock.
+ * Rejects (never throws) when the instance is busy or the strategy fails.
  */
-export const withLock = async <T>(
+export const withLock = <T>(
   instance: Instance,
-  fn: (signal: AbortSignal) => T | Promise<T>,
-  timedOut: () => LockError
+  fn: (signal: AbortSignal) => T | Promise<T>
 ): Promise<T> => {
-  guard(instance, false)
-  const busy = start(instance)
-  let result: { readonly outcome: Outcome<T>; readonly released: boolean; readonly held: Holding }
+  let busy: Busy
   try {
-    result = await run(
-      instance,
-      busy,
-      Effect.flatMap(acquireEffect(instance, busy), (held) =>
-        Effect.flatMap(
-          region(fn, held),
-          (outcome) => Effect.map(releaseHeld(instance, held), (released) => ({ outcome, released, held }))
-        ))
-    )
+    guard(instance, false)
+    busy = start(instance)
   } catch (error) {
-    if (error instanceof LockError && isTimeout(error)) throw timedOut()
-    throw error
+    return Promise.reject(error)
   }
-  const { outcome, released, held } = result
-  if (!released) {
-    try {
-      await release(instance)
-    } catch (releaseError) {
-      // fn's own error wins; a lost lease explains itself better than "nothing to release"
-      if (outcome.ok) throw lostError(held) ?? releaseError
+  return runThen(
+    instance,
+    busy,
+    Effect.flatMap(acquireEffect(instance, busy), (held) =>
+      Effect.flatMap(region(fn, held), (outcome) =>
+        Effect.map(
+          releaseHeld(instance, held),
+          (released): Ended<T> => released ? outcome : { ok: "unreleased", outcome, held }
+        ))),
+    (ended) => settleEnded(instance, ended),
+    (error) => {
+      // as 1.11 throws it: the key, no cause
+      throw isTimeout(error) ? new AcquireTimeoutError(instance.spec.key) : error
     }
-  }
-  if (!outcome.ok) throw outcome.error
-  return outcome.value
+  )
 }
 
 /** 1.11's `release()`: refuses a closed instance; otherwise releases (or leaves the queue) and closes. */

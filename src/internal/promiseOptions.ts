@@ -9,7 +9,7 @@ import * as ServerAddress from "../ServerAddress.ts"
 import { parseAddress } from "./address.ts"
 import type * as Connection from "./connection.ts"
 import { LockError } from "./promiseErrors.ts"
-import type * as Shared from "./promiseRuntime.ts"
+import * as Shared from "./promiseRuntime.ts"
 
 export const { DEFAULT_HOST, DEFAULT_PORT } = ServerAddress
 
@@ -144,23 +144,57 @@ export const tlsSettings = (tls: Tls.ConnectionOptions | undefined): TlsSettings
   return settings
 }
 
+/** How an instance talks to its servers, besides which server: what `configEntry` reads. */
+export interface ConnectionSettings {
+  readonly tls: TlsSettings
+  readonly auth: string | undefined
+  readonly connectTimeoutMs: number | undefined
+  readonly socketTimeoutMs: number | undefined
+  readonly renewRatio: number
+}
+
 /** The shared runtime's configuration for one server. */
-export const configFor = (
-  server: readonly [string, number],
-  settings: TlsSettings,
-  options: {
-    readonly auth: string | undefined
-    readonly connectTimeoutMs: number | undefined
-    readonly socketTimeoutMs: number | undefined
-    readonly renewRatio: number
-  }
-): Shared.Config => ({
+export const configFor = (server: readonly [string, number], settings: ConnectionSettings): Shared.Config => ({
   host: server[0],
   port: server[1],
-  tls: settings.tls,
-  tlsFingerprint: settings.fingerprint,
-  auth: options.auth,
-  connectTimeoutMs: options.connectTimeoutMs,
-  socketTimeoutMs: options.socketTimeoutMs,
-  renewRatio: options.renewRatio
+  tls: settings.tls.tls,
+  tlsFingerprint: settings.tls.fingerprint,
+  auth: settings.auth,
+  connectTimeoutMs: settings.connectTimeoutMs,
+  socketTimeoutMs: settings.socketTimeoutMs,
+  renewRatio: settings.renewRatio
 })
+
+/** A configuration and its registry key (`promiseRuntime.ts`'s `keyFor`). */
+export interface ConfigEntry {
+  readonly key: string
+  readonly config: Shared.Config
+}
+
+const sameConfig = (config: Shared.Config, server: readonly [string, number], settings: ConnectionSettings) =>
+  config.host === server[0] && config.port === server[1] && config.tlsFingerprint === settings.tls.fingerprint &&
+  config.auth === settings.auth && config.connectTimeoutMs === settings.connectTimeoutMs &&
+  config.socketTimeoutMs === settings.socketTimeoutMs && config.renewRatio === settings.renewRatio
+
+/** The configurations used last, newest first: a program has one or a few (one per server). */
+const recent: Array<ConfigEntry> = []
+const RECENT = 8
+
+/**
+ * The configuration for `server` and its registry key. 1.11's pattern builds
+ * an instance per lock, all with the same configuration: the entry made for
+ * the first is found again by comparing fields, without building the key
+ * (a string of every field) per lock. Equal fields give an equal key, so an
+ * entry found here is the one `keyFor` would name.
+ */
+export const configEntry = (server: readonly [string, number], settings: ConnectionSettings): ConfigEntry => {
+  for (let i = 0; i < recent.length; i++) {
+    const entry = recent[i]!
+    if (sameConfig(entry.config, server, settings)) return entry
+  }
+  const config = configFor(server, settings)
+  const entry: ConfigEntry = { key: Shared.keyFor(config), config }
+  recent.unshift(entry)
+  if (recent.length > RECENT) recent.pop()
+  return entry
+}
