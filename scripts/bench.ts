@@ -1158,9 +1158,27 @@ const writeResults = (name: string, markdown: string, data: unknown): void => {
 }
 
 /**
+ * The order of `n` modes in repeat `rep`: a row of a Williams design (a
+ * balanced Latin square). Over `n` repeats (`2n` for an odd `n`) every mode
+ * runs once in every position and once right after every other mode, so
+ * neither a cold or warm server nor what the previous run left behind (1.11's
+ * pattern leaves thousands of closed connections) keeps favouring one mode.
+ */
+const williamsOrder = (n: number, rep: number): Array<number> => {
+  const base = [0]
+  for (let i = 1; base.length < n; i++) {
+    base.push(i)
+    if (base.length < n) base.push(n - i)
+  }
+  const row = rep % (n % 2 === 0 ? n : 2 * n)
+  const shifted = base.map((b) => (b + row) % n)
+  return row >= n ? shifted.reverse() : shifted
+}
+
+/**
  * Runs every mode at every worker count against `address`, each in a child
- * process, `args.repeats` times (the order rotated per repeat, so no
- * mode always runs first on a warm or cold server), and keeps the median of each cell.
+ * process, `args.repeats` times (in the orders of {@link williamsOrder}), and
+ * keeps the median of each cell.
  */
 const measureMatrix = async (
   args: Args,
@@ -1171,7 +1189,7 @@ const measureMatrix = async (
   const samples = new Map<string, Array<Sample>>()
   for (let rep = 0; rep < args.repeats; rep++) {
     for (const workers of COMPARE_WORKERS) {
-      const order = modes.map((_, i) => modes[(i + rep) % modes.length]!)
+      const order = williamsOrder(modes.length, rep).map((i) => modes[i]!)
       for (const mode of order) {
         const argv = [
           "--mode",
