@@ -134,25 +134,27 @@ export interface Spec extends Options.ConnectionSettings {
 export interface Instance {
   readonly spec: Spec
   readonly state: MutableRef.MutableRef<State>
-  /** The core's acquire and enqueue for this key, built on first use. */
-  readonly operations: () => Operations
-}
-
-interface Operations {
-  /** The core's acquire into a scope, with its loss heard without a fiber (`Held.onLost`). */
-  readonly acquire: (scope: Scope.Scope) => Effect.Effect<Core.Held, Lock.AcquireError, DflockdClient>
-  /** Built when first asked for: most instances (1.11's pattern) only ever acquire. */
-  readonly enqueue: () => Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient>
 }
 
 /**
  * The core's options for a timeout and a lease, one object per distinct pair:
  * the core decodes an options object once (by identity), and 1.11's pattern
- * builds a new instance, with the same two numbers, for every lock.
+ * builds a new instance, with the same two numbers, for every lock. The pair
+ * asked for last is found without building its key.
  */
 const sharedOptions = new Map<string, Lock.AcquireOptions>()
+let lastOptions: {
+  readonly acquireTimeoutS: number
+  readonly leaseTtlS: number | undefined
+  readonly options: Lock.AcquireOptions
+} | undefined
 
 const optionsFor = (acquireTimeoutS: number, leaseTtlS: number | undefined): Lock.AcquireOptions => {
+  if (
+    lastOptions !== undefined && lastOptions.acquireTimeoutS === acquireTimeoutS && lastOptions.leaseTtlS === leaseTtlS
+  ) {
+    return lastOptions.options
+  }
   const key = `${acquireTimeoutS}/${leaseTtlS}`
   let options = sharedOptions.get(key)
   if (options === undefined) {
@@ -163,33 +165,27 @@ const optionsFor = (acquireTimeoutS: number, leaseTtlS: number | undefined): Loc
     // a program uses a few pairs; one that makes up many gets fresh objects past this bound
     if (sharedOptions.size < 256) sharedOptions.set(key, options)
   }
+  lastOptions = { acquireTimeoutS, leaseTtlS, options }
   return options
 }
 
-const operationsOf = (spec: Spec): Operations => {
-  const target: Core.Spec = spec.kind === "lock"
-    ? { kind: "lock", key: spec.key }
-    : { kind: "semaphore", key: spec.key, limit: spec.limit }
-  const options = optionsFor(spec.acquireTimeoutS, spec.leaseTtlS)
-  const { leaseTtl } = options
-  return {
-    // the scope is the operation's own (see `start`): no child scope needed
-    acquire: (scope) => Core.acquireHeld(target, options, scope, "own"),
-    enqueue: () =>
-      spec.kind === "lock"
-        ? Lock.enqueue(spec.key, { leaseTtl })
-        : Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
-  }
+/** The core's acquire into a scope (the operation's own: no child scope), with its loss heard without a fiber (`Held.onLost`). */
+const coreAcquire = (spec: Spec, scope: Scope.Scope): Effect.Effect<Core.Held, Lock.AcquireError, DflockdClient> =>
+  // the spec is the core's target as it is: `kind`, `key` and (for a semaphore) `limit`
+  Core.acquireHeld(spec, optionsFor(spec.acquireTimeoutS, spec.leaseTtlS), scope, "own")
+
+/** The core's enqueue for the instance's key. */
+const coreEnqueue = (spec: Spec): Effect.Effect<Ticket, Lock.AcquireError, Scope.Scope | DflockdClient> => {
+  const { leaseTtl } = optionsFor(spec.acquireTimeoutS, spec.leaseTtlS)
+  return spec.kind === "lock"
+    ? Lock.enqueue(spec.key, { leaseTtl })
+    : Semaphore.enqueue(spec.key, { limit: spec.limit, leaseTtl })
 }
 
-export const make = (spec: Spec): Instance => {
-  let operations: Operations | undefined
-  return {
-    spec,
-    state: MutableRef.make<State>({ phase: { _tag: "Open" }, lease: 0 }),
-    operations: () => operations ??= operationsOf(spec)
-  }
-}
+/** What every instance starts from (states are replaced, never changed). */
+const openState: State = { phase: { _tag: "Open" }, lease: 0 }
+
+export const make = (spec: Spec): Instance => ({ spec, state: MutableRef.make(openState) })
 
 // ---------------------------------------------------------------------------
 // reading and moving the state (the Promise edge)
@@ -368,7 +364,7 @@ const hold = (
 
 const acquireEffect = (instance: Instance, busy: Busy) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.matchCauseEffect(restore(instance.operations().acquire(busy.scope)), {
+    Effect.matchCauseEffect(restore(coreAcquire(instance.spec, busy.scope)), {
       onFailure: (cause) => Effect.andThen(Scope.close(busy.scope, Exit.failCause(cause)), Effect.failCause(cause)),
       onSuccess: (core) => hold(instance, busy, core.lease, core)
     })
@@ -377,7 +373,7 @@ const acquireEffect = (instance: Instance, busy: Busy) =>
 const enqueueEffect = (instance: Instance, busy: Busy) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      const ticket = yield* restore(instance.operations().enqueue()).pipe(
+      const ticket = yield* restore(coreEnqueue(instance.spec)).pipe(
         Scope.provide(busy.scope),
         Effect.onExit(closeOnFailure(busy.scope))
       )
