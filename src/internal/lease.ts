@@ -231,6 +231,43 @@ export const hold = (
   )
 }
 
+/**
+ * A held lease, as callers see it: immutable, with `fence` read from the
+ * token on demand (parsing costs a BigInt per lock, and most callers never
+ * ask). A class, so that the getter lives on one prototype: a getter in an
+ * object literal is a closure per lease, which gives each lease a hidden class
+ * of its own in old space, and that hidden class keeps the closure's context
+ * (everything `holdFrom` built) alive through every young-generation
+ * collection until a full one.
+ */
+class HeldLease implements Lease {
+  readonly [TypeId] = TypeId
+  readonly kind: Codec.Kind
+  readonly key: string
+  readonly token: string
+  readonly leaseTtl: Duration.Duration
+  readonly server: string
+  readonly lost: Effect.Effect<never, LockLostError>
+  constructor(
+    kind: Codec.Kind,
+    key: string,
+    token: string,
+    leaseTtl: Duration.Duration,
+    server: string,
+    lost: Effect.Effect<never, LockLostError>
+  ) {
+    this.kind = kind
+    this.key = key
+    this.token = token
+    this.leaseTtl = leaseTtl
+    this.server = server
+    this.lost = lost
+  }
+  get fence(): bigint {
+    return Option.getOrElse(Token.fence(this.token), () => 0n)
+  }
+}
+
 /** {@link hold} once the lease is known to run `leaseMillis` from `grantedAtMillis`. */
 const holdFrom = (
   client: DflockdClient["Service"],
@@ -337,19 +374,14 @@ const holdFrom = (
     )
   })
 
-  const lease: Lease = {
-    [TypeId]: TypeId,
+  const lease = new HeldLease(
     kind,
     key,
     token,
-    // read on demand: parsing it costs a BigInt per lock, and most callers never ask
-    get fence() {
-      return Option.getOrElse(Token.fence(token), () => 0n)
-    },
-    leaseTtl: Duration.seconds(grant.leaseSeconds),
-    server: connection.server,
-    lost: Deferred.await(lostSignal)
-  }
+    Duration.seconds(grant.leaseSeconds),
+    connection.server,
+    Deferred.await(lostSignal)
+  )
 
   // The server frees the lease the moment its connection ends: so does the lease.
   const registered = Effect.andThen(
