@@ -139,22 +139,11 @@ export interface Instance {
 /**
  * The core's options for a timeout and a lease, one object per distinct pair:
  * the core decodes an options object once (by identity), and 1.11's pattern
- * builds a new instance, with the same two numbers, for every lock. The pair
- * asked for last is found without building its key.
+ * builds a new instance, with the same two numbers, for every lock.
  */
 const sharedOptions = new Map<string, Lock.AcquireOptions>()
-let lastOptions: {
-  readonly acquireTimeoutS: number
-  readonly leaseTtlS: number | undefined
-  readonly options: Lock.AcquireOptions
-} | undefined
 
 const optionsFor = (acquireTimeoutS: number, leaseTtlS: number | undefined): Lock.AcquireOptions => {
-  if (
-    lastOptions !== undefined && lastOptions.acquireTimeoutS === acquireTimeoutS && lastOptions.leaseTtlS === leaseTtlS
-  ) {
-    return lastOptions.options
-  }
   const key = `${acquireTimeoutS}/${leaseTtlS}`
   let options = sharedOptions.get(key)
   if (options === undefined) {
@@ -165,7 +154,6 @@ const optionsFor = (acquireTimeoutS: number, leaseTtlS: number | undefined): Loc
     // a program uses a few pairs; one that makes up many gets fresh objects past this bound
     if (sharedOptions.size < 256) sharedOptions.set(key, options)
   }
-  lastOptions = { acquireTimeoutS, leaseTtlS, options }
   return options
 }
 
