@@ -30,6 +30,7 @@ import * as Renewals from "./internal/renewals.ts"
 import * as Pool from "./internal/pool.ts"
 import { show } from "./internal/show.ts"
 import * as Socket from "./internal/socket.ts"
+import * as Watchdog from "./internal/watchdog.ts"
 import { DEFAULT_SERVER, type ServerAddress, type ServerInput } from "./ServerAddress.ts"
 import * as Sharding from "./Sharding.ts"
 import { Stats, type ServerStats } from "./Stats.ts"
@@ -117,9 +118,17 @@ export interface ClientOptions {
   /** Renew when this fraction of the lease has passed. Default 0.5. */
   readonly renewRatio?: number | undefined
   /**
-   * Longest silence on a holding connection. The server drops connections idle for
-   * its `--read-timeout` (23 s by default) and releases their locks, so holders renew
-   * at least this often. Default 10 seconds.
+   * The server's `--read-timeout`: dflockd closes a connection it has read nothing from
+   * for this long and frees its locks at once, with no word to a partitioned client. A
+   * lease therefore counts as lost at the send of the last exchange the server answered
+   * plus this, less a safety margin, unless a later exchange is answered first. Set it to
+   * the server's value (or less). Default 23 seconds, the Go server's default.
+   */
+  readonly serverReadTimeout?: Duration.Input | undefined
+  /**
+   * Longest silence on a holding connection: holders renew at least this often, and a
+   * renewal unanswered within it (or within `requestTimeout`, if shorter) loses the lease.
+   * Must be below `serverReadTimeout`. Default a third of `serverReadTimeout` (7.67 s).
    */
   readonly heartbeatInterval?: Duration.Input | undefined
   /** Cap on one reply line in bytes (stats replies grow with server state). Default 4 MiB. */
@@ -165,6 +174,8 @@ export interface ResolvedOptions {
   readonly requestTimeout: Duration.Duration
   readonly connectRetry: Schedule.Schedule<unknown, Transport.ExchangeError>
   readonly renewRatio: number
+  /** The server's `--read-timeout` as the client assumes it (see {@link ClientOptions}). */
+  readonly serverReadTimeout: Duration.Duration
   readonly heartbeatInterval: Duration.Duration
   readonly pool: {
     /** Idle connections kept per server. 0 disables reuse (one connection per lock). */
@@ -305,6 +316,10 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
     yield* Sharding.pick(Sharding.stableHashShard, "probe", servers.length)
     if (options.auth !== undefined) yield* Codec.validateAuthToken(Redacted.value(options.auth))
     const renewRatio = yield* Codec.validateRenewRatio(options.renewRatio ?? 0.5)
+    const serverReadTimeout = yield* positiveDuration("serverReadTimeout", options.serverReadTimeout, "23 seconds")
+    const heartbeatInterval = options.heartbeatInterval === undefined
+      ? Duration.divideUnsafe(serverReadTimeout, 3)
+      : yield* Codec.validateHeartbeat(options.heartbeatInterval, serverReadTimeout)
     const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls
     return {
       servers,
@@ -318,7 +333,8 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
       requestTimeout: yield* positiveDuration("requestTimeout", options.requestTimeout, "5 seconds"),
       connectRetry: options.connectRetry ?? defaultRetry,
       renewRatio,
-      heartbeatInterval: yield* positiveDuration("heartbeatInterval", options.heartbeatInterval, "10 seconds"),
+      serverReadTimeout,
+      heartbeatInterval,
       pool: yield* resolvePool(options.pool)
     }
   })
@@ -423,7 +439,17 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
 
   // One idle pool per server, living as long as the client layer.
   const pools = new Map<string, Pool.ConnectionPool>()
-  for (const server of servers) pools.set(server.label, yield* Pool.make(dial(server), resolved.pool))
+  // An idle connection is not kept past the server's read timeout (less the margin): the
+  // server closes it then, and a partition would not say so.
+  const readTimeoutMillis = Duration.toMillis(resolved.serverReadTimeout)
+  const poolOptions = {
+    ...resolved.pool,
+    idleTimeToLive: Duration.min(
+      resolved.pool.idleTimeToLive,
+      Duration.millis(readTimeoutMillis - Watchdog.marginFor(readTimeoutMillis))
+    )
+  }
+  for (const server of servers) pools.set(server.label, yield* Pool.make(dial(server), poolOptions))
 
   const connectIn = (server: ServerAddress, scope: Scope.Scope) => {
     const pool = pools.get(server.label)

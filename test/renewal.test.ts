@@ -29,9 +29,10 @@ describe("renewal in flight when the scope closes", () => {
       const warnings: Array<string> = []
       const server = yield* ScriptedServer
       yield* Effect.gen(function*() {
-        yield* Lock.acquire("renewing", { heartbeatInterval: "50 millis" })
-        // wait until a renewal is on the wire, then close the scope mid-renewal
-        yield* Effect.sleep("120 millis")
+        // a heartbeat's reply is awaited for one interval: the slow reply (300 ms) comes within it
+        yield* Lock.acquire("renewing", { heartbeatInterval: "400 millis" })
+        // wait until a renewal is on the wire (at 400 ms), then close the scope mid-renewal
+        yield* Effect.sleep("500 millis")
         const sent = yield* server.requests
         assert.include(sent.map((r) => r.command), "n")
       }).pipe(

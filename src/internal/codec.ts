@@ -108,6 +108,24 @@ export const validatePositiveDuration = (
       ? Result.succeed(d)
       : invalid(argument, showDuration(input), "must be a positive finite duration"))
 
+/**
+ * A heartbeat interval: positive, and below the server's read timeout (a holder
+ * silent for the read timeout has its connection closed and its locks freed).
+ */
+export const validateHeartbeat = (
+  input: Duration.Input,
+  serverReadTimeout: Duration.Duration
+): Result.Result<Duration.Duration, InvalidArgumentError> =>
+  Result.flatMap(validatePositiveDuration("heartbeatInterval", input), (d) =>
+    Duration.isLessThan(d, serverReadTimeout)
+      ? Result.succeed(d)
+      : invalid(
+        "heartbeatInterval",
+        showDuration(input),
+        `must be less than serverReadTimeout (${Duration.format(serverReadTimeout)}): ` +
+          "the server closes a connection silent that long and frees its locks"
+      ))
+
 /** The fraction of the lease after which to renew: strictly between 0 and 1. */
 export const validateRenewRatio = (ratio: number): Result.Result<number, InvalidArgumentError> =>
   ratio > 0 && ratio < 1

@@ -22,6 +22,7 @@
  * `LockLostError` the moment the lease is lost; whoever else must hear of the
  * loss at once registers with `Held.onLost`.
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -34,7 +35,7 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import { DflockdClient } from "../DflockdClient.ts"
+import { DflockdClient, type ResolvedOptions } from "../DflockdClient.ts"
 import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../Errors.ts"
 import { type AcquireError, type AcquireOptions, type Lease, type TryAcquireError, TypeId } from "../Lease.ts"
 import * as Token from "../Token.ts"
@@ -104,14 +105,27 @@ const decodeOptionsOnce = (options: AcquireOptions): Result.Result<Decoded, Inva
   return decoded
 }
 
-/** Validates everything before any I/O. Pure; the common case (defaults) parses nothing. */
-export const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, InvalidArgumentError> => {
+/**
+ * Validates everything before any I/O, against the client's options (a per-call
+ * heartbeat must be below the client's `serverReadTimeout`). Pure; the common
+ * case (defaults) parses nothing.
+ */
+export const plan = (
+  spec: Spec,
+  options: AcquireOptions,
+  client: ResolvedOptions
+): Result.Result<Plan, InvalidArgumentError> => {
   const key = Codec.validateKey(spec.key)
   if (Result.isFailure(key)) return Result.fail(key.failure)
   const limit = spec.kind === "semaphore" ? Codec.validateLimit(spec.limit ?? Number.NaN) : undefined
   if (limit !== undefined && Result.isFailure(limit)) return Result.fail(limit.failure)
   const decoded = decodeOptionsOnce(options)
   if (Result.isFailure(decoded)) return Result.fail(decoded.failure)
+  const { heartbeat } = decoded.success
+  if (heartbeat !== undefined) {
+    const checked = Codec.validateHeartbeat(heartbeat, client.serverReadTimeout)
+    if (Result.isFailure(checked)) return Result.fail(checked.failure)
+  }
   return Result.succeed({ target: { kind: spec.kind, key: key.success, limit: limit?.success }, ...decoded.success })
 }
 
@@ -121,7 +135,7 @@ export const plan = (spec: Spec, options: AcquireOptions): Result.Result<Plan, I
  * are immutable, so the answer for an object never changes.
  */
 const millisByDuration = new WeakMap<Duration.Duration, number>()
-const millisOf = (duration: Duration.Duration): number => {
+export const millisOf = (duration: Duration.Duration): number => {
   let millis = millisByDuration.get(duration)
   if (millis === undefined) {
     millis = Duration.toMillis(duration)
@@ -165,6 +179,44 @@ const describe = (error: ExchangeError): string => {
   }
 }
 
+/** Why the keep-alive loop ended the lease, in words. */
+const describeLoss = (
+  error: ExchangeError | Watchdog.Expired | Watchdog.Unanswered,
+  readTimeoutMillis: number
+): string => {
+  switch (error._tag) {
+    case "Expired":
+      return error.by === "lease"
+        ? "lease deadline passed without a confirmed renewal"
+        : `no reply from the server within its read timeout (serverReadTimeout ${readTimeoutMillis} ms) ` +
+          "less the margin: it may have closed the connection and freed the lock"
+    case "Unanswered":
+      return `renewal unanswered within ${Math.round(error.millis)} ms (the heartbeat's bound): ` +
+        "the connection is presumed dead"
+    default:
+      return describe(error)
+  }
+}
+
+/**
+ * A release that failed. A connection already gone (the server killed, a cut or a
+ * partition) is expected: the server frees what it held with it, so that is a debug
+ * line without a stack. Anything else (a refused release, a malformed reply) is a warning.
+ */
+const logReleaseFailure = (key: string, cause: Cause.Cause<ExchangeError>): Effect.Effect<void> => {
+  const error = Cause.findErrorOption(cause)
+  if (Option.isSome(error) && error.value._tag === "ConnectionError" && cause.reasons.length === 1) {
+    return Effect.logDebug(
+      `dflockd: releasing "${key}" found the connection gone (${error.value.message}); ` +
+        "the server frees the lock with it"
+    )
+  }
+  return Effect.logWarning(
+    `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
+    cause
+  )
+}
+
 /** What changes while a lease is held (see `holdFrom`). */
 interface LeaseState {
   /** Set once, by the step that loses the lease. */
@@ -203,17 +255,21 @@ export const hold = (
   const { kind, key } = plan.target
   const requestTimeout = client.options.requestTimeout
   const leaseMillis = grant.leaseSeconds * 1000
+  // a confirmed exchange keeps the lease for its lease, or the server's read timeout if shorter
+  const life = Watchdog.lifetime(leaseMillis, millisOf(client.options.serverReadTimeout))
   const renewRatio = plan.renewRatio ?? client.options.renewRatio
   const heartbeatMillis = millisOf(plan.heartbeat ?? client.options.heartbeatInterval)
-  const renewEvery = Watchdog.renewInterval(leaseMillis, Math.min(leaseMillis * renewRatio, heartbeatMillis))
+  const renewEvery = Watchdog.renewInterval(life, Math.min(leaseMillis * renewRatio, heartbeatMillis))
   const receivedAt = Watchdog.monotonicMillis(holding.clock)
-  // The server granted somewhere between the send and now: the lease runs from the send.
-  // A grant that arrived after the lease's own renewal point (a long wait in the queue, a
+  // The server granted somewhere between the send and now: the lease runs from the send,
+  // and so does the server's read deadline (restarted after it wrote the grant, no earlier).
+  // A grant that arrived after the lifetime's own renewal point (a long wait in the queue, a
   // reply held up, a blocked event loop) is confirmed by one renewal before it is handed
   // over, and counted from that renewal's send: a region never starts on a lease the
-  // server may already have expired. A short wait costs no extra round trip (the point is
-  // the lease's, not the heartbeat's: a short heartbeat does not make every grant stale).
-  const confirmAfter = Watchdog.renewInterval(leaseMillis, leaseMillis * renewRatio)
+  // server may already have expired, or on a connection it may already have closed. A
+  // short wait costs no extra round trip (the point is the lifetime's, not the heartbeat's:
+  // a short heartbeat does not make every grant stale).
+  const confirmAfter = Watchdog.renewInterval(life, life * renewRatio)
   if (receivedAt - sentAtMillis < confirmAfter) {
     return holdFrom(client, holding, grant, sentAtMillis, renewEvery)
   }
@@ -224,7 +280,8 @@ export const hold = (
           key,
           token: grant.token,
           reason: `the grant arrived ${Math.round(receivedAt - sentAtMillis)} ms after the request, ` +
-            `too late to trust a ${leaseMillis} ms lease, and its renewal was refused (${error.reason})`
+            `too late to trust a ${life} ms lifetime (the lease, or the server's read timeout if shorter), ` +
+            `and its renewal was refused (${error.reason})`
         })
       )),
     Effect.andThen(holdFrom(client, holding, grant, receivedAt, renewEvery))
@@ -276,12 +333,12 @@ const holdFrom = (
   grantedAtMillis: number,
   renewEvery: number
 ): Effect.Effect<Held> => {
-  const renewEveryMillis = Watchdog.renewInterval(grant.leaseSeconds * 1000, renewEvery)
   const { connection, scope, plan } = holding
   const { kind, key } = plan.target
   const { token } = grant
   const requestTimeout = client.options.requestTimeout
   const leaseMillis = grant.leaseSeconds * 1000
+  const readTimeoutMillis = millisOf(client.options.serverReadTimeout)
 
   const renewals = Renewals.of(client)
   const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
@@ -332,10 +389,8 @@ const holdFrom = (
           )
       )
     )
-    return Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, renewEvery: renewEveryMillis, renew }).pipe(
-      Effect.catch((error) =>
-        lose(error._tag === "Expired" ? "lease deadline passed without a confirmed renewal" : describe(error))
-      )
+    return Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, readTimeoutMillis, renewEvery, renew }).pipe(
+      Effect.catch((error) => lose(describeLoss(error, readTimeoutMillis)))
     )
   }
   // started at once (no scheduler hop): its first step renews, or sleeps until the renewal
@@ -343,7 +398,7 @@ const holdFrom = (
 
   // The lease is waiting in the client's renewals until its first renewal (if it has them).
   const firstRenewal: Renewals.Pending = {
-    at: grantedAtMillis + renewEveryMillis,
+    at: grantedAtMillis + renewEvery,
     // a start after the scope began to close does nothing
     start: Effect.suspend(() => MutableRef.get(state).ended ? Effect.void : fork)
   }
@@ -362,12 +417,7 @@ const holdFrom = (
         if (lost !== undefined) return Effect.void
         const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
           Effect.andThen(connection.unclaim),
-          Effect.catchCause((cause) =>
-            Effect.logWarning(
-              `dflockd: releasing "${key}" failed; the server frees it when the connection closes or the lease ends`,
-              cause
-            )
-          )
+          Effect.catchCause((cause) => logReleaseFailure(key, cause))
         )
         return renewing === undefined ? release : Effect.andThen(Fiber.await(renewing), release)
       })
@@ -462,7 +512,7 @@ export const acquireHeld = (
 ) =>
   Effect.flatMap(Effect.service(DflockdClient), (client) =>
     Effect.withFiber((fiber) => {
-      const planned = plan(spec, options)
+      const planned = plan(spec, options, client.options)
       if (Result.isFailure(planned)) return Effect.fail(planned.failure)
       const p = planned.success
       const clock = fiber.getRef(Clock.Clock)

@@ -14,12 +14,13 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { DflockdClient } from "../DflockdClient.ts"
-import { AcquireTimeoutError, ProtocolError } from "../Errors.ts"
+import { AcquireTimeoutError, ConnectionError, ProtocolError } from "../Errors.ts"
 import type { AcquireOptions, EnqueueError, Kind, Lease, Ticket } from "../Lease.ts"
 import * as Codec from "./codec.ts"
 import {
   DEFAULT_ACQUIRE_TIMEOUT,
   hold,
+  millisOf,
   ofKind,
   plan,
   sendBlocking,
@@ -36,18 +37,35 @@ export const enqueue = <K extends Kind>(
   options: Omit<AcquireOptions, "acquireTimeout"> = {}
 ): Effect.Effect<Ticket<Lease<K>>, EnqueueError, Scope.Scope | DflockdClient> =>
   Effect.gen(function*() {
-    const p = yield* Effect.fromResult(plan(spec, options))
     const client = yield* DflockdClient
+    const p = yield* Effect.fromResult(plan(spec, options, client.options))
     const requestTimeout = client.options.requestTimeout
+    const readTimeoutMillis = millisOf(client.options.serverReadTimeout)
     return yield* withConnection(client, p.target.key, yield* Effect.scope, (connection, scope) =>
       Effect.gen(function*() {
         yield* connection.claim
+        const clock = yield* Clock.Clock
+        const enqueuedAt = Watchdog.monotonicMillis(clock)
         const reply = yield* sendShort(connection, Codec.enqueue(p.target, p.leaseSeconds), requestTimeout)
         const held = yield* Ref.make(Option.none<Lease>())
         const permit = yield* Semaphore.make(1)
+        // A queued ticket's connection is silent until `wait`: the server closes it (dropping
+        // the ticket) once its read timeout has passed since it answered `e`, with no word to
+        // a partitioned client. A `wait` after that point less the margin is refused here.
+        const silentUntil = enqueuedAt + readTimeoutMillis - Watchdog.marginFor(readTimeoutMillis)
+        const spent = Effect.suspend(() => {
+          const error = new ConnectionError({
+            server: connection.server,
+            reason: "Timeout",
+            cause: `the ticket's connection was silent for the server's read timeout (serverReadTimeout ${
+              readTimeoutMillis
+            } ms) less the margin since \`enqueue\``,
+            hint: "the server may have closed it and dropped the ticket: call `wait` sooner, or enqueue again"
+          })
+          return Effect.andThen(Scope.close(scope, Exit.fail(error)), Effect.fail(error))
+        })
 
         // Step two on the wire: `w` for up to `seconds`, then hold the grant.
-        const clock = yield* Clock.Clock
         const grant = (seconds: number) =>
           Effect.gen(function*() {
             const sentAt = Watchdog.monotonicMillis(clock)
@@ -96,6 +114,7 @@ export const enqueue = <K extends Kind>(
             if (Option.isSome(existing)) {
               return existing.value
             }
+            if (Watchdog.monotonicMillis(clock) >= silentUntil) return yield* spent
             return yield* grant(seconds)
           })
 

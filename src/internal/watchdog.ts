@@ -4,9 +4,12 @@
  * renewal, whether or not the server ever answers.
  *
  * The deadline is the client's own, conservative view: a grant or a renewal
- * confirmed by the server moves it to `sent + lease` (the server acted no
- * earlier than the request was sent, so this never overstates the lease). The
- * lease counts as lost a safety margin before the deadline. Times are read from
+ * confirmed by the server moves it to `sent + lifetime` (the server acted no
+ * earlier than the request was sent, so this never overstates the lease), where
+ * the lifetime is the lease, or the server's read timeout if that is shorter:
+ * the server's read deadline restarts after each reply it writes, and it frees
+ * a silent connection's locks when that passes. The lease counts as lost a
+ * safety margin before the deadline. Times are read from
  * the monotonic clock (`Clock.monotonicTimeNanos`), which wall-clock steps do
  * not move.
  */
@@ -17,27 +20,45 @@ import * as Option from "effect/Option"
 /** Safety margin before the deadline: a tenth of the lease, at most one second. */
 export const marginFor = (leaseMillis: number): number => Math.min(leaseMillis / 10, 1000)
 
+/**
+ * How long a confirmed exchange keeps a lease: its lease, or the server's read
+ * timeout if that is shorter (the server closes a connection it has read nothing
+ * from for that long, and frees its locks, with no word to a partitioned client).
+ */
+export const lifetime = (leaseMillis: number, readTimeoutMillis: number): number =>
+  Math.min(leaseMillis, readTimeoutMillis)
+
 /** The time between renewals: as asked, but early enough for a renewal to be confirmed before the deadline. */
-export const renewInterval = (leaseMillis: number, renewEvery: number): number =>
-  Math.max(1, Math.min(renewEvery, leaseMillis - 2 * marginFor(leaseMillis)))
+export const renewInterval = (lifeMillis: number, renewEvery: number): number =>
+  Math.max(1, Math.min(renewEvery, lifeMillis - 2 * marginFor(lifeMillis)))
 
 /** Milliseconds on the monotonic clock, for deadlines. */
 export const monotonicMillis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
 
 const now = Effect.clockWith((clock) => Effect.succeed(monotonicMillis(clock)))
 
-/** The lease deadline (less the margin) passed without a confirmed renewal. */
+/**
+ * The deadline (less the margin) passed without a confirmed renewal: the
+ * lease's own (`lease`), or the server's read timeout (`readTimeout`).
+ */
 export interface Expired {
   readonly _tag: "Expired"
+  readonly by: "lease" | "readTimeout"
 }
 
-const expired: Expired = { _tag: "Expired" }
+/** A renewal (the heartbeat) got no reply before the next one was due. */
+export interface Unanswered {
+  readonly _tag: "Unanswered"
+  readonly millis: number
+}
 
 export interface KeepAliveOptions<E> {
   /** When the request the server granted was sent ({@link monotonicMillis}): the lease runs `leaseMillis` from then. */
   readonly grantedAt: number
   readonly leaseMillis: number
-  /** Time between renewals (at most the lease less twice the margin). */
+  /** The server's read timeout: a confirmed exchange keeps the connection at most this long. Default: none. */
+  readonly readTimeoutMillis?: number | undefined
+  /** Time between renewals (at most the lifetime less twice the margin). */
   readonly renewEvery: number
   /** Sends one renewal; on success the lease runs `leaseMillis` from when it was sent. */
   readonly renew: Effect.Effect<void, E>
@@ -45,16 +66,22 @@ export interface KeepAliveOptions<E> {
 
 /**
  * Renews every `renewEvery` until interrupted. Fails with the renewal's error
- * if one fails, or with `Expired` once the deadline less the margin passes
- * without a confirmed renewal (a renewal still waiting for its reply then is
- * abandoned). One fiber, one timer at a time.
+ * if one fails, with `Unanswered` if a renewal's reply has not come when the
+ * next renewal is due (a heartbeat's reply is awaited with a bound), or with
+ * `Expired` once the deadline less the margin passes without a confirmed
+ * renewal (a renewal still waiting for its reply then is abandoned). The
+ * deadline is the send of the last confirmed request plus the lifetime
+ * (`leaseMillis`, or `readTimeoutMillis` if shorter). One fiber, one timer at a time.
  */
-export const keepAlive = <E>(options: KeepAliveOptions<E>): Effect.Effect<never, E | Expired> =>
+export const keepAlive = <E>(options: KeepAliveOptions<E>): Effect.Effect<never, E | Expired | Unanswered> =>
   Effect.gen(function*() {
     const { leaseMillis, renew } = options
-    const margin = marginFor(leaseMillis)
-    const renewEvery = renewInterval(leaseMillis, options.renewEvery)
-    let due = options.grantedAt + leaseMillis - margin
+    const readTimeoutMillis = options.readTimeoutMillis ?? Number.POSITIVE_INFINITY
+    const life = lifetime(leaseMillis, readTimeoutMillis)
+    const expired: Expired = { _tag: "Expired", by: readTimeoutMillis < leaseMillis ? "readTimeout" : "lease" }
+    const margin = marginFor(life)
+    const renewEvery = renewInterval(life, options.renewEvery)
+    let due = options.grantedAt + life - margin
     let nextRenewal = options.grantedAt + renewEvery
     while (true) {
       const at = yield* now
@@ -63,11 +90,15 @@ export const keepAlive = <E>(options: KeepAliveOptions<E>): Effect.Effect<never,
         yield* Effect.sleep(Math.min(nextRenewal, due) - at)
         continue
       }
-      const confirmed = yield* Effect.timeoutOption(renew, due - at)
-      if (Option.isSome(confirmed)) {
-        due = Math.max(due, at + leaseMillis - margin)
-        nextRenewal = at + renewEvery
+      const bound = Math.min(due - at, renewEvery)
+      const confirmed = yield* Effect.timeoutOption(renew, bound)
+      if (Option.isNone(confirmed)) {
+        // the deadline passed while waiting for the reply (the next turn fails), or the
+        // reply did not come before the next heartbeat was due: a loss, on the event
+        if (bound < due - at) return yield* Effect.fail<Unanswered>({ _tag: "Unanswered", millis: bound })
+        continue
       }
-      // else the deadline passed while waiting for the reply: the next turn fails
+      due = Math.max(due, at + life - margin)
+      nextRenewal = at + renewEvery
     }
   })
