@@ -130,6 +130,42 @@ describe("Memory: leases on the TestClock", () => {
     }).pipe(Effect.provide(Memory.layer())))
 })
 
+describe("Memory: the server's read timeout (serverReadTimeout) on the TestClock", () => {
+  const readTimeout3s = Memory.layer({ client: { serverReadTimeout: "3 seconds" } })
+
+  it.effect("a 20 s lease heartbeats every third of the read timeout, and outlives many read timeouts", () =>
+    Effect.gen(function*() {
+      const key = freshKey("read-timeout-held")
+      const lock = yield* Lock.acquire(key, { leaseTtl: "20 seconds" })
+      for (let i = 0; i < 10; i++) yield* TestClock.adjust("1 second")
+      // renewed at 1 s, 2 s, …: the lease runs 20 s from the last renewal, 10 s ago at most
+      const info = yield* lockInfo(key)
+      assert.isAtLeast(info!.lease_expires_in_s, 19)
+      const lost = yield* Effect.exit(TestClock.withLive(lock.lost.pipe(Effect.timeoutOption("10 millis"))))
+      assert.deepStrictEqual(lost, Exit.succeed(Option.none()), "the lease is not lost")
+    }).pipe(Effect.scoped, Effect.provide(readTimeout3s)))
+
+  it.effect("a queued ticket whose wait comes after the read timeout less the margin: ConnectionError, ticket spent", () =>
+    Effect.gen(function*() {
+      const key = freshKey("read-timeout-ticket")
+      yield* Lock.acquire(key)
+      const ticket = yield* Lock.enqueue(key)
+      assert.strictEqual(ticket.status, "queued")
+      assert.strictEqual(yield* waitersOn(key), 1)
+      yield* TestClock.adjust(2699) // 3 s less the 300 ms margin, not yet
+      const early = yield* Effect.flip(ticket.wait(0))
+      assert.strictEqual(early._tag, "AcquireTimeoutError", "a wait before the point reaches the server")
+      // that wait timed out, which spends the ticket on the server too: enqueue again
+      const second = yield* Lock.enqueue(key)
+      yield* TestClock.adjust(2700)
+      const error = yield* Effect.flip(second.wait(0))
+      assert.strictEqual(error._tag, "ConnectionError")
+      assert.strictEqual(error._tag === "ConnectionError" ? error.reason : "", "Timeout")
+      assert.include(error.message, "read timeout")
+      yield* eventually(Effect.map(waitersOn(key), (n) => n === 0), "the ticket's connection closed: no waiter")
+    }).pipe(Effect.scoped, Effect.provide(readTimeout3s)))
+})
+
 describe("Memory: FIFO and semaphores", () => {
   it.effect("five contenders are granted in the order they queued", () =>
     Effect.gen(function*() {

@@ -4,7 +4,7 @@
  * the offending value in every `InvalidArgumentError`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Config, Effect, Layer, Redacted, Result, Schedule } from "effect"
+import { Config, Duration, Effect, Layer, Redacted, Result, Schedule } from "effect"
 import { rmSync } from "node:fs"
 import * as Net from "node:net"
 import { afterAll, beforeAll, inject } from "vitest"
@@ -181,4 +181,46 @@ describe("InvalidArgumentError shows the offending value", () => {
       )
       assert.notInclude(JSON.stringify(exit), "secret")
     }).pipe(Effect.scoped))
+})
+
+describe("the server's read timeout and the heartbeat", () => {
+  const resolved = (options: DflockdClient.ClientOptions) => {
+    const result = DflockdClient.resolveOptions(options)
+    if (Result.isFailure(result)) throw new Error(result.failure.message)
+    return result.success
+  }
+  const refused = (options: DflockdClient.ClientOptions) => {
+    const result = DflockdClient.resolveOptions(options)
+    if (Result.isSuccess(result)) throw new Error("accepted")
+    return result.failure
+  }
+
+  it("defaults match the Go server: a 23 s read timeout, a heartbeat of a third of it", () => {
+    const options = resolved({})
+    assert.strictEqual(Duration.toMillis(options.serverReadTimeout), 23_000)
+    assert.closeTo(Duration.toMillis(options.heartbeatInterval), 23_000 / 3, 0.001)
+  })
+
+  it("the heartbeat follows a shorter read timeout unless given", () => {
+    assert.strictEqual(Duration.toMillis(resolved({ serverReadTimeout: "3 seconds" }).heartbeatInterval), 1000)
+    const given = resolved({ serverReadTimeout: "3 seconds", heartbeatInterval: "2 seconds" })
+    assert.strictEqual(Duration.toMillis(given.heartbeatInterval), 2000)
+  })
+
+  it("a heartbeat at or beyond the read timeout cannot be safe: InvalidArgumentError before any I/O", () => {
+    const error = refused({ serverReadTimeout: "3 seconds", heartbeatInterval: "3 seconds" })
+    assert.strictEqual(error.argument, "heartbeatInterval")
+    assert.strictEqual(
+      error.message,
+      "invalid heartbeatInterval \"3 seconds\": must be less than serverReadTimeout (3s): " +
+        "the server closes a connection silent that long and frees its locks"
+    )
+    assert.strictEqual(refused({ heartbeatInterval: "30 seconds" }).argument, "heartbeatInterval")
+  })
+
+  it("a read timeout that is not a positive duration is refused", () => {
+    assert.strictEqual(refused({ serverReadTimeout: 0 }).argument, "serverReadTimeout")
+    assert.strictEqual(refused({ serverReadTimeout: "-1 seconds" }).argument, "serverReadTimeout")
+    assert.strictEqual(refused({ serverReadTimeout: Duration.infinity }).argument, "serverReadTimeout")
+  })
 })

@@ -122,6 +122,9 @@ const cases: ReadonlyArray<Case> = [
   optionCase("renewRatio 1", { renewRatio: 1 }, "renewRatio"),
   optionCase("renewRatio 1.5", { renewRatio: 1.5 }, "renewRatio"),
   optionCase("heartbeatInterval 0", { heartbeatInterval: 0 }, "heartbeatInterval"),
+  // the client's serverReadTimeout is 23 s: a heartbeat that long loses the lock to the server's read timeout
+  optionCase("heartbeatInterval 23 seconds", { heartbeatInterval: "23 seconds" }, "heartbeatInterval"),
+  optionCase("heartbeatInterval 1 minute", { heartbeatInterval: "1 minute" }, "heartbeatInterval"),
   optionCase("limit 0", { limit: 0 }, "limit", semaphoresOnly),
   optionCase("limit -1", { limit: -1 }, "limit", semaphoresOnly),
   optionCase("limit 1.5", { limit: 1.5 }, "limit", semaphoresOnly),

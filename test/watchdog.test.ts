@@ -123,3 +123,67 @@ describe("keepAlive", () => {
       assert.strictEqual(error._tag, "Expired")
     }))
 })
+
+describe("keepAlive with the server's read timeout", () => {
+  it("a confirmed exchange keeps the lease for its lease, or the read timeout if shorter", () => {
+    assert.strictEqual(Watchdog.lifetime(20_000, 3000), 3000)
+    assert.strictEqual(Watchdog.lifetime(2000, 23_000), 2000)
+  })
+
+  it.effect("a 20 s lease on a server with a 3 s read timeout: Expired (by readTimeout) at 3 s less the margin", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 20_000,
+        readTimeoutMillis: 3000,
+        renewEvery: 2500, // capped at 3 s - 2 × 300 ms = 2.4 s
+        // the renewal is on the wire but never answered: the reply's bound (2.4 s) outlasts the deadline
+        renew: Effect.never
+      }).pipe(Effect.flip, Effect.forkChild)
+      yield* settle
+      yield* TestClock.adjust(2699) // deadline 3 s, margin 300 ms
+      yield* settle
+      assert.isFalse(isDone(fiber), "not before 2.7 s")
+      yield* TestClock.adjust(1)
+      yield* settle
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Expired", by: "readTimeout" })
+    }))
+
+  it.effect("each confirmed renewal moves the read-timeout deadline to its send plus the read timeout", () =>
+    Effect.gen(function*() {
+      const renewals = yield* Ref.make<ReadonlyArray<number>>([])
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 20_000,
+        readTimeoutMillis: 3000,
+        renewEvery: 1000,
+        renew: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(renewals, (r) => [...r, now]))
+      }).pipe(Effect.forkChild)
+      yield* settle
+      for (let i = 0; i < 30; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      assert.isFalse(isDone(fiber), "held for 30 s, ten read timeouts, on renewals every second")
+      assert.strictEqual((yield* Ref.get(renewals)).length, 30)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a heartbeat unanswered when the next is due: Unanswered at once, long before the deadline", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Watchdog.keepAlive({
+        grantedAt: 0,
+        leaseMillis: 60_000,
+        readTimeoutMillis: 23_000,
+        renewEvery: 2000,
+        renew: Effect.never
+      }).pipe(Effect.flip, Effect.forkChild)
+      yield* settle
+      yield* TestClock.adjust(3999) // sent at 2 s, its bound is one interval
+      yield* settle
+      assert.isFalse(isDone(fiber), "not before 4 s")
+      yield* TestClock.adjust(1)
+      yield* settle
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Unanswered", millis: 2000 })
+    }))
+})

@@ -57,9 +57,8 @@ export const enqueue = <K extends Kind>(
           const error = new ConnectionError({
             server: connection.server,
             reason: "Timeout",
-            cause: `the ticket's connection was silent for the server's read timeout (serverReadTimeout ${
-              readTimeoutMillis
-            } ms) less the margin since \`enqueue\``,
+            cause:
+              `the ticket's connection was silent for the server's read timeout (serverReadTimeout ${readTimeoutMillis} ms) less the margin since \`enqueue\``,
             hint: "the server may have closed it and dropped the ticket: call `wait` sooner, or enqueue again"
           })
           return Effect.andThen(Scope.close(scope, Exit.fail(error)), Effect.fail(error))
