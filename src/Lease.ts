@@ -90,15 +90,20 @@ export interface Lease<K extends Kind = Kind> {
  */
 export interface AcquireOptions {
   /**
-   * How long to wait in the server's FIFO queue: whole seconds (the server's unit; a
-   * sub-second part is refused with `InvalidArgumentError`, never rounded). Default 10 seconds; 0 tries once.
+   * How long to wait in the server's FIFO queue, exact to the millisecond. The server
+   * waits in whole seconds: it is asked for the whole seconds above a sub-second
+   * timeout, and the client gives up at the exact instant (closing the waiter's
+   * connection, so the server drops it). Default 10 seconds; 0 tries once.
    */
   readonly acquireTimeout?: Duration.Input | undefined
   /** Lease to request, whole seconds ≥ 1. Default: the server's `--default-lease-ttl`. */
   readonly leaseTtl?: Duration.Input | undefined
   /** Renew at this fraction of the lease. Default: the client's `renewRatio` (0.5). */
   readonly renewRatio?: number | undefined
-  /** Longest silence on the holding connection. Default: the client's `heartbeatInterval` (10 s). */
+  /**
+   * Longest silence on the holding connection, below the client's `serverReadTimeout`.
+   * Default: the client's `heartbeatInterval` (a third of `serverReadTimeout`).
+   */
   readonly heartbeatInterval?: Duration.Input | undefined
 }
 
@@ -121,7 +126,7 @@ export interface Ticket<L extends Lease = Lease> {
   /** `acquired`: granted at once; `queued`: waiting in the server's FIFO queue. */
   readonly status: "acquired" | "queued"
   /**
-   * Step two: waits for the grant (timeout in whole seconds, default 10 seconds). Once granted, returns
+   * Step two: waits for the grant (timeout exact to the millisecond, default 10 seconds). Once granted, returns
    * the same lease again.
    */
   readonly wait: (timeout?: Duration.Input) => Effect.Effect<L, WaitError>

@@ -43,8 +43,8 @@ import * as LeaseTypes from "./Lease.ts"
 export interface Lock extends LeaseTypes.Lease<"lock"> {}
 
 /**
- * Options of {@link acquire}: `acquireTimeout` (whole seconds, default 10 s, 0 tries once;
- * a sub-second part is refused, not rounded),
+ * Options of {@link acquire}: `acquireTimeout` (exact to the millisecond, default 10 s, 0 tries once;
+ * the server is asked for the whole seconds above a sub-second part, the client gives up at the instant),
  * `leaseTtl` (whole seconds; default the server's), `renewRatio`, `heartbeatInterval`.
  *
  * **Example** (Options for a long job)

@@ -244,27 +244,27 @@ describe("validateLease", () => {
 })
 
 describe("validateTimeout", () => {
-  it("takes whole seconds as they are", () => {
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", 0), 0)
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", "1 second"), 1)
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", 2000), 2)
-    assertSucceeds(Codec.validateTimeout("acquireTimeout", "10 seconds"), 10)
+  const wait = (seconds: number, clientMillis?: number): Codec.Wait => ({ seconds, clientMillis })
+
+  it("takes whole seconds as they are: the server keeps the wait", () => {
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", 0), wait(0))
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", "1 second"), wait(1))
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", 2000), wait(2))
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", "10 seconds"), wait(10))
   })
 
-  it("refuses a sub-second part rather than rounding it (the server waits whole seconds)", () => {
-    for (const input of ["1 nano", "1 milli", "0.5 seconds", "1.5 seconds"] as const) {
-      assertInvalid(Codec.validateTimeout("acquireTimeout", input), "acquireTimeout")
-    }
-    const refused = Codec.validateTimeout("acquireTimeout", "0.5 seconds")
-    assert.isTrue(Result.isFailure(refused))
-    if (Result.isFailure(refused)) {
-      assert.strictEqual(refused.failure.value, "\"0.5 seconds\"")
-      assert.match(refused.failure.message, /^invalid acquireTimeout "0\.5 seconds": must be a whole number of seconds/)
-    }
+  it("keeps a sub-second part exact: the server is asked for the whole seconds above, the client gives up at the instant", () => {
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", "300 millis"), wait(1, 300))
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", "1.5 seconds"), wait(2, 1500))
+    assertSucceeds(Codec.validateTimeout("acquireTimeout", "1 nano"), wait(1, 0.000001))
   })
 
-  it("clamps to MAX_SECONDS", () => {
-    assertSucceeds(Codec.validateTimeout("timeout", Duration.seconds(Codec.MAX_SECONDS + 5)), Codec.MAX_SECONDS)
+  it("clamps to MAX_SECONDS, where the server's own wait is the bound", () => {
+    assertSucceeds(Codec.validateTimeout("timeout", Duration.seconds(Codec.MAX_SECONDS + 5)), wait(Codec.MAX_SECONDS))
+    assertSucceeds(
+      Codec.validateTimeout("timeout", Duration.millis(Codec.MAX_SECONDS * 1000 + 0.5)),
+      wait(Codec.MAX_SECONDS)
+    )
   })
 
   it("rejects negative and infinite durations, naming the argument", () => {
@@ -279,11 +279,11 @@ describe("validateTimeout", () => {
     assertInvalid(Codec.validateLease(Number.NaN), "leaseTtl")
   })
 
-  it("property: whole seconds ↦ seconds, any other millis are refused; negative millis are rejected", () => {
+  it("property: the server's seconds are the least whole seconds not below the wait; only whole seconds leave it to the server", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1_000_000_000 }), (millis) => {
-        if (millis % 1000 === 0) assertSucceeds(Codec.validateTimeout("t", millis), millis / 1000)
-        else assertInvalid(Codec.validateTimeout("t", millis), "t")
+        const seconds = Math.ceil(millis / 1000)
+        assertSucceeds(Codec.validateTimeout("t", millis), wait(seconds, millis % 1000 === 0 ? undefined : millis))
         if (millis > 0) assertInvalid(Codec.validateTimeout("t", -millis), "t")
       }),
       params()

@@ -8,9 +8,11 @@ import { type ServerHandle, startServer } from "../scripts/dflockd-server.ts"
 import { DflockdClient, Lock } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
 import { queueInOrder } from "./support/fifo.ts"
+import { has, server } from "./support/server.ts"
 import {
   clientLayer,
   eventuallyFree,
+  eventuallyUntracked,
   isFree,
   scopedServer,
   sendRaw,
@@ -352,5 +354,71 @@ describe("two-phase", () => {
       assert.strictEqual(error._tag, "AcquireTimeoutError")
       yield* sendRaw(shared, Codec.release("lock", key, holder.token))
       assert.isTrue(yield* eventuallyFree(shared, key))
+    }).pipe(Effect.scoped, Effect.provide(Live)))
+})
+
+describe("sub-second timeouts are exact", () => {
+  /** Acquires `key` and holds it until the scope closes. */
+  const holding = (key: string) => Effect.asVoid(Lock.acquire(key))
+
+  it.live("a 300 ms acquireTimeout gives up at 300 ms, not at the server's whole second, and leaves no waiter", () =>
+    Effect.gen(function*() {
+      const key = freshKey("exact-acquire")
+      yield* holding(key)
+      const started = performance.now()
+      const error = yield* Effect.flip(Lock.acquire(key, { acquireTimeout: "300 millis" }).pipe(Effect.scoped))
+      const elapsed = performance.now() - started
+      process.stdout.write(`exact timeout [${server.label}]: a 300 ms acquire gave up after ${elapsed.toFixed(1)} ms\n`)
+      assert.strictEqual(error._tag, "AcquireTimeoutError")
+      assert.isAtLeast(elapsed, 299)
+      assert.isBelow(elapsed, 900, "well before the server's 1 s")
+      if (has("stats")) {
+        // the waiter's connection was closed: the server drops it (v1.10 at its own 1 s at the latest)
+        const state = yield* eventuallyUntracked(shared, key, "3 seconds")
+        assert.strictEqual(state.waiters, 0, "no waiter left on the server")
+      }
+      // the client's pool holds nothing of it: the next lock works
+      yield* Effect.scoped(Lock.acquire(freshKey("after-exact")))
+    }).pipe(Effect.scoped, Effect.provide(Live)))
+
+  it.live("a 1.5 s acquireTimeout gives up at 1.5 s (the server is asked for 2)", () =>
+    Effect.gen(function*() {
+      const key = freshKey("exact-fraction")
+      yield* holding(key)
+      const started = performance.now()
+      const error = yield* Effect.flip(Lock.acquire(key, { acquireTimeout: "1.5 seconds" }).pipe(Effect.scoped))
+      const elapsed = performance.now() - started
+      assert.strictEqual(error._tag, "AcquireTimeoutError")
+      assert.isAtLeast(elapsed, 1499)
+      assert.isBelow(elapsed, 1950)
+    }).pipe(Effect.scoped, Effect.provide(Live)))
+
+  it.live("a sub-second acquire granted in time is a normal lock", () =>
+    Effect.gen(function*() {
+      const key = freshKey("exact-granted")
+      const lock = yield* Lock.acquire(key, { acquireTimeout: "500 millis" })
+      assert.strictEqual(lock.key, key)
+      assert.isFalse(yield* isFree(shared, key))
+    }).pipe(Effect.scoped, Effect.provide(Live)))
+
+  it.live("a ticket's 300 ms wait gives up at 300 ms and spends the ticket", () =>
+    Effect.gen(function*() {
+      const key = freshKey("exact-wait")
+      yield* holding(key)
+      const ticket = yield* Lock.enqueue(key)
+      assert.strictEqual(ticket.status, "queued")
+      const started = performance.now()
+      const error = yield* Effect.flip(ticket.wait("300 millis"))
+      const elapsed = performance.now() - started
+      assert.strictEqual(error._tag, "AcquireTimeoutError")
+      assert.isAtLeast(elapsed, 299)
+      assert.isBelow(elapsed, 900)
+      if (has("stats")) {
+        const state = yield* eventuallyUntracked(shared, key, "3 seconds")
+        assert.strictEqual(state.waiters, 0, "no waiter left on the server")
+      }
+      // spent: a second wait cannot collect a grant
+      const again = yield* Effect.flip(ticket.wait(0))
+      assert.include(["ConnectionError", "ServerError"], again._tag)
     }).pipe(Effect.scoped, Effect.provide(Live)))
 })

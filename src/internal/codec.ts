@@ -76,26 +76,31 @@ export const validateLease = (input: Duration.Input): Result.Result<number, Inva
   })
 
 /**
- * A server-side wait: a whole number of seconds, 0 or more (0 = try once). The
- * server counts whole seconds: a sub-second part is refused rather than rounded,
- * so a wait never runs longer (or shorter) than asked.
+ * A wait, exact to the millisecond: 0 or more (0 = try once), finite. The
+ * server waits in whole seconds, so it is asked for the whole seconds at or
+ * above the wait ({@link Wait.seconds}); a wait with a sub-second part is kept
+ * exact by the client ({@link Wait.clientMillis}): it gives up at that instant
+ * and drops the waiter by closing its connection.
  */
+export interface Wait {
+  /** What the server is asked to wait, in whole seconds. */
+  readonly seconds: number
+  /** The exact wait in milliseconds when the server's whole seconds would overshoot it. */
+  readonly clientMillis: number | undefined
+}
+
 export const validateTimeout = (
   argument: string,
   input: Duration.Input
-): Result.Result<number, InvalidArgumentError> =>
+): Result.Result<Wait, InvalidArgumentError> =>
   Result.flatMap(toDuration(argument, input), (d) => {
     const millis = Duration.toMillis(d)
     if (Number.isNaN(millis) || millis < 0) return invalid(argument, showDuration(input), "must not be negative")
     if (!Number.isFinite(millis)) return invalid(argument, showDuration(input), "must be finite")
-    if (millis % 1000 !== 0) {
-      return invalid(
-        argument,
-        showDuration(input),
-        "must be a whole number of seconds (the server waits in whole seconds; 0 tries once)"
-      )
-    }
-    return Result.succeed(Math.min(millis / 1000, MAX_SECONDS))
+    const seconds = Math.min(Math.ceil(millis / 1000), MAX_SECONDS)
+    // past the server's limit the server's own wait is the bound
+    const exact = seconds * 1000 === millis || seconds === MAX_SECONDS
+    return Result.succeed({ seconds, clientMillis: exact ? undefined : millis })
   })
 
 /** A positive, finite duration (timeouts and intervals of the client itself). */
@@ -200,7 +205,7 @@ export interface StatsReply {
 export type { AuthRejected, Command, ReplyFailure } from "../Transport.ts"
 
 export const granted = (token: string, leaseSeconds: number): Granted => ({ _tag: "Granted", token, leaseSeconds })
-const timedOut: TimedOut = { _tag: "TimedOut" }
+export const timedOut: TimedOut = { _tag: "TimedOut" }
 const queued: Queued = { _tag: "Queued" }
 const ok: Ok = { _tag: "Ok" }
 

@@ -57,10 +57,11 @@ export interface Spec<K extends Codec.Kind = Codec.Kind> {
 
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
 export const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
+const defaultWait: Codec.Wait = { seconds: DEFAULT_ACQUIRE_TIMEOUT_SECONDS, clientMillis: undefined }
 
 interface Plan {
   readonly target: Codec.Target
-  readonly timeoutSeconds: number
+  readonly wait: Codec.Wait
   readonly leaseSeconds: number | undefined
   readonly renewRatio: number | undefined
   readonly heartbeat: Duration.Duration | undefined
@@ -70,10 +71,10 @@ interface Plan {
 type Decoded = Omit<Plan, "target">
 
 const decodeOptions = (options: AcquireOptions): Result.Result<Decoded, InvalidArgumentError> => {
-  const timeoutSeconds = options.acquireTimeout === undefined
-    ? Result.succeed(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
+  const wait = options.acquireTimeout === undefined
+    ? Result.succeed(defaultWait)
     : Codec.validateTimeout("acquireTimeout", options.acquireTimeout)
-  if (Result.isFailure(timeoutSeconds)) return Result.fail(timeoutSeconds.failure)
+  if (Result.isFailure(wait)) return Result.fail(wait.failure)
   const leaseSeconds = options.leaseTtl === undefined ? undefined : Codec.validateLease(options.leaseTtl)
   if (leaseSeconds !== undefined && Result.isFailure(leaseSeconds)) return Result.fail(leaseSeconds.failure)
   const renewRatio = options.renewRatio === undefined ? undefined : Codec.validateRenewRatio(options.renewRatio)
@@ -83,7 +84,7 @@ const decodeOptions = (options: AcquireOptions): Result.Result<Decoded, InvalidA
     : Codec.validatePositiveDuration("heartbeatInterval", options.heartbeatInterval)
   if (heartbeat !== undefined && Result.isFailure(heartbeat)) return Result.fail(heartbeat.failure)
   return Result.succeed({
-    timeoutSeconds: timeoutSeconds.success,
+    wait: wait.success,
     leaseSeconds: leaseSeconds?.success,
     renewRatio: renewRatio?.success,
     heartbeat: heartbeat?.success
@@ -154,6 +155,24 @@ export const sendBlocking = <A>(
   timeoutSeconds: number,
   requestTimeout: Duration.Duration
 ): Effect.Effect<A, ExchangeError> => connection.send(command, timeoutSeconds * 1000 + millisOf(requestTimeout))
+
+/**
+ * Sends a blocking acquire or wait for `wait`: the server waits its whole
+ * seconds; a wait with a sub-second part ends on the client at its exact
+ * instant, as `TimedOut`, leaving the exchange abandoned, so the connection is
+ * closed (which drops the waiter on the server) rather than reused.
+ */
+export const sendWait = (
+  connection: Connection,
+  command: Codec.Command<Codec.Granted | Codec.TimedOut>,
+  wait: Codec.Wait,
+  requestTimeout: Duration.Duration
+): Effect.Effect<Codec.Granted | Codec.TimedOut, ExchangeError> => {
+  const sent = sendBlocking(connection, command, wait.seconds, requestTimeout)
+  return wait.clientMillis === undefined
+    ? sent
+    : Effect.map(Effect.timeoutOption(sent, wait.clientMillis), Option.getOrElse(() => Codec.timedOut))
+}
 
 /** Sends a short command, bounded by the request timeout. */
 export const sendShort = <A>(connection: Connection, command: Codec.Command<A>, requestTimeout: Duration.Duration) =>
@@ -517,8 +536,7 @@ export const acquireHeld = (
       const p = planned.success
       const clock = fiber.getRef(Clock.Clock)
       const started = Watchdog.monotonicMillis(clock)
-      const timeoutMillis = p.timeoutSeconds * 1000 + millisOf(client.options.requestTimeout)
-      const command = Codec.acquire(p.target, p.timeoutSeconds, p.leaseSeconds)
+      const command = Codec.acquire(p.target, p.wait.seconds, p.leaseSeconds)
       // `withLease`'s scope is this lease's alone: no child scope needed there
       return (scoping === "own" ? withConnectionIn : withConnection)(
         client,
@@ -528,10 +546,11 @@ export const acquireHeld = (
           Effect.andThen(connection.claim, () => {
             const sentAt = Watchdog.monotonicMillis(clock)
             return Effect.flatMap(
-              connection.send(command, timeoutMillis),
+              sendWait(connection, command, p.wait, client.options.requestTimeout),
               (reply): Effect.Effect<Held, AcquireError> => {
                 if (reply._tag === "TimedOut") {
-                  // the server keeps nothing for a timed-out acquire: the connection is clean
+                  // the server keeps nothing for a timed-out acquire: the connection is clean (one
+                  // the client gave up on is still mid-exchange, so it is closed, not reused)
                   return connection.unclaim.pipe(
                     Effect.andThen(Metric.update(Metrics.timeouts(spec.kind), 1)),
                     Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))

@@ -23,13 +23,15 @@ import {
   millisOf,
   ofKind,
   plan,
-  sendBlocking,
   sendShort,
+  sendWait,
   type Spec,
   withConnection
 } from "./lease.ts"
 import * as Metrics from "./metrics.ts"
 import * as Watchdog from "./watchdog.ts"
+
+const tryOnce: Codec.Wait = { seconds: 0, clientMillis: undefined }
 
 /** Two-phase step one: join the queue (or get the grant at once) and return. */
 export const enqueue = <K extends Kind>(
@@ -64,16 +66,22 @@ export const enqueue = <K extends Kind>(
           return Effect.andThen(Scope.close(scope, Exit.fail(error)), Effect.fail(error))
         })
 
-        // Step two on the wire: `w` for up to `seconds`, then hold the grant.
-        const grant = (seconds: number) =>
+        // Step two on the wire: `w` for up to `wait`, then hold the grant.
+        const grant = (wait: Codec.Wait) =>
           Effect.gen(function*() {
             const sentAt = Watchdog.monotonicMillis(clock)
-            const granted = yield* sendBlocking(
+            const granted = yield* sendWait(
               connection,
-              Codec.wait(p.target.kind, p.target.key, seconds),
-              seconds,
+              Codec.wait(p.target.kind, p.target.key, wait.seconds),
+              wait,
               requestTimeout
             ).pipe(
+              // a wait the client gave up on left the exchange mid-way: spent like a timeout
+              Effect.tap((reply) =>
+                reply._tag === "TimedOut" && wait.clientMillis !== undefined
+                  ? Scope.close(scope, Exit.void)
+                  : Effect.void
+              ),
               // the server dropped the waiter (timeout) or the connection is gone: the ticket is spent
               Effect.onExit((exit) =>
                 Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void
@@ -97,7 +105,7 @@ export const enqueue = <K extends Kind>(
         // Granted at once: complete the exchange now (`w` answers at once with the same
         // token), so the lease is renewed from this moment rather than from `wait`.
         if (reply._tag === "Granted") {
-          yield* grant(0).pipe(
+          yield* grant(tryOnce).pipe(
             // `acquired`, then `timeout` to the `w` that collects it: the server broke the protocol
             Effect.catchTag("AcquireTimeoutError", () =>
               Effect.fail(
@@ -108,13 +116,13 @@ export const enqueue = <K extends Kind>(
 
         const waitOnce = (timeout: Duration.Input) =>
           Effect.gen(function*() {
-            const seconds = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)) // bad input fails first
+            const wait = yield* Effect.fromResult(Codec.validateTimeout("timeout", timeout)) // bad input fails first
             const existing = yield* Ref.get(held)
             if (Option.isSome(existing)) {
               return existing.value
             }
             if (Watchdog.monotonicMillis(clock) >= silentUntil) return yield* spent
-            return yield* grant(seconds)
+            return yield* grant(wait)
           })
 
         const ticket: Ticket<Lease<K>> = {
