@@ -4,9 +4,10 @@
  * in code as here.
  *
  * Variables: DFLOCKD_SERVERS, DFLOCKD_AUTH_TOKEN, DFLOCKD_TLS,
- * DFLOCKD_TLS_CA_FILE, DFLOCKD_CONNECT_TIMEOUT, DFLOCKD_CLUSTER (rejected: this
- * client version has no cluster mode). An invalid value fails the layer with a
- * ConfigError naming the variable.
+ * DFLOCKD_TLS_CA_FILE, DFLOCKD_CONNECT_TIMEOUT, DFLOCKD_SERVER_READ_TIMEOUT
+ * (the server's --read-timeout), DFLOCKD_CLUSTER (rejected: this client version
+ * has no cluster mode). An invalid value fails the layer with a ConfigError
+ * naming the variable.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { ConfigProvider, Duration, Effect, Layer } from "effect"

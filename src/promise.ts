@@ -2,12 +2,12 @@
  * `effect-dflockd/promise`: the API of dflockd-client 1.11 (`DistributedLock`,
  * `DistributedSemaphore`, `stats`, `stableHashShard`, the low-level protocol
  * functions, `LockError` and its subclasses), option for option, on the
- * Effect core. Changing `from "dflockd-client"` to
+ * Effect core, plus one option of this client's (`serverReadTimeoutMs`). Changing `from "dflockd-client"` to
  * `from "effect-dflockd/promise"` keeps code, tests and mock servers working;
  * README, "Migrating from dflockd-client", lists what differs and why.
  *
  * Instances are cheap: every instance with the same connection configuration
- * (server, TLS, auth, timeouts, renew ratio) shares one `ManagedRuntime` and
+ * (server, TLS, auth, timeouts, server read timeout, renew ratio) shares one `ManagedRuntime` and
  * one connection pool, built on first use and disposed shortly after the last
  * lock is released, so nothing keeps the process alive. What an instance holds
  * lives in a `Scope` of the core (connection, renewal, lease watchdog).
@@ -91,8 +91,8 @@ export type ShardingStrategy = (key: string, numServers: number) => number
 export type ServerAddress = readonly [host: string, port: number] | string
 
 /**
- * Options of {@link DistributedLock}, those of dflockd-client 1.11. Only `key`
- * is required.
+ * Options of {@link DistributedLock}: those of dflockd-client 1.11, plus
+ * `serverReadTimeoutMs`. Only `key` is required.
  *
  * **Example** (Every option)
  *
@@ -108,7 +108,8 @@ export type ServerAddress = readonly [host: string, port: number] | string
  *   renewRatio: 0.5,
  *   onLockLost: (key, token) => console.error(`lost ${key} (${token})`),
  *   connectTimeoutMs: 5000,
- *   socketTimeoutMs: 5000
+ *   socketTimeoutMs: 5000,
+ *   serverReadTimeoutMs: 23000
  * }
  * ```
  *
@@ -156,6 +157,14 @@ export interface DistributedLockOptions {
    * 5000.
    */
   readonly socketTimeoutMs?: number | undefined
+  /**
+   * The server's `--read-timeout` in milliseconds, an integer ≥ 1 (not in 1.11):
+   * set it to the server's value. The server frees the locks of a connection
+   * silent that long, so a lease counts as lost (and `onLockLost` fires) that
+   * long, less a margin, after the last answered exchange, and the holder
+   * heartbeats every third of it. Default 23000 (the Go server's default).
+   */
+  readonly serverReadTimeoutMs?: number | undefined
 }
 
 /**
@@ -321,6 +330,7 @@ const specOf = (
   const leaseTtlS = Options.validateLeaseTtl(options.leaseTtlS)
   const servers = Options.normalizeServers(options.servers, options.host, options.port)
   const renewRatio = Options.validateRenewRatio(options.renewRatio ?? 0.5)
+  const serverReadTimeoutMs = Options.validateServerReadTimeout(options.serverReadTimeoutMs)
   const shardingStrategy = options.shardingStrategy ?? stableHashShard
   return {
     kind,
@@ -336,6 +346,7 @@ const specOf = (
     auth: options.auth,
     connectTimeoutMs: options.connectTimeoutMs,
     socketTimeoutMs: options.socketTimeoutMs,
+    serverReadTimeoutMs,
     renewRatio,
     onLockLost: options.onLockLost
   }
@@ -426,6 +437,12 @@ export class DistributedPrimitive {
    * @since 0.1.0
    */
   readonly socketTimeoutMs: number | undefined
+  /**
+   * The server's `--read-timeout` assumed, in milliseconds (default 23000).
+   *
+   * @since 0.1.0
+   */
+  readonly serverReadTimeoutMs: number
 
   /**
    * Checks the options as dflockd-client 1.11 does (throws `LockError`)
@@ -448,6 +465,7 @@ export class DistributedPrimitive {
     this.onLockLost = options.onLockLost
     this.connectTimeoutMs = options.connectTimeoutMs
     this.socketTimeoutMs = options.socketTimeoutMs
+    this.serverReadTimeoutMs = spec.serverReadTimeoutMs
   }
 
   /**
@@ -747,6 +765,8 @@ export const stats = async (options?: StatsOptions): Promise<Stats> => {
     auth: options?.auth,
     connectTimeoutMs: options?.connectTimeoutMs,
     socketTimeoutMs: undefined,
+    // a lock's default: stats shares the runtime of locks with default options
+    serverReadTimeoutMs: Options.DEFAULT_SERVER_READ_TIMEOUT_MS,
     renewRatio: 0.5
   })
   const handle = Shared.retain(key, config)

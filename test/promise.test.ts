@@ -88,6 +88,8 @@ describe("effect-dflockd/promise", () => {
         () => new DistributedLock({ key: "k", acquireTimeoutS: -1 }),
         () => new DistributedLock({ key: "k", acquireTimeoutS: Number.NaN }),
         () => new DistributedLock({ key: "k", renewRatio: 1 }),
+        () => new DistributedLock({ key: "k", serverReadTimeoutMs: 0 }),
+        () => new DistributedLock({ key: "k", serverReadTimeoutMs: 2.5 }),
         () => new DistributedLock({ key: "k", servers: [] }),
         () => new DistributedSemaphore({ key: "k", limit: 0 }),
         () => new DistributedSemaphore({ key: "k", limit: 2.5 })
@@ -639,6 +641,7 @@ describe("effect-dflockd/promise", () => {
       auth: undefined,
       connectTimeoutMs: undefined,
       socketTimeoutMs: undefined,
+      serverReadTimeoutMs: 23_000,
       renewRatio: 0.5
     }
 
@@ -648,6 +651,7 @@ describe("effect-dflockd/promise", () => {
         auth: undefined,
         connectTimeoutMs: undefined,
         socketTimeoutMs: undefined,
+        serverReadTimeoutMs: 23_000,
         renewRatio: 0.5
       }
       const server: [string, number] = ["127.0.0.1", 3]
@@ -661,6 +665,7 @@ describe("effect-dflockd/promise", () => {
         [server, { ...settings, auth: "secret" }],
         [server, { ...settings, connectTimeoutMs: 100 }],
         [server, { ...settings, socketTimeoutMs: 100 }],
+        [server, { ...settings, serverReadTimeoutMs: 30_000 }],
         [server, { ...settings, renewRatio: 0.25 }]
       ]
       // more configurations than the entries kept: each is still named by its own fields

@@ -8,8 +8,8 @@
  * and usage errors come from `Command`/`Flag`/`Argument`. The connection
  * settings are read through the same `Config` as `DflockdClient.layerConfig`
  * (`DFLOCKD_SERVERS`, `DFLOCKD_AUTH_TOKEN`, `DFLOCKD_TLS`, `DFLOCKD_TLS_CA_FILE`,
- * `DFLOCKD_CONNECT_TIMEOUT`, `DFLOCKD_CLUSTER`: same parsers, same errors); a
- * flag, when given, takes its variable's place.
+ * `DFLOCKD_CONNECT_TIMEOUT`, `DFLOCKD_SERVER_READ_TIMEOUT`, `DFLOCKD_CLUSTER`:
+ * same parsers, same errors); a flag, when given, takes its variable's place.
  *
  * Every outcome is an exit code (see {@link ExitCode}); {@link main} never fails.
  */
@@ -96,6 +96,15 @@ const connectionFlags = {
     ),
     Flag.optional
   ),
+  serverReadTimeout: Flag.String("server-read-timeout").pipe(
+    Flag.withMetavar("duration"),
+    Flag.withDescription(
+      `the server's --read-timeout, e.g. "30 seconds": the lease counts as lost that long after the last ` +
+        `answered exchange; heartbeats every third of it ` +
+        `(default: $${InternalConfig.variables.serverReadTimeout}, else 23 seconds)`
+    ),
+    Flag.optional
+  ),
   quiet: Flag.Boolean("quiet").pipe(
     Flag.withAlias("q"),
     Flag.withDescription("print no diagnostics of dflock's own"),
@@ -161,6 +170,7 @@ export const connectionOptions = (
       tls: pick(Option.map(flags.tls, String), "--tls", variables.tls),
       tlsCaFile: pick(flags.tlsCa, "--tls-ca", variables.tlsCaFile),
       connectTimeout: pick(flags.connectTimeout, "--connect-timeout", variables.connectTimeout),
+      serverReadTimeout: pick(flags.serverReadTimeout, "--server-read-timeout", variables.serverReadTimeout),
       cluster: variables.cluster
     }
     const environment = yield* ConfigProvider.ConfigProvider
@@ -335,8 +345,10 @@ const description = `Runs <command> while holding the dflockd lock <key>: waits 
   exited, and exits with the command's exit code.
 
   Connection settings come from the same variables as DflockdClient.layerConfig (DFLOCKD_SERVERS,
-  DFLOCKD_AUTH_TOKEN, DFLOCKD_TLS, DFLOCKD_TLS_CA_FILE, DFLOCKD_CONNECT_TIMEOUT, DFLOCKD_CLUSTER);
-  a flag overrides its variable.
+  DFLOCKD_AUTH_TOKEN, DFLOCKD_TLS, DFLOCKD_TLS_CA_FILE, DFLOCKD_CONNECT_TIMEOUT,
+  DFLOCKD_SERVER_READ_TIMEOUT, DFLOCKD_CLUSTER); a flag overrides its variable. Set
+  --server-read-timeout (DFLOCKD_SERVER_READ_TIMEOUT) to the server's --read-timeout when it is not
+  the default 23 s: the lease is counted as lost, and the command stopped, by that deadline.
 
   Exit codes: the command's own (128+N if killed by signal N); 64 bad arguments or configuration;
   66 the CA file cannot be read; 69 cannot connect, auth rejected, or the server refused;

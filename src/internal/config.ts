@@ -10,10 +10,12 @@
  * | `DFLOCKD_TLS` | `true`/`false` (also yes/no, on/off, 1/0): TLS with the system CAs | `false` |
  * | `DFLOCKD_TLS_CA_FILE` | PEM file of the CA(s) to trust; implies TLS | none |
  * | `DFLOCKD_CONNECT_TIMEOUT` | dial + TLS handshake timeout, e.g. `3 seconds` | `5 seconds` |
+ * | `DFLOCKD_SERVER_READ_TIMEOUT` | the server's `--read-timeout`, e.g. `30 seconds`: a lease counts as lost that long (less a margin) after the last answered exchange; the heartbeat defaults to a third of it | `23 seconds` |
  * | `DFLOCKD_CLUSTER` | comma-separated cluster members: rejected: this client version has no cluster mode | none |
  *
- * Every invalid value is a `ConfigError` whose message names the variable. The
- * auth token's value never appears in an error.
+ * Every invalid value is a `ConfigError` whose message names the variable (a
+ * duration's also shows a valid one). The auth token's value never appears in
+ * an error.
  */
 import { readFileSync } from "node:fs"
 import * as Config from "effect/Config"
@@ -39,6 +41,7 @@ export interface ClientOptions {
   readonly auth: Redacted.Redacted<string> | undefined
   readonly tls: true | { readonly ca: string } | undefined
   readonly connectTimeout: Duration.Duration | undefined
+  readonly serverReadTimeout: Duration.Duration | undefined
 }
 
 /** The environment variables read by {@link config}. */
@@ -48,6 +51,7 @@ export const variables = {
   tls: "DFLOCKD_TLS",
   tlsCaFile: "DFLOCKD_TLS_CA_FILE",
   connectTimeout: "DFLOCKD_CONNECT_TIMEOUT",
+  serverReadTimeout: "DFLOCKD_SERVER_READ_TIMEOUT",
   cluster: "DFLOCKD_CLUSTER"
 } as const
 
@@ -152,15 +156,34 @@ const tlsCaAt = (name: string): Config.Config<Option.Option<string>> =>
     }))
   )
 
-const connectTimeoutAt = (name: string): Config.Config<Duration.Duration | undefined> =>
-  Config.Duration(name).pipe(
+const parseDuration = Schema.decodeUnknownOption(Schema.DurationFromString)
+
+/**
+ * An optional positive finite duration, written as `Config.Duration` reads it
+ * (`1500 millis`, `3 seconds`, …). Its errors name the variable (or flag) and
+ * show `example`, a valid value.
+ */
+const positiveDurationAt = (name: string, example: string): Config.Config<Duration.Duration | undefined> =>
+  Config.String(name).pipe(
     Config.option,
     Config.mapEffect(Option.match({
       onNone: () => Effect.succeed(undefined),
-      onSome: (d) =>
-        Duration.isFinite(d) && Duration.toMillis(d) > 0
-          ? Effect.succeed(d)
-          : Effect.fail(invalid(name, `must be a positive finite duration, got ${Duration.format(d)}`))
+      onSome: (text) =>
+        Option.match(parseDuration(text), {
+          onNone: () =>
+            Effect.fail(
+              invalid(name, `expected a duration such as ${JSON.stringify(example)}, got ${JSON.stringify(text)}`)
+            ),
+          onSome: (d) =>
+            Duration.isFinite(d) && Duration.toMillis(d) > 0
+              ? Effect.succeed(d)
+              : Effect.fail(
+                invalid(
+                  name,
+                  `must be a positive finite duration such as ${JSON.stringify(example)}, got ${Duration.format(d)}`
+                )
+              )
+        })
     }))
   )
 
@@ -196,6 +219,7 @@ export interface Sources {
   readonly tls: string
   readonly tlsCaFile: string
   readonly connectTimeout: string
+  readonly serverReadTimeout: string
   readonly cluster: string
 }
 
@@ -209,10 +233,13 @@ export const connectionConfig = (sources: Sources = defaultSources): Config.Conf
     auth: sources.authTokenRequired ? requiredAuthTokenAt(sources.authToken) : authTokenAt(sources.authToken),
     tls: tlsAt(sources.tls),
     ca: tlsCaAt(sources.tlsCaFile),
-    connectTimeout: connectTimeoutAt(sources.connectTimeout),
+    connectTimeout: positiveDurationAt(sources.connectTimeout, "3 seconds"),
+    serverReadTimeout: positiveDurationAt(sources.serverReadTimeout, "30 seconds"),
     cluster: clusterAt(sources.cluster, sources.servers)
   }).pipe(
-    Config.mapEffect(({ auth, ca, connectTimeout, servers, tls }): Effect.Effect<ClientOptions, Config.ConfigError> => {
+    Config.mapEffect((
+      { auth, ca, connectTimeout, serverReadTimeout, servers, tls }
+    ): Effect.Effect<ClientOptions, Config.ConfigError> => {
       if (Option.isSome(ca) && Option.isSome(tls) && !tls.value) {
         return Effect.fail(invalid(sources.tlsCaFile, `is set while ${sources.tls} is false; unset one of them`))
       }
@@ -220,7 +247,8 @@ export const connectionConfig = (sources: Sources = defaultSources): Config.Conf
         servers,
         auth,
         tls: Option.isSome(ca) ? { ca: ca.value } : Option.getOrElse(tls, () => false) ? true : undefined,
-        connectTimeout
+        connectTimeout,
+        serverReadTimeout
       })
     })
   )

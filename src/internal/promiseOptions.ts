@@ -42,6 +42,18 @@ export const validateRenewRatio = (ratio: unknown): number => {
   return ratio
 }
 
+/** The server's `--read-timeout` the Go dflockd starts with, as `serverReadTimeoutMs` defaults to it. */
+export const DEFAULT_SERVER_READ_TIMEOUT_MS = 23_000
+
+/** This client's `serverReadTimeoutMs` (not in 1.11), checked in 1.11's style. */
+export const validateServerReadTimeout = (millis: unknown): number => {
+  if (millis === undefined || millis === null) return DEFAULT_SERVER_READ_TIMEOUT_MS
+  if (typeof millis !== "number" || !Number.isInteger(millis) || millis < 1) {
+    throw new LockError("serverReadTimeoutMs must be an integer >= 1")
+  }
+  return millis
+}
+
 export const validateLimit = (limit: unknown): number => {
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
     throw new LockError("limit must be an integer >= 1")
@@ -150,6 +162,7 @@ export interface ConnectionSettings {
   readonly auth: string | undefined
   readonly connectTimeoutMs: number | undefined
   readonly socketTimeoutMs: number | undefined
+  readonly serverReadTimeoutMs: number
   readonly renewRatio: number
 }
 
@@ -162,6 +175,7 @@ export const configFor = (server: readonly [string, number], settings: Connectio
   auth: settings.auth,
   connectTimeoutMs: settings.connectTimeoutMs,
   socketTimeoutMs: settings.socketTimeoutMs,
+  serverReadTimeoutMs: settings.serverReadTimeoutMs,
   renewRatio: settings.renewRatio
 })
 
@@ -174,7 +188,8 @@ export interface ConfigEntry {
 const sameConfig = (config: Shared.Config, server: readonly [string, number], settings: ConnectionSettings) =>
   config.host === server[0] && config.port === server[1] && config.tlsFingerprint === settings.tls.fingerprint &&
   config.auth === settings.auth && config.connectTimeoutMs === settings.connectTimeoutMs &&
-  config.socketTimeoutMs === settings.socketTimeoutMs && config.renewRatio === settings.renewRatio
+  config.socketTimeoutMs === settings.socketTimeoutMs && config.serverReadTimeoutMs === settings.serverReadTimeoutMs &&
+  config.renewRatio === settings.renewRatio
 
 /** The configurations used last, newest first: a program has one or a few (one per server). */
 const recent: Array<ConfigEntry> = []
