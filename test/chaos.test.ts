@@ -10,12 +10,16 @@
  * Faults: the holder's link cut, the server killed (-9) and restarted, a
  * graceful shutdown, a link stalled across the grant, the holder's event loop
  * blocked across the grant, a stray line on a holding connection (from a tiny
- * peer that feeds the client what a faulty server would).
+ * peer that feeds the client what a faulty server would); and, on a server with
+ * a short `--read-timeout`, a true partition (no byte, no close crosses) under a
+ * lease longer than the read timeout, the same under a ticket's lease, a
+ * half-open link (the server side closed, the client side silent), and a
+ * partition that heals before anything is due to be lost.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schedule } from "effect"
 import * as Net from "node:net"
-import { Lock } from "../src/index.ts"
+import { DflockdClient, Lock } from "../src/index.ts"
 import { contender, now, recordedRegion, type RegionTimes } from "./support/chaos.ts"
 import { clientLayer, scopedRestart, scopedServer } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
@@ -33,22 +37,18 @@ const REACTION_MS = 100
 let counter = 0
 const freshKey = (name: string) => `chaos-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
 
-/** Logs how long after the event the region (or `lost`) ended. */
-const reaction = (what: string, event: number, ended: number) => {
+/** Logs how long after the event the region (or `lost`) ended; at most `bound` (default the reaction time). */
+const reaction = (what: string, event: number, ended: number, bound: number = REACTION_MS) => {
   process.stdout.write(
     `chaos measure [${server.label}] ${what}: interrupted ${(ended - event).toFixed(1)} ms after the event\n`
   )
-  assert.isAtMost(ended - event, REACTION_MS, `${what}: interrupted within the reaction time`)
+  assert.isAtMost(ended - event, bound, `${what}: interrupted within ${bound} ms`)
 }
 
 const newTimes = (): RegionTimes => ({ started: undefined, ended: undefined })
 
-/** Our region and their grant: either ours never started, or it ended no later than their grant + reaction. */
-const assertNoOverlap = (times: RegionTimes, theirGrant: number, what: string) => {
-  if (times.started === undefined) {
-    process.stdout.write(`chaos measure [${server.label}] ${what}: our region never started\n`)
-    return
-  }
+/** Logs how long our (ended) region outlasted their grant: positive, it overlapped; negative, it ended first. */
+const measureOverlap = (times: RegionTimes, theirGrant: number, what: string): number => {
   assert.isDefined(times.ended, `${what}: our region is still running`)
   const overlap = times.ended! - theirGrant
   process.stdout.write(
@@ -56,7 +56,20 @@ const assertNoOverlap = (times: RegionTimes, theirGrant: number, what: string) =
       overlap > 0 ? "after" : "before"
     } their grant\n`
   )
-  assert.isAtMost(overlap, REACTION_MS, `${what}: our region ran ${overlap.toFixed(1)} ms past the other's grant`)
+  return overlap
+}
+
+/**
+ * Our region and their grant: either ours never started, or it ended no later
+ * than their grant + `bound` (default the reaction time).
+ */
+const assertNoOverlap = (times: RegionTimes, theirGrant: number, what: string, bound: number = REACTION_MS) => {
+  if (times.started === undefined) {
+    process.stdout.write(`chaos measure [${server.label}] ${what}: our region never started\n`)
+    return
+  }
+  const overlap = measureOverlap(times, theirGrant, what)
+  assert.isAtMost(overlap, bound, `${what}: our region ran ${overlap.toFixed(1)} ms past the other's grant`)
 }
 
 /**
@@ -241,6 +254,203 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
           yield* Fiber.interrupt(holder)
           assertNoOverlap(times, yield* Effect.promise(() => second.granted), "blocked event loop, renewed")
         }
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
+
+/**
+ * The server's read timeout (`--read-timeout`): dflockd closes a connection it
+ * has read nothing from for that long and frees its locks at once, with no word
+ * to a partitioned client. Each test runs its own server with a short read
+ * timeout, and a client told it (`serverReadTimeout`), so its heartbeat is a
+ * third of it; the leases (20 s) are far longer, so only the read timeout's
+ * deadline and the heartbeat's bound can end the region in time.
+ */
+describe(`chaos on ${server.label}: partitions and half-open links under the server's read timeout`, () => {
+  /** The overlap a partition may leave (README: 50 ms); a negative one, ours ended first, is expected. */
+  const PARTITION_OVERLAP_MS = 50
+  /** The server's `--read-timeout` and the client's `serverReadTimeout` (heartbeat: a third, 1 s). */
+  const READ_TIMEOUT_SECONDS = 3
+  const HEARTBEAT_MS = READ_TIMEOUT_SECONDS * 1000 / 3
+  /** Slack for timers late on a loaded 2-core machine. */
+  const SLACK_MS = 500
+
+  const measure = (what: string, text: string) =>
+    process.stdout.write(`chaos measure [${server.label}] ${what}: ${text}\n`)
+
+  const ms = (millis: number) => `${millis.toFixed(1)} ms`
+
+  /** Lost by the heartbeat's bound or the read timeout's deadline, not by the connection's end (none came). */
+  const assertLostBySilence = (error: { readonly _tag: string; readonly reason?: string }, what: string) => {
+    assert.strictEqual(error._tag, "LockLostError", what)
+    assert.match(error.reason ?? "", /unanswered|read timeout/, `${what}: lost by the silence`)
+  }
+
+  const readTimeoutServer = scopedServer({ "read-timeout": READ_TIMEOUT_SECONDS, "default-lease-ttl": 33 })
+  const readTimeoutClient = (address: string) =>
+    clientLayer(address, { pool: false, serverReadTimeout: `${READ_TIMEOUT_SECONDS} seconds` })
+
+  it.live(
+    "a partition (no byte, no close crosses) under a 20 s lease: the region ends before the server's read timeout frees the lock",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* readTimeoutServer
+        const link = yield* relay(own)
+        const key = freshKey("partition")
+        const times = newTimes()
+        const entered = yield* Deferred.make<void>()
+        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, { leaseTtl: "20 seconds" }).pipe(
+          Effect.flip,
+          Effect.provide(readTimeoutClient(link.address)),
+          Effect.forkChild
+        )
+        yield* Deferred.await(entered)
+        const other = yield* contender(own, key)
+        yield* Effect.promise(() => other.sent)
+        yield* Effect.sleep("150 millis") // queued behind us on the server
+        const partitionedAt = now()
+        link.partition() // the server hears nothing more, not even our close; it frees the lock at its read timeout
+        const error = yield* Fiber.join(holder)
+        const theirGrant = yield* Effect.promise(() => other.granted)
+        assertLostBySilence(error, "partition")
+        measure(
+          "partition",
+          `our region ended ${ms(times.ended! - partitionedAt)}, their grant ${
+            ms(theirGrant - partitionedAt)
+          } after the partition`
+        )
+        assertNoOverlap(times, theirGrant, "partition", PARTITION_OVERLAP_MS)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "a partition under a queued ticket's lease (20 s): the region ends before the server's read timeout frees the lock",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* readTimeoutServer
+        const link = yield* relay(own)
+        const key = freshKey("ticket-partition")
+        const first = yield* contender(own, key, { holdMillis: 1000 })
+        yield* Effect.promise(() => first.granted)
+        yield* Effect.gen(function*() {
+          const ticket = yield* Lock.enqueue(key, { leaseTtl: "20 seconds" })
+          assert.strictEqual(ticket.status, "queued", "queued behind the first")
+          const lock = yield* ticket.wait("10 seconds") // granted when the first releases
+          const times = newTimes()
+          const entered = yield* Deferred.make<void>()
+          // the region runs while the ticket's lease is held, as `withLock` runs it
+          const holder = yield* Effect.raceFirst(recordedRegion(times, entered), lock.lost).pipe(
+            Effect.flip,
+            Effect.forkChild
+          )
+          yield* Deferred.await(entered)
+          const other = yield* contender(own, key)
+          yield* Effect.promise(() => other.sent)
+          yield* Effect.sleep("150 millis") // queued behind us on the server
+          const partitionedAt = now()
+          link.partition()
+          const error = yield* Fiber.join(holder)
+          const theirGrant = yield* Effect.promise(() => other.granted)
+          assertLostBySilence(error, "ticket's partition")
+          measure(
+            "ticket's partition",
+            `our region ended ${ms(times.ended! - partitionedAt)}, their grant ${
+              ms(theirGrant - partitionedAt)
+            } after the partition`
+          )
+          assertNoOverlap(times, theirGrant, "ticket's partition", PARTITION_OVERLAP_MS)
+        }).pipe(Effect.scoped, Effect.provide(readTimeoutClient(link.address)))
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "a half-open link (server side closed, client side silent): the region ends within the heartbeat's bound",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* readTimeoutServer
+        const link = yield* relay(own)
+        const key = freshKey("half-open")
+        const times = newTimes()
+        const entered = yield* Deferred.make<void>()
+        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, { leaseTtl: "20 seconds" }).pipe(
+          Effect.flip,
+          Effect.provide(readTimeoutClient(link.address)),
+          Effect.forkChild
+        )
+        yield* Deferred.await(entered)
+        const other = yield* contender(own, key)
+        yield* Effect.promise(() => other.sent)
+        yield* Effect.sleep("150 millis") // queued behind us on the server
+        const halfOpenAt = now()
+        link.halfOpen() // the server sees the close and grants the other at once; we hear nothing
+        const theirGrant = yield* Effect.promise(() => other.granted)
+        const error = yield* Fiber.join(holder)
+        assertLostBySilence(error, "half-open link")
+        measure("half-open link", `their grant ${ms(theirGrant - halfOpenAt)} after the half-open`)
+        assert.isAtMost(theirGrant - halfOpenAt, 1000, "the server saw the close")
+        // the next heartbeat is due within one interval, and its reply is awaited for one more
+        reaction("half-open link", halfOpenAt, times.ended!, 2 * HEARTBEAT_MS + SLACK_MS)
+        measureOverlap(times, theirGrant, "half-open link") // positive: the server freed the lock at once
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "a partition that heals before anything is due: nothing is lost, the lease goes on, and the release frees the lock",
+    () =>
+      Effect.gen(function*() {
+        // read timeout 6 s, heartbeat 2 s: a 1 s partition holds one renewal for at most 1 s
+        const own = yield* scopedServer({ "read-timeout": 6, "default-lease-ttl": 33 })
+        const link = yield* relay(own)
+        const key = freshKey("heal")
+        yield* Effect.gen(function*() {
+          const times = newTimes()
+          const entered = yield* Deferred.make<void>()
+          const granted = yield* Deferred.make<Lock.Lock>()
+          const holder = yield* Effect.gen(function*() {
+            const lock = yield* Lock.acquire(key, { leaseTtl: "20 seconds" })
+            yield* Deferred.succeed(granted, lock)
+            return yield* Effect.raceFirst(recordedRegion(times, entered), lock.lost)
+          }).pipe(Effect.scoped, Effect.flip, Effect.forkChild)
+          const lock = yield* Deferred.await(granted)
+          yield* Deferred.await(entered)
+          const lost = yield* Effect.forkChild(Effect.flip(lock.lost))
+          // queued behind us from before the partition: granted early, it would overlap
+          const other = yield* contender(own, key)
+          yield* Effect.promise(() => other.sent)
+          // a renewal was just sent: the next is due one heartbeat (2 s) later, inside the partition
+          yield* Effect.promise(() => link.nextWrite())
+          yield* Effect.sleep("1500 millis")
+          link.partition()
+          yield* Effect.sleep("1000 millis")
+          const renewalBytes = link.held()
+          assert.isAbove(renewalBytes, 0, "a renewal was held by the partition")
+          const sentAtHeal = link.sent()
+          link.heal()
+          yield* Effect.sleep("4500 millis") // two more renewals
+          const renewalsSince = (link.sent() - sentAtHeal) / renewalBytes
+          measure(
+            "healed partition (1000 ms)",
+            `lease ${lost.pollUnsafe() === undefined ? "kept" : "lost"}, ${renewalsSince} renewals since the heal`
+          )
+          assert.isUndefined(lost.pollUnsafe(), "the lease was not lost")
+          assert.isUndefined(holder.pollUnsafe(), "the region still runs")
+          assert.isUndefined(times.ended, "the region still runs")
+          assert.isAtLeast(renewalsSince, 2, "renewed across the heal")
+          // our release frees the lock: the other is granted then, not at a read timeout
+          yield* Fiber.interrupt(holder)
+          const theirGrant = yield* Effect.promise(() => other.granted)
+          assert.strictEqual(
+            yield* DflockdClient.DflockdClient.use((client) => client.idleConnections),
+            1,
+            "the release was answered (the connection went back to the pool)"
+          )
+          assertNoOverlap(times, theirGrant, "healed partition, then our release", 0)
+          assert.isAtMost(theirGrant - times.ended!, 1000, "granted on our release")
+        }).pipe(Effect.provide(clientLayer(link.address, { serverReadTimeout: "6 seconds" })))
       }).pipe(Effect.scoped),
     30_000
   )
