@@ -7,13 +7,14 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
-import type { LockLostError } from "./Errors.ts"
+import type { InvalidArgumentError, LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
 import * as TwoPhase from "./internal/ticket.ts"
 import * as LeaseTypes from "./Lease.ts"
@@ -306,3 +307,149 @@ export const withLock: {
       Lease.traced("dflockd.Lock.withLock", key)
     )
 )
+
+/**
+ * Acquires every lock of `keys` or none, for the current scope. The keys are
+ * taken in one global order (sorted, whatever their shards), so two processes
+ * locking the same keys in different orders never deadlock; `acquireTimeout`
+ * bounds the whole acquisition. If one key cannot be had, those already held
+ * are released at once. The locks come back in the order of `keys` and are
+ * released together when the scope closes. Empty or repeated keys are an
+ * `InvalidArgumentError`, before any I/O.
+ *
+ * **Example** (A transfer between two accounts)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const transfer = (from: string, to: string, amount: number) =>
+ *   Effect.gen(function*() {
+ *     const locks = yield* Lock.acquireAll([`account-${from}`, `account-${to}`])
+ *     yield* Effect.log(`moving ${amount} under fences ${locks.map((lock) => lock.fence).join(" and ")}`)
+ *   }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category acquiring
+ */
+export const acquireAll: (
+  keys: ReadonlyArray<string>,
+  options?: AcquireOptions
+) => Effect.Effect<ReadonlyArray<Lock>, AcquireError, Scope.Scope | DflockdClient> = (
+  keys: ReadonlyArray<string>,
+  options?: AcquireOptions
+) => Lease.acquireAll(keys, options).pipe(Lease.traced("dflockd.Lock.acquireAll", keys.join(",")))
+
+/**
+ * Runs an effect while holding every lock of `keys` ({@link acquireAll}): all
+ * or none, in one global order, released together. The loss of any one lease
+ * interrupts the effect, which then fails with `LockLostError`.
+ *
+ * **Example** (Both accounts or neither, data-last and data-first)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const move = Effect.log("debit one account, credit the other")
+ * const a = move.pipe(Lock.withLocks(["account-7", "account-3"], { acquireTimeout: "5 seconds" }))
+ * const b = Lock.withLocks(move, ["account-3", "account-7"])
+ * ```
+ *
+ * @since 0.1.0
+ * @category regions
+ */
+export const withLocks: {
+  (
+    keys: ReadonlyArray<string>,
+    options?: AcquireOptions
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    keys: ReadonlyArray<string>,
+    options?: AcquireOptions
+  ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, keys: ReadonlyArray<string>, options?: AcquireOptions) =>
+    Lease.withLeases(self, keys, options).pipe(Lease.traced("dflockd.Lock.withLocks", keys.join(",")))
+)
+
+/**
+ * Renews a held lock now with a new lease (whole seconds ≥ 1), counted from
+ * this renewal; later renewals keep it. For a region that learns it needs
+ * longer (or less) than it asked for. A refused or failed renewal loses the
+ * lock: `lost` fails, a `withLock` region is interrupted, and this fails with
+ * `LockLostError`; so does extending a lock already lost or released.
+ *
+ * **Example** (Asking for more time mid-region)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Lock.acquire("migration", { leaseTtl: "30 seconds" })
+ *   yield* Lock.extend(lock, "5 minutes")
+ *   yield* Effect.log(`${lock.key} held for a while longer`)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const extend: {
+  (leaseTtl: Duration.Input): (self: Lock) => Effect.Effect<void, InvalidArgumentError | LockLostError>
+  (self: Lock, leaseTtl: Duration.Input): Effect.Effect<void, InvalidArgumentError | LockLostError>
+} = dual(2, (self: Lock, leaseTtl: Duration.Input) => Lease.extend(self, leaseTtl))
+
+/**
+ * How long the lock is still held as the client sees it: the time until its
+ * deadline (the send of the last confirmed renewal plus the lease, or the
+ * server's read timeout if shorter, less the safety margin), when `lost` would
+ * fail unless a renewal comes first. Zero once the lock is lost or released.
+ *
+ * **Example** (Deciding whether to start one more step)
+ *
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const step = (lock: Lock.Lock) =>
+ *   Effect.gen(function*() {
+ *     const left = yield* Lock.remaining(lock)
+ *     yield* Effect.log(`${Duration.format(left)} left on ${lock.key}`)
+ *   })
+ * ```
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const remaining = (self: Lock): Effect.Effect<Duration.Duration> => Lease.remaining(self)
+
+/**
+ * Releases a held lock now, before its scope closes (the scope's finalizer then
+ * does nothing). Renewals stop; a lock already lost is not released (the
+ * server may have granted it to someone else). Releasing twice does nothing.
+ *
+ * **Example** (Letting go early, then finishing without the lock)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Lock.acquire("orders")
+ *   yield* Effect.log("the part that needs the lock")
+ *   yield* Lock.release(lock)
+ *   yield* Effect.log("the part that does not")
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const release = (self: Lock): Effect.Effect<void> => Lease.release(self)

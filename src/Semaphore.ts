@@ -5,13 +5,14 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
-import type { LockLostError } from "./Errors.ts"
+import type { InvalidArgumentError, LockLostError } from "./Errors.ts"
 import * as Lease from "./internal/lease.ts"
 import * as TwoPhase from "./internal/ticket.ts"
 import * as LeaseTypes from "./Lease.ts"
@@ -288,3 +289,71 @@ export const withPermit: {
       Lease.traced("dflockd.Semaphore.withPermit", key)
     )
 )
+
+/**
+ * Renews a held permit now with a new lease (whole seconds ≥ 1), counted from
+ * this renewal; later renewals keep it. A refused or failed renewal loses the
+ * permit (`lost` fails, a `withPermit` region is interrupted) and this fails
+ * with `LockLostError`, as does extending a permit already lost or released.
+ *
+ * **Example** (A long job asks for more time)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const permit = yield* Semaphore.acquire("encoders", { limit: 4, leaseTtl: "30 seconds" })
+ *   yield* Semaphore.extend(permit, "10 minutes")
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const extend: {
+  (leaseTtl: Duration.Input): (self: Permit) => Effect.Effect<void, InvalidArgumentError | LockLostError>
+  (self: Permit, leaseTtl: Duration.Input): Effect.Effect<void, InvalidArgumentError | LockLostError>
+} = dual(2, (self: Permit, leaseTtl: Duration.Input) => Lease.extend(self, leaseTtl))
+
+/**
+ * How long the permit is still held as the client sees it (until its deadline
+ * less the safety margin); zero once lost or released.
+ *
+ * **Example** (Logging what is left)
+ *
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const report = (permit: Semaphore.Permit) =>
+ *   Effect.flatMap(Semaphore.remaining(permit), (left) => Effect.log(`${Duration.format(left)} left`))
+ * ```
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const remaining = (self: Permit): Effect.Effect<Duration.Duration> => Lease.remaining(self)
+
+/**
+ * Releases a held permit now, before its scope closes (the scope's finalizer
+ * then does nothing); releasing twice does nothing.
+ *
+ * **Example** (Giving the slot back early)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Semaphore } from "effect-dflockd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const permit = yield* Semaphore.acquire("encoders", { limit: 4 })
+ *   yield* Effect.log("encoding")
+ *   yield* Semaphore.release(permit)
+ *   yield* Effect.log("uploading, without the slot")
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const release = (self: Permit): Effect.Effect<void> => Lease.release(self)

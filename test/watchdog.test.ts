@@ -3,7 +3,7 @@
  * TestClock: when renewals go out, and exactly when a lease counts as lost.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Ref } from "effect"
+import { Clock, Effect, Fiber, MutableRef, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as Watchdog from "../src/internal/watchdog.ts"
 
@@ -11,6 +11,9 @@ import * as Watchdog from "../src/internal/watchdog.ts"
 const settle = Effect.yieldNow
 
 const isDone = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() !== undefined
+
+/** A lease granted at `confirmedAt` (the send of its request) for `leaseMillis`. */
+const timelineOf = (confirmedAt: number, leaseMillis: number) => MutableRef.make({ confirmedAt, leaseMillis })
 
 describe("marginFor", () => {
   it("is a tenth of the lease, at most one second", () => {
@@ -25,8 +28,7 @@ describe("keepAlive", () => {
     Effect.gen(function*() {
       const renewals = yield* Ref.make<ReadonlyArray<number>>([])
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 10_000,
+        timeline: timelineOf(0, 10_000),
         renewEvery: 5000,
         renew: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(renewals, (r) => [...r, now]))
       }).pipe(Effect.forkChild)
@@ -43,8 +45,7 @@ describe("keepAlive", () => {
   it.effect("a renewal that never answers: Expired exactly at the deadline less the margin", () =>
     Effect.gen(function*() {
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 10_000,
+        timeline: timelineOf(0, 10_000),
         renewEvery: 5000,
         renew: Effect.never
       }).pipe(Effect.flip, Effect.forkChild)
@@ -62,8 +63,7 @@ describe("keepAlive", () => {
     Effect.gen(function*() {
       const calls = yield* Ref.make(0)
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 10_000,
+        timeline: timelineOf(0, 10_000),
         renewEvery: 5000,
         // the first renewal (sent at 5 s) is confirmed; later ones hang
         renew: Effect.flatMap(Ref.getAndUpdate(calls, (n) => n + 1), (n) => n === 0 ? Effect.void : Effect.never)
@@ -81,8 +81,7 @@ describe("keepAlive", () => {
   it.effect("a failed renewal fails with its error at once", () =>
     Effect.gen(function*() {
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 10_000,
+        timeline: timelineOf(0, 10_000),
         renewEvery: 5000,
         renew: Effect.fail("refused" as const)
       }).pipe(Effect.flip, Effect.forkChild)
@@ -99,8 +98,7 @@ describe("keepAlive", () => {
     Effect.gen(function*() {
       const renewals = yield* Ref.make(0)
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 10_000,
+        timeline: timelineOf(0, 10_000),
         renewEvery: 9_500, // a renew ratio of 0.95 would miss the 9 s deadline
         renew: Ref.update(renewals, (n) => n + 1)
       }).pipe(Effect.forkChild)
@@ -118,7 +116,7 @@ describe("keepAlive", () => {
     Effect.gen(function*() {
       yield* TestClock.adjust("20 seconds")
       const error = yield* Effect.flip(
-        Watchdog.keepAlive({ grantedAt: 0, leaseMillis: 10_000, renewEvery: 5000, renew: Effect.void })
+        Watchdog.keepAlive({ timeline: timelineOf(0, 10_000), renewEvery: 5000, renew: Effect.void })
       )
       assert.strictEqual(error._tag, "Expired")
     }))
@@ -133,8 +131,7 @@ describe("keepAlive with the server's read timeout", () => {
   it.effect("a 20 s lease on a server with a 3 s read timeout: Expired (by readTimeout) at 3 s less the margin", () =>
     Effect.gen(function*() {
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 20_000,
+        timeline: timelineOf(0, 20_000),
         readTimeoutMillis: 3000,
         renewEvery: 2500, // capped at 3 s - 2 × 300 ms = 2.4 s
         // the renewal is on the wire but never answered: the reply's bound (2.4 s) outlasts the deadline
@@ -153,8 +150,7 @@ describe("keepAlive with the server's read timeout", () => {
     Effect.gen(function*() {
       const renewals = yield* Ref.make<ReadonlyArray<number>>([])
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 20_000,
+        timeline: timelineOf(0, 20_000),
         readTimeoutMillis: 3000,
         renewEvery: 1000,
         renew: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(renewals, (r) => [...r, now]))
@@ -172,8 +168,7 @@ describe("keepAlive with the server's read timeout", () => {
   it.effect("a heartbeat unanswered when the next is due: Unanswered at once, long before the deadline", () =>
     Effect.gen(function*() {
       const fiber = yield* Watchdog.keepAlive({
-        grantedAt: 0,
-        leaseMillis: 60_000,
+        timeline: timelineOf(0, 60_000),
         readTimeoutMillis: 23_000,
         renewEvery: 2000,
         renew: Effect.never

@@ -242,13 +242,25 @@ interface LeaseState {
   readonly lost: LockLostError | undefined
   /** Told when it is lost (`Held.onLost`). */
   readonly listeners: ReadonlyArray<LostListener>
-  /** The renewal in flight, if any: the release waits for it. */
+  /** The last renewal or extension sent, if any: the next exchange and the release wait for it. */
   readonly renewing: Fiber.Fiber<unknown, ExchangeError> | undefined
-  /** The lease's scope has begun to close: its keep-alive loop must not start. */
+  /** The keep-alive loop, once it runs: an extension restarts it, an early release stops it. */
+  readonly loop: Fiber.Fiber<void> | undefined
+  /** The lease has begun to end (released, or its scope closing): its keep-alive loop must not start. */
   readonly ended: boolean
 }
 
-const heldState: LeaseState = { lost: undefined, listeners: [], renewing: undefined, ended: false }
+const heldState: LeaseState = { lost: undefined, listeners: [], renewing: undefined, loop: undefined, ended: false }
+
+/** What the lease's owner can do to a held lease beyond reading it (`Lock.extend`, `release`, `remaining`). */
+export interface LeaseControl {
+  /** Renews the lease now with `leaseSeconds` (from this renewal's send); a refusal or failure loses it. */
+  readonly extend: (leaseSeconds: number) => Effect.Effect<void, LockLostError>
+  /** Releases the lease now; its scope's finalizer then does nothing. */
+  readonly release: Effect.Effect<void>
+  /** Time left before the client counts the lease as lost (zero once lost or released). */
+  readonly remaining: Effect.Effect<Duration.Duration>
+}
 
 /** Told, in the losing step itself, when a lease is lost. */
 export type LostListener = (error: LockLostError) => Effect.Effect<void>
@@ -324,13 +336,16 @@ class HeldLease implements Lease {
   readonly leaseTtl: Duration.Duration
   readonly server: string
   readonly lost: Effect.Effect<never, LockLostError>
+  /** Not part of `Lease`: reached through {@link controlOf}. */
+  readonly control: LeaseControl
   constructor(
     kind: Codec.Kind,
     key: string,
     token: string,
     leaseTtl: Duration.Duration,
     server: string,
-    lost: Effect.Effect<never, LockLostError>
+    lost: Effect.Effect<never, LockLostError>,
+    control: LeaseControl
   ) {
     this.kind = kind
     this.key = key
@@ -338,11 +353,27 @@ class HeldLease implements Lease {
     this.leaseTtl = leaseTtl
     this.server = server
     this.lost = lost
+    this.control = control
   }
   get fence(): bigint {
     return Option.getOrElse(Token.fence(this.token), () => 0n)
   }
 }
+
+/**
+ * The control of a lease this library acquired; `InvalidArgumentError` for
+ * anything else (a lease-shaped object made by hand).
+ */
+export const controlOf = (lease: Lease): Result.Result<LeaseControl, InvalidArgumentError> =>
+  lease instanceof HeldLease
+    ? Result.succeed(lease.control)
+    : Result.fail(
+      new InvalidArgumentError({
+        argument: "lease",
+        value: `{ key: ${JSON.stringify(String(lease.key))} }`,
+        detail: "is not a lease acquired through this client"
+      })
+    )
 
 /** {@link hold} once the lease is known to run `leaseMillis` from `grantedAtMillis`. */
 const holdFrom = (
@@ -352,12 +383,16 @@ const holdFrom = (
   grantedAtMillis: number,
   renewEvery: number
 ): Effect.Effect<Held> => {
-  const { connection, scope, plan } = holding
+  const { clock, connection, scope, plan } = holding
   const { kind, key } = plan.target
   const { token } = grant
   const requestTimeout = client.options.requestTimeout
-  const leaseMillis = grant.leaseSeconds * 1000
   const readTimeoutMillis = millisOf(client.options.serverReadTimeout)
+  // where the lease stands: moved on by each confirmed renewal, replaced by an extension
+  const timeline = MutableRef.make<Watchdog.Timeline>({
+    confirmedAt: grantedAtMillis,
+    leaseMillis: grant.leaseSeconds * 1000
+  })
 
   const renewals = Renewals.of(client)
   const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
@@ -389,59 +424,119 @@ const holdFrom = (
       return Effect.void
     })
 
+  // One exchange at a time on the connection, in the order asked (renewals, extensions):
+  // each runs to its reply or its deadline in a fiber of its own, after the one before it.
+  // Cut off by the scope closing, an exchange would leave the connection mid-way: the
+  // release waits for the last one instead. Reading the last and recording the new one
+  // happen in one synchronous step, so two callers cannot both go first.
+  const exchange = <A>(send: Effect.Effect<A, ExchangeError>): Effect.Effect<A, ExchangeError> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.withFiber((fiber) => {
+        const before = MutableRef.get(state).renewing
+        const next = Effect.runForkWith(fiber.context)(
+          before === undefined ? send : Effect.andThen(Fiber.await(before), send)
+        )
+        update((current) => ({ ...current, renewing: next }))
+        return restore(Fiber.join(next))
+      })
+    )
+  const renewFor = (leaseSeconds: number) =>
+    sendShort(connection, Codec.renew(kind, key, token, leaseSeconds), requestTimeout)
+
   // One loop renews the lease and watches its deadline, from the first renewal on (built
   // when it first runs). The connection's end is not its job: the connection tells the
   // lease itself (`onBreak` below), on the event.
   const keepAlive = () => {
-    // A renewal runs to its reply or its deadline in a fiber of its own: cut off by
-    // the scope closing, it would leave the connection mid-exchange. The release
-    // waits for it instead (a connection carries one exchange at a time).
-    const renew = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(
-        Effect.forkDetach(sendShort(connection, Codec.renew(kind, key, token, grant.leaseSeconds), requestTimeout), {
-          startImmediately: true
-        }),
-        (fiber) =>
-          Effect.andThen(
-            Effect.sync(() => update((current) => ({ ...current, renewing: fiber }))),
-            restore(Fiber.join(fiber))
-          )
-      )
-    )
-    return Watchdog.keepAlive({ grantedAt: grantedAtMillis, leaseMillis, readTimeoutMillis, renewEvery, renew }).pipe(
+    // renewed with the lease as it stands (an extension changes it)
+    const renew = exchange(Effect.suspend(() => renewFor(MutableRef.get(timeline).leaseMillis / 1000)))
+    return Watchdog.keepAlive({ timeline, readTimeoutMillis, renewEvery, renew }).pipe(
       Effect.catch((error) => lose(describeLoss(error, readTimeoutMillis)))
     )
   }
-  // started at once (no scheduler hop): its first step renews, or sleeps until the renewal
-  const fork = Effect.suspend(() => Effect.asVoid(Effect.forkIn(keepAlive(), scope, { startImmediately: true })))
+  // started at once (no scheduler hop): its first step renews, or sleeps until the renewal;
+  // a start after the lease began to end does nothing
+  const fork = Effect.suspend(() =>
+    MutableRef.get(state).ended
+      ? Effect.void
+      : Effect.map(
+        Effect.forkIn(keepAlive(), scope, { startImmediately: true }),
+        (loop) => update((current) => ({ ...current, loop }))
+      )
+  )
 
   // The lease is waiting in the client's renewals until its first renewal (if it has them).
   const firstRenewal: Renewals.Pending = {
     at: grantedAtMillis + renewEvery,
-    // a start after the scope began to close does nothing
-    start: Effect.suspend(() => MutableRef.get(state).ended ? Effect.void : fork)
+    start: fork
   }
 
   // Finalizers are uninterruptible; the release ends by its own deadline. Added before
   // the keep-alive fiber (whose own finalizer, interrupting it, runs first).
   const finalizer = Effect.suspend(() => {
+    const { ended, loop } = MutableRef.get(state)
+    // released early already (`LeaseControl.release`): nothing more to do
+    if (ended) return Effect.void
     update((current) => ({ ...current, ended: true }))
     renewals?.remove(firstRenewal)
     // the connection may serve another owner next: this lease stops listening first
+    // (an early release stops the loop itself; a closing scope interrupts it first)
     return Effect.andThen(
-      Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
-      Effect.suspend(() => {
-        const { lost, renewing } = MutableRef.get(state)
-        // A lost lease is not ours to release: the server may have granted it to someone else.
-        if (lost !== undefined) return Effect.void
-        const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
-          Effect.andThen(connection.unclaim),
-          Effect.catchCause((cause) => logReleaseFailure(key, cause))
-        )
-        return renewing === undefined ? release : Effect.andThen(Fiber.await(renewing), release)
-      })
+      loop === undefined ? Effect.void : Fiber.interrupt(loop),
+      Effect.andThen(
+        Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
+        Effect.suspend(() => {
+          const { lost, renewing } = MutableRef.get(state)
+          // A lost lease is not ours to release: the server may have granted it to someone else.
+          if (lost !== undefined) return Effect.void
+          const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
+            Effect.andThen(connection.unclaim),
+            Effect.catchCause((cause) => logReleaseFailure(key, cause))
+          )
+          return renewing === undefined ? release : Effect.andThen(Fiber.await(renewing), release)
+        })
+      )
     )
   })
+
+  const control: LeaseControl = {
+    extend: (leaseSeconds) =>
+      Effect.suspend(() => {
+        const { ended, lost } = MutableRef.get(state)
+        if (lost !== undefined) return Effect.fail(lost)
+        if (ended) return Effect.fail(new LockLostError({ key, token, reason: "the lease was released" }))
+        let sentAt = 0
+        const extended = exchange(Effect.suspend(() => {
+          sentAt = Watchdog.monotonicMillis(clock)
+          return renewFor(leaseSeconds)
+        }))
+        return Effect.matchEffect(extended, {
+          onFailure: (error) =>
+            Effect.andThen(
+              lose(`extending the lease failed: ${describe(error)}`),
+              Effect.suspend(() => Effect.fail(MutableRef.get(state).lost!))
+            ),
+          onSuccess: () =>
+            Effect.suspend(() => {
+              const current = MutableRef.get(timeline)
+              MutableRef.set(timeline, {
+                confirmedAt: Math.max(current.confirmedAt, sentAt),
+                leaseMillis: leaseSeconds * 1000
+              })
+              // the loop may sleep past a deadline brought forward: it starts again from the new timeline
+              renewals?.remove(firstRenewal)
+              const { loop } = MutableRef.get(state)
+              return loop === undefined ? fork : Effect.andThen(Fiber.interrupt(loop), fork)
+            })
+        })
+      }),
+    release: Effect.uninterruptible(finalizer),
+    remaining: Effect.sync(() => {
+      const { ended, lost } = MutableRef.get(state)
+      if (ended || lost !== undefined) return Duration.zero
+      const left = Watchdog.deadlineOf(MutableRef.get(timeline), readTimeoutMillis) - Watchdog.monotonicMillis(clock)
+      return Duration.millis(Math.max(0, left))
+    })
+  }
 
   const lease = new HeldLease(
     kind,
@@ -449,7 +544,8 @@ const holdFrom = (
     token,
     Duration.seconds(grant.leaseSeconds),
     connection.server,
-    Deferred.await(lostSignal)
+    Deferred.await(lostSignal),
+    control
   )
 
   // The server frees the lease the moment its connection ends: so does the lease.
@@ -609,5 +705,110 @@ export const withLease = <A, E, R>(
       // yielding wins before `lost` is forked; the keep-alive loop starts only if the
       // region outlives the lease's first renewal (the client's renewals start it).
       (held) => Effect.raceAllFirst([region, held.lease.lost])
+    )
+  )
+
+/** A lease's control, or a defect for a lease this library did not make (a programming error). */
+const controlled = <A, E>(lease: Lease, f: (control: LeaseControl) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.suspend(() => {
+    const control = controlOf(lease)
+    return Result.isSuccess(control) ? f(control.success) : Effect.die(control.failure)
+  })
+
+/** Renews `lease` now for `leaseTtl` (whole seconds ≥ 1), from this renewal on. */
+export const extend = (
+  lease: Lease,
+  leaseTtl: Duration.Input
+): Effect.Effect<void, InvalidArgumentError | LockLostError> =>
+  Effect.suspend((): Effect.Effect<void, InvalidArgumentError | LockLostError> => {
+    const seconds = Codec.validateLease(leaseTtl)
+    return Result.isFailure(seconds)
+      ? Effect.fail(seconds.failure)
+      : controlled(lease, (control) => control.extend(seconds.success))
+  })
+
+/** Releases `lease` now; its scope's finalizer then does nothing. */
+export const release = (lease: Lease): Effect.Effect<void> => controlled(lease, (control) => control.release)
+
+/** Time left before the client counts `lease` as lost (zero once lost or released). */
+export const remaining = (lease: Lease): Effect.Effect<Duration.Duration> =>
+  controlled(lease, (control) => control.remaining)
+
+/**
+ * Keys in the one global order every process of this library takes them in:
+ * sorted by UTF-16 code units, whatever their shards. Two processes locking
+ * the same keys in any order cannot deadlock. Empty or repeated keys are refused.
+ */
+export const globalOrder = (
+  keys: ReadonlyArray<string>
+): Result.Result<ReadonlyArray<string>, InvalidArgumentError> => {
+  if (keys.length === 0) {
+    return Result.fail(
+      new InvalidArgumentError({ argument: "keys", value: "[]", detail: "must name at least one key" })
+    )
+  }
+  const sorted = [...keys].sort()
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i] === sorted[i - 1]) {
+      return Result.fail(
+        new InvalidArgumentError({
+          argument: "keys",
+          value: JSON.stringify(sorted[i]),
+          detail: "must not repeat a key (it would wait for itself)"
+        })
+      )
+    }
+  }
+  return Result.succeed(sorted)
+}
+
+/**
+ * Acquires every lock of `keys` or none, in the global order, within one
+ * `acquireTimeout` for all of them. Every key is checked before any I/O. The
+ * leases come back in the order of `keys`, and are released together with the
+ * current scope; if one acquisition fails, those already held are released at
+ * once.
+ */
+export const acquireAll = (
+  keys: ReadonlyArray<string>,
+  options: AcquireOptions = {}
+): Effect.Effect<ReadonlyArray<Lease<"lock">>, AcquireError, Scope.Scope | DflockdClient> =>
+  Effect.gen(function*() {
+    const ordered = yield* Effect.fromResult(globalOrder(keys))
+    const client = yield* DflockdClient
+    const specs = ordered.map((key): Spec<"lock"> => ({ kind: "lock", key }))
+    const plans = specs.map((spec) => plan(spec, options, client.options))
+    for (const planned of plans) if (Result.isFailure(planned)) return yield* Effect.fail(planned.failure)
+    const wait = (plans[0] as Result.Success<Plan, InvalidArgumentError>).success.wait
+    const budget = wait.clientMillis ?? wait.seconds * 1000
+    const clock = yield* Clock.Clock
+    const deadline = Watchdog.monotonicMillis(clock) + budget
+    const scope = Scope.forkUnsafe(yield* Effect.scope, "sequential")
+    const byKey = new Map<string, Lease<"lock">>()
+    yield* Effect.forEach(specs, (spec) => {
+      const left = Math.max(0, deadline - Watchdog.monotonicMillis(clock))
+      return Effect.map(
+        acquireHeld(spec, { ...options, acquireTimeout: Duration.millis(left) }, scope, "child"),
+        (held) => void byKey.set(spec.key, ofKind(spec, held.lease))
+      )
+    }, { discard: true }).pipe(
+      Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+    )
+    return keys.map((key) => byKey.get(key)!)
+  })
+
+/**
+ * Runs `region` while holding every lock of `keys` ({@link acquireAll}); the
+ * loss of any one interrupts it with `LockLostError`.
+ */
+export const withLeases = <A, E, R>(
+  region: Effect.Effect<A, E, R>,
+  keys: ReadonlyArray<string>,
+  options: AcquireOptions = {}
+): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
+  Effect.scoped(
+    Effect.flatMap(
+      acquireAll(keys, options),
+      (leases) => Effect.raceAllFirst([region, ...leases.map((lease) => lease.lost)])
     )
   )

@@ -15,6 +15,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as MutableRef from "effect/MutableRef"
 import * as Option from "effect/Option"
 
 /** Safety margin before the deadline: a tenth of the lease, at most one second. */
@@ -52,15 +53,30 @@ export interface Unanswered {
   readonly millis: number
 }
 
-export interface KeepAliveOptions<E> {
-  /** When the request the server granted was sent ({@link monotonicMillis}): the lease runs `leaseMillis` from then. */
-  readonly grantedAt: number
+/**
+ * Where a lease stands: when the last request the server confirmed was sent
+ * ({@link monotonicMillis}), and the lease it was granted or renewed with.
+ * Replaced (never mutated) by each confirmation and each extension.
+ */
+export interface Timeline {
+  readonly confirmedAt: number
   readonly leaseMillis: number
+}
+
+/** The deadline (less the margin) of a lease at `timeline`. */
+export const deadlineOf = (timeline: Timeline, readTimeoutMillis: number): number => {
+  const life = lifetime(timeline.leaseMillis, readTimeoutMillis)
+  return timeline.confirmedAt + life - marginFor(life)
+}
+
+export interface KeepAliveOptions<E> {
+  /** The lease's timeline: read on every turn (an extension may change it), moved on by each confirmed renewal. */
+  readonly timeline: MutableRef.MutableRef<Timeline>
   /** The server's read timeout: a confirmed exchange keeps the connection at most this long. Default: none. */
   readonly readTimeoutMillis?: number | undefined
   /** Time between renewals (at most the lifetime less twice the margin). */
   readonly renewEvery: number
-  /** Sends one renewal; on success the lease runs `leaseMillis` from when it was sent. */
+  /** Sends one renewal; on success the lease runs its lease from when it was sent. */
   readonly renew: Effect.Effect<void, E>
 }
 
@@ -70,22 +86,28 @@ export interface KeepAliveOptions<E> {
  * next renewal is due (a heartbeat's reply is awaited with a bound), or with
  * `Expired` once the deadline less the margin passes without a confirmed
  * renewal (a renewal still waiting for its reply then is abandoned). The
- * deadline is the send of the last confirmed request plus the lifetime
- * (`leaseMillis`, or `readTimeoutMillis` if shorter). One fiber, one timer at a time.
+ * deadline is the send of the last confirmed request plus the lifetime (the
+ * lease, or `readTimeoutMillis` if shorter). One fiber, one timer at a time.
+ * Whoever changes the timeline otherwise (an extension) restarts the loop, so
+ * that it never sleeps past a deadline brought forward.
  */
 export const keepAlive = <E>(options: KeepAliveOptions<E>): Effect.Effect<never, E | Expired | Unanswered> =>
   Effect.gen(function*() {
-    const { leaseMillis, renew } = options
+    const { renew, timeline } = options
     const readTimeoutMillis = options.readTimeoutMillis ?? Number.POSITIVE_INFINITY
-    const life = lifetime(leaseMillis, readTimeoutMillis)
-    const expired: Expired = { _tag: "Expired", by: readTimeoutMillis < leaseMillis ? "readTimeout" : "lease" }
-    const margin = marginFor(life)
-    const renewEvery = renewInterval(life, options.renewEvery)
-    let due = options.grantedAt + life - margin
-    let nextRenewal = options.grantedAt + renewEvery
     while (true) {
       const at = yield* now
-      if (at >= due) return yield* Effect.fail(expired)
+      const current = MutableRef.get(timeline)
+      const life = lifetime(current.leaseMillis, readTimeoutMillis)
+      const due = current.confirmedAt + life - marginFor(life)
+      const renewEvery = renewInterval(life, options.renewEvery)
+      const nextRenewal = current.confirmedAt + renewEvery
+      if (at >= due) {
+        return yield* Effect.fail<Expired>({
+          _tag: "Expired",
+          by: readTimeoutMillis < current.leaseMillis ? "readTimeout" : "lease"
+        })
+      }
       if (at < nextRenewal) {
         yield* Effect.sleep(Math.min(nextRenewal, due) - at)
         continue
@@ -98,7 +120,7 @@ export const keepAlive = <E>(options: KeepAliveOptions<E>): Effect.Effect<never,
         if (bound < due - at) return yield* Effect.fail<Unanswered>({ _tag: "Unanswered", millis: bound })
         continue
       }
-      due = Math.max(due, at + life - margin)
-      nextRenewal = at + renewEvery
+      const after = MutableRef.get(timeline)
+      if (at > after.confirmedAt) MutableRef.set(timeline, { ...after, confirmedAt: at })
     }
   })
