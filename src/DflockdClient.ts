@@ -412,7 +412,8 @@ export type Dialer = (
  * @category constructors
  */
 export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dialer: Dialer) {
-  const resolved = yield* Effect.orDie(Effect.fromResult(resolveOptions(options)))
+  // bad options are the caller's to handle: a typed failure of the layer, never a defect
+  const resolved = yield* Effect.fromResult(resolveOptions(options))
   const { servers } = resolved
 
   // one server and the default strategy: that server owns every key, no hashing
@@ -519,7 +520,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient> =>
+export const layer = (options: ClientOptions = {}): Layer.Layer<DflockdClient, InvalidArgumentError> =>
   Layer.effect(DflockdClient, make(options))
 
 /**
@@ -614,9 +615,8 @@ export const layerConfig = (
 ): Layer.Layer<DflockdClient, Config.ConfigError> =>
   Layer.effect(
     DflockdClient,
-    Effect.flatMap(Config.unwrap(options), (resolved) =>
-      Result.match(resolveOptions(resolved), {
-        onFailure: (error) => Effect.fail(InternalConfig.fromInvalidArgument(error)),
-        onSuccess: () => make(resolved)
-      }))
+    Effect.flatMap(
+      Config.unwrap(options),
+      (resolved) => Effect.mapError(make(resolved), InternalConfig.fromInvalidArgument)
+    )
   )

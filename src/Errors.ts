@@ -132,9 +132,41 @@ export class LockLostError extends Schema.TaggedError<LockLostError>()("LockLost
   }
 }
 
+/** What a system error code means, in words (the code follows in parentheses). */
+const systemErrors: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset by the peer",
+  ECONNABORTED: "connection aborted",
+  EPIPE: "connection broken while writing",
+  ETIMEDOUT: "timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EADDRNOTAVAIL: "address not available",
+  ENOTFOUND: "host name not found",
+  EAI_AGAIN: "host name lookup failed for now",
+  EAI_FAIL: "host name lookup failed"
+}
+
+/** OpenSSL's own text: `<hex>:error:<hex>:SSL routines:<function>:<reason>:<file>:<line>:`. */
+const openSsl = /SSL routines:[^:]*:([^:]+):/
+
+/**
+ * The cause in one short line: a system error by its meaning and code (its
+ * message repeats the address the error already names), OpenSSL's text by its
+ * reason, anything else by its first line.
+ */
 const describeCause = (cause: unknown): string => {
-  if (Predicate.hasProperty(cause, "message") && typeof cause.message === "string") return cause.message
-  return typeof cause === "string" ? cause : String(cause)
+  const code = Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? cause.code : undefined
+  const known = code === undefined ? undefined : systemErrors[code]
+  if (known !== undefined) return `${known} (${code})`
+  const text = Predicate.hasProperty(cause, "message") && typeof cause.message === "string"
+    ? cause.message
+    : typeof cause === "string"
+    ? cause
+    : String(cause)
+  const ssl = openSsl.exec(text)
+  if (ssl !== null) return `TLS handshake failed (${ssl[1]})`
+  return text.split("\n").map((line) => line.trim()).filter((line) => line.length > 0).join(" ")
 }
 
 /**

@@ -306,9 +306,13 @@ const kindsOf = (options: TargetOptions | undefined): ReadonlyArray<Codec.Kind> 
  */
 export const make: (
   options?: MemoryOptions
-) => Effect.Effect<Context.Context<DflockdClient.DflockdClient | MemoryServer>, never, Scope.Scope> = Effect.fnUntraced(
+) => Effect.Effect<
+  Context.Context<DflockdClient.DflockdClient | MemoryServer>,
+  InvalidArgumentError,
+  Scope.Scope
+> = Effect.fnUntraced(
   function*(options: MemoryOptions = {}) {
-    const resolved = yield* Effect.orDie(Effect.fromResult(resolve(options)))
+    const resolved = yield* Effect.fromResult(resolve(options))
     const servers = new Map<string, Internal.MemoryEngine>()
     for (const config of resolved.servers) servers.set(config.label, yield* Internal.make(config))
     const labels = resolved.servers.map((c) => c.label)
@@ -370,8 +374,9 @@ export const make: (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: MemoryOptions = {}): Layer.Layer<DflockdClient.DflockdClient | MemoryServer> =>
-  Layer.effectContext(make(options))
+export const layer = (
+  options: MemoryOptions = {}
+): Layer.Layer<DflockdClient.DflockdClient | MemoryServer, InvalidArgumentError> => Layer.effectContext(make(options))
 
 // ---------------------------------------------------------------------------
 // accessors

@@ -85,8 +85,9 @@ export class AcquireTimeoutError extends LockError {
 
 /**
  * The server refused the `auth` token (wrong, or missing where the server
- * requires one). The message is `authentication failed`, as in
- * dflockd-client 1.11; the token never appears in it.
+ * requires one). The message starts with `authentication failed`, as in
+ * dflockd-client 1.11, followed by the reason (`: authentication rejected by
+ * host:port: …`) when the client knows it; the token never appears in it.
  *
  * **Example** (Bad token)
  *
@@ -109,7 +110,9 @@ export class AuthError extends LockError {
    * @since 0.1.0
    */
   constructor(options?: ErrorOptions) {
-    super("authentication failed", options)
+    // 1.11's words, then why, when the cause says (a rejected token, or a server without auth)
+    const cause = options?.cause
+    super(cause instanceof Error ? `authentication failed: ${cause.message}` : "authentication failed", options)
     this.name = "AuthError"
   }
 }

@@ -101,15 +101,17 @@ export type ServerInput = string | readonly [host: string, port: number]
 const labelOf = (host: string, port: number) => host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
 
 /**
- * Parses an address; the failure says what is wrong with it.
+ * Parses an address; the failure says what is wrong with it. A host without a
+ * port means {@link DEFAULT_PORT} (6388); IPv6 hosts go in brackets.
  *
- * **Example** (Parsing an IPv6 address)
+ * **Example** (Parsing an IPv6 address, and a host alone)
  *
  * ```ts
  * import { ServerAddress } from "effect-dflockd"
  *
  * ServerAddress.parse("[::1]:7000") // Result.succeed({ host: "::1", port: 7000, label: "[::1]:7000" })
- * ServerAddress.parse("localhost") // Result.fail('expected host:port, got "localhost"')
+ * ServerAddress.parse("localhost") // Result.succeed({ host: "localhost", port: 6388, label: "localhost:6388" })
+ * ServerAddress.parse("::1:7000") // Result.fail('expected host, host:port or [ipv6]:port, got "::1:7000" …')
  * ```
  *
  * @since 0.1.0
@@ -119,17 +121,24 @@ export const parse = (input: ServerInput): Result.Result<ServerAddress, string> 
   let host: string
   let portText: string
   if (typeof input === "string") {
-    const match = /^(?:\[([^\]]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(input.trim())
-    if (match === null) return Result.fail(`expected host:port, got ${JSON.stringify(input)}`)
+    const match = /^(?:\[([^\]]+)\]|([^:\s[\]]+))(?::(\d{1,5}))?$/.exec(input.trim())
+    if (match === null) {
+      return Result.fail(
+        `expected host, host:port or [ipv6]:port, got ${JSON.stringify(input)} ` +
+          `(for example "10.0.0.1:${DEFAULT_PORT}"; the port defaults to ${DEFAULT_PORT})`
+      )
+    }
     host = match[1] ?? match[2] ?? ""
-    portText = match[3] ?? ""
+    portText = match[3] ?? String(DEFAULT_PORT)
   } else {
     host = input[0]
     portText = String(input[1])
   }
   const port = Number(portText)
   if (host.length === 0) return Result.fail("empty host")
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return Result.fail(`bad port ${portText}`)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    return Result.fail(`bad port ${portText}: must be 1 to 65535`)
+  }
   return Result.succeed({ host, port, label: labelOf(host, port) })
 }
 

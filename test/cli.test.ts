@@ -39,6 +39,7 @@ const noFlags = {
   tls: Option.none<boolean>(),
   tlsCa: Option.none<string>(),
   connectTimeout: Option.none<string>(),
+  serverReadTimeout: Option.none<string>(),
   quiet: false
 }
 
@@ -68,16 +69,19 @@ describe("connection settings", () => {
         DFLOCKD_SERVERS: "10.0.0.1:6388, [::1]:7000",
         DFLOCKD_AUTH_TOKEN: "tok",
         DFLOCKD_TLS: "true",
-        DFLOCKD_CONNECT_TIMEOUT: "1500 millis"
+        DFLOCKD_CONNECT_TIMEOUT: "1500 millis",
+        DFLOCKD_SERVER_READ_TIMEOUT: "9 seconds"
       })
       assert.deepStrictEqual(read.servers, ["10.0.0.1:6388", "[::1]:7000"])
       assert.strictEqual(Redacted.value(read.auth!), "tok")
       assert.strictEqual(read.tls, true)
       assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(read.connectTimeout!)), 1500)
+      assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(read.serverReadTimeout!)), 9000)
       const defaults = yield* options({}, {})
       assert.deepStrictEqual(defaults.servers, ["127.0.0.1:6388"])
       assert.isUndefined(defaults.auth)
       assert.isUndefined(defaults.tls)
+      assert.isUndefined(defaults.serverReadTimeout, "the client's default (23 seconds) applies")
     }))
 
   it.effect("one server-list parser: a:1,,b:2 is refused from the variable and from --servers alike", () =>
@@ -88,7 +92,7 @@ describe("connection settings", () => {
         /^--servers: empty entry in "a:1,,b:2"/
       )
       assert.match(yield* problem({ servers: Option.some(" , ") }, {}), /^--servers: no server given/)
-      assert.match(yield* problem({ servers: Option.some("nohost") }, {}), /^--servers: expected host:port/)
+      assert.match(yield* problem({ servers: Option.some("no host") }, {}), /^--servers: expected host, host:port/)
     }))
 
   it.effect("a flag overrides its variable, which is then not read at all", () =>
@@ -97,17 +101,20 @@ describe("connection settings", () => {
         DFLOCKD_SERVERS: "not a server list",
         DFLOCKD_TLS: "maybe",
         DFLOCKD_CONNECT_TIMEOUT: "soon",
+        DFLOCKD_SERVER_READ_TIMEOUT: "soon",
         LOCK_TOKEN: "from-var"
       }
       const read = yield* options({
         servers: Option.some("10.0.0.2:7000"),
         tls: Option.some(false),
         connectTimeout: Option.some("2 seconds"),
+        serverReadTimeout: Option.some("12 seconds"),
         authTokenEnv: Option.some("LOCK_TOKEN")
       }, { ...env, DFLOCKD_AUTH_TOKEN: "from-default-var" })
       assert.deepStrictEqual(read.servers, ["10.0.0.2:7000"])
       assert.isUndefined(read.tls, "--no-tls")
       assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(read.connectTimeout!)), 2000)
+      assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(read.serverReadTimeout!)), 12_000)
       assert.strictEqual(Redacted.value(read.auth!), "from-var")
     }))
 
@@ -128,6 +135,30 @@ describe("connection settings", () => {
       const secret = "s3cret-TOKEN"
       const bad = yield* problem({}, { DFLOCKD_AUTH_TOKEN: `${secret}\nsecond`, DFLOCKD_SERVERS: "bad" })
       assert.notInclude(bad, secret)
+    }))
+
+  it.effect("the server read timeout: a bad value names the flag or the variable and shows a valid one", () =>
+    Effect.gen(function*() {
+      assert.match(
+        yield* problem({ serverReadTimeout: Option.some("soon") }, {}),
+        /^--server-read-timeout: expected a duration such as "30 seconds", got "soon"/
+      )
+      assert.match(
+        yield* problem({}, { DFLOCKD_SERVER_READ_TIMEOUT: "23" }),
+        /^DFLOCKD_SERVER_READ_TIMEOUT: expected a duration such as "30 seconds", got "23"/
+      )
+      for (const bad of ["0 seconds", "-1 seconds", "Infinity"]) {
+        assert.match(
+          yield* problem({}, { DFLOCKD_SERVER_READ_TIMEOUT: bad }),
+          /^DFLOCKD_SERVER_READ_TIMEOUT: must be a positive finite duration such as "30 seconds", got /,
+          bad
+        )
+        assert.match(
+          yield* problem({ serverReadTimeout: Option.some(bad) }, {}),
+          /^--server-read-timeout: must be a positive finite duration/,
+          bad
+        )
+      }
     }))
 
   it.effect("the CA file: read from DFLOCKD_TLS_CA_FILE or --tls-ca (the flag wins); TLS on", () =>
@@ -319,6 +350,32 @@ describe("dflock", () => {
       assert.strictEqual(result.trim(), "probe: ok")
     }), 30_000)
 
+  it.live(
+    "--server-read-timeout and DFLOCKD_SERVER_READ_TIMEOUT are taken: a short one (heartbeats every third) keeps the lock",
+    () =>
+      Effect.gen(function*() {
+        // the command outlives the read timeout given, and probes the key at its end
+        const lateProbe = `setTimeout(() => { ${probeScript} }, 2500)`
+        for (
+          const [flags, env] of [
+            [["--server-read-timeout", "1 seconds"], {}],
+            [[], { DFLOCKD_SERVER_READ_TIMEOUT: "1500 millis" }]
+          ] as const
+        ) {
+          const key = freshKey("read-timeout")
+          const result = yield* dflock(
+            [...servers, ...flags, key, ...nodeScript(lateProbe, shared.host, String(shared.port), key)],
+            env
+          )
+          assert.strictEqual(result.code, 0, result.stderr)
+          assert.strictEqual(result.stdout.trim(), "probe: timeout", "still held past the read timeout")
+          assert.strictEqual(result.stderr, "")
+          assert.isTrue(yield* isFree(shared.address, key), "released before dflock exited")
+        }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(shared.address))),
+    60_000
+  )
+
   it.live("exit codes propagate: 3 → 3, killed by SIGKILL → 137", () =>
     Effect.gen(function*() {
       const key = freshKey("exit-code")
@@ -385,6 +442,16 @@ describe("dflock", () => {
           [["--servers", "a:1,,b:2", "k", "--", "true"], {}, /^dflock: --servers: empty entry in "a:1,,b:2"/],
           [["k", "--", "true"], { DFLOCKD_SERVERS: "a:1,,b:2" }, /^dflock: DFLOCKD_SERVERS: empty entry in "a:1,,b:2"/],
           [["k", "--", "true"], { DFLOCKD_CONNECT_TIMEOUT: "soon" }, /DFLOCKD_CONNECT_TIMEOUT/],
+          [
+            ["--server-read-timeout", "soon", "k", "--", "true"],
+            {},
+            /^dflock: --server-read-timeout: expected a duration such as "30 seconds", got "soon"/
+          ],
+          [
+            ["k", "--", "true"],
+            { DFLOCKD_SERVER_READ_TIMEOUT: "0 seconds" },
+            /^dflock: DFLOCKD_SERVER_READ_TIMEOUT: must be a positive finite duration such as "30 seconds"/
+          ],
           [["k", "--", "true"], { DFLOCKD_CLUSTER: "127.0.0.1:1" }, /cluster mode is not supported/]
         ]
         for (const [args, env, problem] of cases) {
@@ -406,6 +473,8 @@ describe("dflock", () => {
       assert.include(help.stdout, "dflock [options] <key> -- <command> [args...]")
       assert.include(help.stdout, "--auth-token-env")
       assert.include(help.stdout, "DFLOCKD_AUTH_TOKEN")
+      assert.include(help.stdout, "--server-read-timeout")
+      assert.include(help.stdout, "DFLOCKD_SERVER_READ_TIMEOUT")
       assert.match(help.stdout, /stats\s+print the servers' statistics/)
       const statsHelp = yield* dflock(["stats", "--help"])
       assert.strictEqual(statsHelp.code, 0)

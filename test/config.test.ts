@@ -4,7 +4,7 @@
  * ConfigProvider, against the real shared server.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Config, ConfigProvider, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { rmSync, writeFileSync } from "node:fs"
 import * as Path from "node:path"
 import { inspect } from "node:util"
@@ -83,6 +83,34 @@ describe("layerConfig against the real server", () => {
       assert.strictEqual(Duration.toMillis(options.connection.connectTimeout), 5000)
     }))
 
+  it.live("DFLOCKD_SERVER_READ_TIMEOUT: the server's read timeout; the heartbeat defaults to a third of it", () =>
+    Effect.gen(function*() {
+      const { options } = yield* client(
+        fromEnv({ DFLOCKD_SERVERS: shared.address, DFLOCKD_SERVER_READ_TIMEOUT: "9 seconds" })
+      )
+      assert.strictEqual(Duration.toMillis(options.serverReadTimeout), 9000)
+      assert.strictEqual(Duration.toMillis(options.heartbeatInterval), 3000)
+      const defaults = (yield* client(fromEnv({ DFLOCKD_SERVERS: shared.address }))).options
+      assert.strictEqual(Duration.toMillis(defaults.serverReadTimeout), 23_000, "unset: the Go server's default")
+      assert.closeTo(Duration.toMillis(defaults.heartbeatInterval), 23_000 / 3, 0.001)
+    }))
+
+  it.live(
+    "DFLOCKD_SERVER_READ_TIMEOUT: a client configured with a short one holds past it (heartbeats)",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("read-timeout")
+        const lock = yield* Lock.acquire(key, { leaseTtl: "10 seconds" })
+        const lost = yield* lock.lost.pipe(Effect.flip, Effect.timeoutOption("2500 millis"))
+        assert.isTrue(Option.isNone(lost), "not lost past the read timeout")
+        assert.isFalse(yield* isFree(shared.address, key))
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(fromEnv({ DFLOCKD_SERVERS: shared.address, DFLOCKD_SERVER_READ_TIMEOUT: "1 seconds" }))
+      ),
+    15_000
+  )
+
   it.live("DFLOCKD_TLS_CA_FILE: the CA is read from the file and TLS is on; locks through the TLS relay", () =>
     Effect.gen(function*() {
       const key = freshKey("tls")
@@ -135,13 +163,18 @@ describe("layerConfig against the real server", () => {
 
 describe("invalid values fail the layer with a ConfigError naming the variable", () => {
   const cases: ReadonlyArray<readonly [string, () => Record<string, string>]> = [
-    ["DFLOCKD_SERVERS", () => ({ DFLOCKD_SERVERS: "no-port-here" })],
+    ["DFLOCKD_SERVERS", () => ({ DFLOCKD_SERVERS: "no port:here" })],
     ["DFLOCKD_SERVERS", () => ({ DFLOCKD_SERVERS: "127.0.0.1:70000" })],
     ["DFLOCKD_SERVERS", () => ({ DFLOCKD_SERVERS: `${shared.address},,127.0.0.1:1` })],
     ["DFLOCKD_SERVERS", () => ({ DFLOCKD_SERVERS: " , " })],
     ["DFLOCKD_CONNECT_TIMEOUT", () => ({ DFLOCKD_CONNECT_TIMEOUT: "soon" })],
     ["DFLOCKD_CONNECT_TIMEOUT", () => ({ DFLOCKD_CONNECT_TIMEOUT: "0 seconds" })],
     ["DFLOCKD_CONNECT_TIMEOUT", () => ({ DFLOCKD_CONNECT_TIMEOUT: "Infinity" })],
+    ["DFLOCKD_SERVER_READ_TIMEOUT", () => ({ DFLOCKD_SERVER_READ_TIMEOUT: "soon" })],
+    ["DFLOCKD_SERVER_READ_TIMEOUT", () => ({ DFLOCKD_SERVER_READ_TIMEOUT: "23" })],
+    ["DFLOCKD_SERVER_READ_TIMEOUT", () => ({ DFLOCKD_SERVER_READ_TIMEOUT: "0 seconds" })],
+    ["DFLOCKD_SERVER_READ_TIMEOUT", () => ({ DFLOCKD_SERVER_READ_TIMEOUT: "-5 seconds" })],
+    ["DFLOCKD_SERVER_READ_TIMEOUT", () => ({ DFLOCKD_SERVER_READ_TIMEOUT: "Infinity" })],
     ["DFLOCKD_TLS", () => ({ DFLOCKD_TLS: "maybe" })],
     ["DFLOCKD_TLS_CA_FILE", () => ({ DFLOCKD_TLS_CA_FILE: Path.join(certs.dir, "missing.pem") })],
     ["DFLOCKD_TLS_CA_FILE", () => ({ DFLOCKD_TLS_CA_FILE: Path.join(certs.dir, "not-a-cert.txt") })],
@@ -154,6 +187,36 @@ describe("invalid values fail the layer with a ConfigError naming the variable",
     Effect.gen(function*() {
       const error = yield* configError(fromEnv({ DFLOCKD_SERVERS: shared.address, ...env() }))
       assert.include(error.message, variable)
+    }))
+
+  it.live("a bad duration's error shows a valid value (DFLOCKD_SERVER_READ_TIMEOUT, DFLOCKD_CONNECT_TIMEOUT)", () =>
+    Effect.gen(function*() {
+      const unparsable = yield* configError(fromEnv({ DFLOCKD_SERVER_READ_TIMEOUT: "soon" }))
+      assert.include(
+        unparsable.message,
+        `DFLOCKD_SERVER_READ_TIMEOUT: expected a duration such as "30 seconds", got "soon"`
+      )
+      const zero = yield* configError(fromEnv({ DFLOCKD_SERVER_READ_TIMEOUT: "0 seconds" }))
+      assert.include(
+        zero.message,
+        `DFLOCKD_SERVER_READ_TIMEOUT: must be a positive finite duration such as "30 seconds", got 0`
+      )
+      const connect = yield* configError(fromEnv({ DFLOCKD_CONNECT_TIMEOUT: "soon" }))
+      assert.include(connect.message, `DFLOCKD_CONNECT_TIMEOUT: expected a duration such as "3 seconds", got "soon"`)
+    }))
+
+  it.live("a heartbeat set in code must stay below DFLOCKD_SERVER_READ_TIMEOUT: a ConfigError naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* configError(
+        DflockdClient.layerConfig(
+          DflockdClient.config.pipe(Config.map((o) => ({ ...o, heartbeatInterval: "5 seconds" })))
+        ).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({
+          DFLOCKD_SERVERS: shared.address,
+          DFLOCKD_SERVER_READ_TIMEOUT: "5 seconds"
+        }))))
+      )
+      assert.include(error.message, "heartbeatInterval")
+      assert.include(error.message, "serverReadTimeout")
     }))
 
   it.live("DFLOCKD_CLUSTER says cluster mode is not supported by this client version", () =>
@@ -194,7 +257,7 @@ describe("the auth token stays redacted", () => {
     Effect.gen(function*() {
       for (
         const env of [
-          { DFLOCKD_AUTH_TOKEN: secret, DFLOCKD_SERVERS: "bad" },
+          { DFLOCKD_AUTH_TOKEN: secret, DFLOCKD_SERVERS: "bad host" },
           { DFLOCKD_AUTH_TOKEN: secret, DFLOCKD_TLS: "maybe" },
           { DFLOCKD_AUTH_TOKEN: secret, DFLOCKD_CLUSTER: "127.0.0.1:1" },
           { DFLOCKD_AUTH_TOKEN: `${secret}\nsecond-line` }

@@ -12,7 +12,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { inject } from "vitest"
-import { DflockdClient, Lock, Memory, Semaphore, Token } from "../src/index.ts"
+import { DflockdClient, type InvalidArgumentError, Lock, Memory, Semaphore, Token } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
 import { queueInOrder } from "./support/fifo.ts"
 import { has, needs, server } from "./support/server.ts"
@@ -465,7 +465,7 @@ describe("Memory: the wire", () => {
 
 const parity = (
   name: string,
-  live: () => Layer.Layer<DflockdClient.DflockdClient>,
+  live: () => Layer.Layer<DflockdClient.DflockdClient, InvalidArgumentError>,
   test: typeof it.effect,
   supports: (capability: "semaphores" | "stats") => boolean
 ) =>

@@ -70,8 +70,46 @@ describe("connection failure reasons", () => {
       )
       const error = failedWith(exit, "ConnectionError")
       assert.strictEqual(error.reason, "Refused")
-      assert.strictEqual(error.hint, undefined, "no TLS hint when nothing answered at all")
-      assert.match(error.message, /ECONNREFUSED/)
+      // what happened, once, and what to check (no TLS hint: nothing answered at all)
+      assert.strictEqual(
+        error.message,
+        `connection to 127.0.0.1:${port} failed: connection refused (ECONNREFUSED) ` +
+          "(is a dflockd server running at that address? Check the `servers` option (DFLOCKD_SERVERS))"
+      )
+    }))
+
+  it.live("a host name that does not resolve: reason Unreachable, and what to check", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        Effect.scoped(Lock.acquire(freshKey("unresolvable"))).pipe(
+          Effect.provide(clientLayer("no-such-host.invalid:6388", { ...quick, connectRetry: Schedule.recurs(0) }))
+        )
+      )
+      const error = failedWith(exit, "ConnectionError")
+      assert.strictEqual(error.reason, "Unreachable")
+      assert.match(
+        error.message,
+        /^connection to no-such-host\.invalid:6388 failed: host name (not found|lookup failed)/
+      )
+      assert.match(error.message, /does the host name resolve, and can this machine reach it\?/)
+    }))
+
+  it.live("a bad address fails the layer with InvalidArgumentError, which catchTag handles (no defect)", () =>
+    Effect.gen(function*() {
+      const handled = yield* Effect.scoped(Lock.acquire(freshKey("bad-address"))).pipe(
+        Effect.provide(DflockdClient.layer({ servers: ["10.0.0.1:99999"] })),
+        Effect.as("acquired"),
+        Effect.catchTag("InvalidArgumentError", (error) => Effect.succeed(error.message))
+      )
+      assert.strictEqual(handled, "invalid servers \"10.0.0.1:99999\": bad port 99999: must be 1 to 65535")
+    }))
+
+  it.live("a host alone means port 6388", () =>
+    Effect.gen(function*() {
+      const client = yield* DflockdClient.DflockdClient.pipe(
+        Effect.provide(DflockdClient.layer({ servers: ["localhost"] }))
+      )
+      assert.deepStrictEqual(client.options.servers.map((s) => s.label), ["localhost:6388"])
     }))
 })
 
@@ -91,6 +129,10 @@ describe(`TLS mismatch on ${server.label}`, () => {
       // dflockd 0.5.0 hangs up mid-handshake; Go answers the hello in plaintext, which OpenSSL reports
       assert.include(["Tls", "Closed"], error.reason)
       assert.match(error.message, tlsHint)
+      // one line, in words: OpenSSL's own text (hex codes, source paths, a newline) stays in `cause`
+      assert.notInclude(error.message, "\n")
+      assert.notMatch(error.message, /SSL routines|openssl\//)
+      if (error.reason === "Tls") assert.match(error.message, /failed: TLS handshake failed \(wrong version number\)/)
       assert.match(error.hint ?? "", /server may not speak TLS: start it with --tls-cert\/--tls-key, or drop `tls`/)
       assert.doesNotThrow(() => JSON.stringify(error), "the error stays serialisable")
     }).pipe(Effect.provide(clientLayer(shared, { ...quick, tls: { rejectUnauthorized: false } }))))
@@ -155,10 +197,10 @@ describe("InvalidArgumentError shows the offending value", () => {
       const stats = failedWith(yield* Effect.exit(DflockdClient.stats("10.9.9.9:1")), "InvalidArgumentError")
       assert.strictEqual(stats.value, "\"10.9.9.9:1\"")
       assert.include(stats.message, shared, "names the configured servers")
-      const servers = DflockdClient.resolveOptions({ servers: ["nohost"] })
+      const servers = DflockdClient.resolveOptions({ servers: ["no host"] })
       assert.isTrue(Result.isFailure(servers))
       if (Result.isFailure(servers)) {
-        assert.match(servers.failure.message, /^invalid servers "nohost": expected host:port/)
+        assert.match(servers.failure.message, /^invalid servers "no host": expected host, host:port or \[ipv6\]:port/)
       }
     }).pipe(Effect.provide(clientLayer(shared, quick))))
 

@@ -151,6 +151,7 @@ describe("dflockd-client 1.11 compatibility", () => {
       assert.isUndefined(lock.onLockLost)
       assert.isUndefined(lock.connectTimeoutMs)
       assert.isUndefined(lock.socketTimeoutMs)
+      assert.strictEqual(lock.serverReadTimeoutMs, 23_000, "not in 1.11: the Go server's --read-timeout default")
       assert.isNull(lock.token)
       assert.strictEqual(lock.lease, 0)
     })
@@ -170,7 +171,8 @@ describe("dflockd-client 1.11 compatibility", () => {
         auth: "s3cret",
         onLockLost,
         connectTimeoutMs: 1234,
-        socketTimeoutMs: 5678
+        socketTimeoutMs: 5678,
+        serverReadTimeoutMs: 9000
       })
       assert.strictEqual(lock.acquireTimeoutS, 3)
       assert.strictEqual(lock.leaseTtlS, 7)
@@ -182,8 +184,14 @@ describe("dflockd-client 1.11 compatibility", () => {
       assert.strictEqual(lock.onLockLost, onLockLost)
       assert.strictEqual(lock.connectTimeoutMs, 1234)
       assert.strictEqual(lock.socketTimeoutMs, 5678)
+      assert.strictEqual(lock.serverReadTimeoutMs, 9000)
       const sem = new DistributedSemaphore({ key: "s", limit: 3 })
       assert.strictEqual(sem.limit, 3)
+      assert.strictEqual(sem.serverReadTimeoutMs, 23_000)
+      assert.strictEqual(
+        new DistributedSemaphore({ key: "s", limit: 3, serverReadTimeoutMs: 1 }).serverReadTimeoutMs,
+        1
+      )
     })
 
     it("deprecated host/port map to servers; servers wins when both are given", () => {
@@ -254,6 +262,28 @@ describe("dflockd-client 1.11 compatibility", () => {
       }
     })
 
+    it("serverReadTimeoutMs (this client's own option) is checked in 1.11's style: an integer >= 1", () => {
+      const invalid: ReadonlyArray<unknown> = [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "23000", true]
+      for (const serverReadTimeoutMs of invalid) {
+        for (
+          const construct of [
+            () => new DistributedLock({ key: "k", serverReadTimeoutMs: serverReadTimeoutMs as number }),
+            () => new DistributedSemaphore({ key: "k", limit: 2, serverReadTimeoutMs: serverReadTimeoutMs as number })
+          ]
+        ) {
+          let thrown: unknown
+          try {
+            construct()
+          } catch (error) {
+            thrown = error
+          }
+          assert.instanceOf(thrown, LockError, String(serverReadTimeoutMs))
+          assert.strictEqual((thrown as LockError).message, "serverReadTimeoutMs must be an integer >= 1")
+        }
+      }
+      assert.strictEqual(new DistributedLock({ key: "k", serverReadTimeoutMs: undefined }).serverReadTimeoutMs, 23_000)
+    })
+
     it("tls options this transport cannot honour are refused at construction, not ignored", () => {
       let thrown: unknown
       try {
@@ -297,7 +327,12 @@ describe("dflockd-client 1.11 compatibility", () => {
           const lock = new DistributedLock({ key: "k", port: mock.port, auth: "top-secret-token" })
           const error = await rejection(lock.acquire())
           assert.instanceOf(error, AuthError)
-          assert.strictEqual((error as AuthError).message, "authentication failed")
+          // 1.11's words, then the reason
+          assert.strictEqual(
+            (error as AuthError).message,
+            `authentication failed: authentication rejected by 127.0.0.1:${mock.port}: the auth token is wrong, ` +
+              "or missing where the server requires one (--auth-token)"
+          )
           assert.notInclude(JSON.stringify(String(error)), "top-secret-token")
           assert.deepStrictEqual(commands(mock), ["auth _ top-secret-token"])
         }
@@ -577,6 +612,52 @@ describe("dflockd-client 1.11 compatibility", () => {
           "l",
           "r"
         ])
+      })
+    })
+  })
+
+  describe("serverReadTimeoutMs with mock servers", () => {
+    it("reaches the core: renewals unanswered, the lease is lost well before its 20 s, within about the read timeout", async () => {
+      await withMock((request, respond) => {
+        if (request.command === "l") respond("ok tok1 20")
+        // renewals (heartbeats) are never answered
+      }, async (mock) => {
+        const lost: Array<string> = []
+        const lock = new DistributedLock({
+          key: "k",
+          port: mock.port,
+          serverReadTimeoutMs: 900,
+          onLockLost: (_key, token) => lost.push(token)
+        })
+        const started = performance.now()
+        assert.isTrue(await lock.acquire())
+        await until(() => lost.length > 0, "onLockLost after the read timeout", 5000)
+        assert.isBelow(performance.now() - started, 2500, "heartbeats every third of 900 ms, not of 23 s")
+        assert.deepStrictEqual(lost, ["tok1"])
+        assert.include(commands(mock), "n k tok1 20", "a heartbeat was sent")
+      })
+    })
+
+    it("the default (23 s) sends no heartbeat within a second", async () => {
+      await withMock(grantAll, async (mock) => {
+        const lock = new DistributedLock({ key: "k", port: mock.port })
+        assert.isTrue(await lock.acquire())
+        await sleep(1000)
+        assert.deepStrictEqual(commands(mock), ["l k 10"])
+        await lock.release()
+      })
+    })
+
+    it("instances with different serverReadTimeoutMs do not share a runtime (nor its connections)", async () => {
+      await withMock(grantAll, async (mock) => {
+        for (let i = 0; i < 3; i++) {
+          await new DistributedLock({ key: `a${i}`, port: mock.port, serverReadTimeoutMs: 23_000 }).withLock(() => {})
+        }
+        assert.strictEqual(mock.connections.opened, 1, "23000 is the default's runtime")
+        await new DistributedLock({ key: "b", port: mock.port }).withLock(() => {})
+        assert.strictEqual(mock.connections.opened, 1, "the default is 23000: the same runtime")
+        await new DistributedLock({ key: "c", port: mock.port, serverReadTimeoutMs: 30_000 }).withLock(() => {})
+        assert.strictEqual(mock.connections.opened, 2, "another read timeout: another runtime")
       })
     })
   })

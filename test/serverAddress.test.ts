@@ -52,10 +52,30 @@ describe("ServerAddress", () => {
     )
   })
 
-  it("refuses a missing port, an empty host, an unbracketed IPv6 address", () => {
-    for (const bad of ["localhost", ":7000", "::1:7000", "[]:7000", "a b:7000"]) {
+  it("refuses an empty host, an empty port, an unbracketed IPv6 address", () => {
+    for (const bad of [":7000", "::1:7000", "[]:7000", "a b:7000", "localhost:", "::1"]) {
       assert.isTrue(Result.isFailure(ServerAddress.parse(bad)), bad)
     }
+    const failure = ServerAddress.parse("::1:7000")
+    assert.isTrue(Result.isFailure(failure))
+    if (Result.isFailure(failure)) {
+      assert.strictEqual(
+        failure.failure,
+        `expected host, host:port or [ipv6]:port, got "::1:7000" (for example "10.0.0.1:6388"; the port defaults to 6388)`
+      )
+    }
+  })
+
+  it("a host alone means the default port, 6388", () => {
+    assert.deepStrictEqual(
+      ServerAddress.parse("localhost"),
+      Result.succeed({ host: "localhost", port: 6388, label: "localhost:6388" })
+    )
+    assert.deepStrictEqual(
+      ServerAddress.parse("[::1]"),
+      Result.succeed({ host: "::1", port: 6388, label: "[::1]:6388" })
+    )
+    assert.deepStrictEqual(ServerAddress.parseList("a, b:7000"), Result.succeed(["a:6388", "b:7000"]))
   })
 
   it("the default server is the default host and port", () => {

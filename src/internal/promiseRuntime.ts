@@ -1,7 +1,7 @@
 /**
  * The runtimes behind `effect-dflockd/promise`: one `ManagedRuntime` (one
  * `DflockdClient`, one connection pool) per distinct connection configuration
- * (server, TLS, auth, timeouts, renew ratio), shared by every instance that
+ * (server, TLS, auth, timeouts, the server's read timeout, renew ratio), shared by every instance that
  * uses it, so that `new DistributedLock(...)` per lock (dflockd-client 1.x's
  * own pattern) costs an object, not a runtime and a connection.
  *
@@ -48,6 +48,8 @@ export interface Config {
   readonly auth: string | undefined
   readonly connectTimeoutMs: number | undefined
   readonly socketTimeoutMs: number | undefined
+  /** The server's `--read-timeout` in milliseconds (the core's `serverReadTimeout`). */
+  readonly serverReadTimeoutMs: number
   readonly renewRatio: number
 }
 
@@ -97,11 +99,16 @@ const clientLayer = (config: Config): Layer.Layer<DflockdClient.DflockdClient> =
         requestTimeout: config.socketTimeoutMs === undefined || config.socketTimeoutMs <= 0
           ? undefined
           : Duration.millis(config.socketTimeoutMs),
+        serverReadTimeout: Duration.millis(config.serverReadTimeoutMs),
         // dflockd-client 1.x dials once and reports the failure
         connectRetry: Schedule.recurs(0)
       },
       (server, resolved) => Socket.connect(server, resolved.connection)
-    ).pipe(Effect.provideService(Connection.Middleware, compatible))
+    ).pipe(
+      Effect.provideService(Connection.Middleware, compatible),
+      // the options were checked as 1.11 checks them when the instance was made
+      Effect.orDie
+    )
   )
 
 /** A runtime in use: release it exactly once when done. */
@@ -160,7 +167,7 @@ const authHash = (auth: string): string => {
 const keyOf = (config: Config): string =>
   `${JSON.stringify(config.host)}:${config.port}|${JSON.stringify(config.tlsFingerprint)}|${
     config.auth === undefined ? "" : authHash(config.auth)
-  }|${config.connectTimeoutMs ?? ""}|${config.socketTimeoutMs ?? ""}|${config.renewRatio}`
+  }|${config.connectTimeoutMs ?? ""}|${config.socketTimeoutMs ?? ""}|${config.serverReadTimeoutMs}|${config.renewRatio}`
 
 const evict = (key: string, entry: Entry) => {
   if (entries.get(key) === entry) entries.delete(key)

@@ -74,6 +74,18 @@ const tlsHint = (tls: boolean): string =>
     : "is TLS configured on both sides? The server may be TLS-only (--tls-cert): set `tls` in the client " +
       "options, or start the server without TLS"
 
+/** What to check when nothing could be reached at the address. */
+const hintFor = (reason: ConnectionErrorReason): string | undefined => {
+  switch (reason) {
+    case "Refused":
+      return "is a dflockd server running at that address? Check the `servers` option (DFLOCKD_SERVERS)"
+    case "Unreachable":
+      return "does the host name resolve, and can this machine reach it? Check the `servers` option (DFLOCKD_SERVERS)"
+    default:
+      return undefined
+  }
+}
+
 const toBuffer = (value: string | Uint8Array) => typeof value === "string" ? value : Buffer.from(value)
 
 const createSocket = (address: ServerAddress, options: ConnectionOptions): Net.Socket => {
@@ -177,7 +189,11 @@ export const connect = (
     const socketError = (error: Error) => {
       if (tls && notTls.test(error.message)) return connectionError(error, "Tls", tlsHint(tls))
       const reason = reasonOf(error)
-      return connectionError(error, reason, reason === "Reset" || reason === "Unknown" ? mismatchHint() : undefined)
+      return connectionError(
+        error,
+        reason,
+        hintFor(reason) ?? (reason === "Reset" || reason === "Unknown" ? mismatchHint() : undefined)
+      )
     }
 
     const attach = (socket: Net.Socket) => {

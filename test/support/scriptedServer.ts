@@ -26,6 +26,7 @@ import * as Schedule from "effect/Schedule"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as DflockdClient from "../../src/DflockdClient.ts"
+import type { InvalidArgumentError } from "../../src/Errors.ts"
 
 // ---------------------------------------------------------------------------
 // scripts
@@ -211,7 +212,7 @@ export const layer = (script: Script): Layer.Layer<ScriptedServer, SocketServer.
 export const harness = (
   script: Script,
   options: Omit<DflockdClient.ClientOptions, "servers"> = {}
-): Layer.Layer<ScriptedServer | DflockdClient.DflockdClient, SocketServer.SocketServerError> =>
+): Layer.Layer<ScriptedServer | DflockdClient.DflockdClient, SocketServer.SocketServerError | InvalidArgumentError> =>
   Layer.unwrap(
     Effect.gen(function*() {
       const server = yield* ScriptedServer
