@@ -21,7 +21,7 @@ import * as DflockdClient from "./DflockdClient.ts"
 import * as Instance from "./internal/promiseInstance.ts"
 import * as Options from "./internal/promiseOptions.ts"
 import { fromCause } from "./internal/promiseErrors.ts"
-import { LockError } from "./PromiseErrors.ts"
+import { AcquireTimeoutError, LockError } from "./PromiseErrors.ts"
 import * as Protocol from "./internal/promiseProtocol.ts"
 import * as Shared from "./internal/promiseRuntime.ts"
 import * as Sharding from "./Sharding.ts"
@@ -786,6 +786,94 @@ export const stats = async (options?: StatsOptions): Promise<Stats> => {
   } finally {
     handle.release()
   }
+}
+
+/**
+ * Options of {@link withLocks}: a lock's options without `key` (the keys are
+ * the first argument) and without `onLockLost` (the callback's `AbortSignal`
+ * tells of a loss). `acquireTimeoutS` bounds the acquisition of all the keys.
+ *
+ * **Example** (Five seconds for both keys)
+ *
+ * ```ts
+ * import type { WithLocksOptions } from "effect-dflockd/promise"
+ *
+ * const options: WithLocksOptions = { acquireTimeoutS: 5, leaseTtlS: 30 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WithLocksOptions = Omit<DistributedLockOptions, "key" | "onLockLost">
+
+/**
+ * Holds the locks of every key in `keys` while `fn` runs: all or none, taken
+ * in one global order (sorted, whatever their servers), so two processes
+ * locking the same keys in different orders never deadlock. Rejects with
+ * {@link AcquireTimeoutError} (naming the key) when they are not all granted
+ * within `acquireTimeoutS`; the locks already taken are released first. `fn`'s
+ * `AbortSignal` aborts when any lease is lost, and `withLocks` then rejects
+ * with that `LockError`. Every lock is released when `fn` settles; `fn`'s
+ * error wins over a failed release. Not in dflockd-client 1.11.
+ *
+ * **Example** (A transfer between two accounts)
+ *
+ * ```ts
+ * import { withLocks } from "effect-dflockd/promise"
+ *
+ * await withLocks(["account-7", "account-3"], async (signal) => {
+ *   if (signal.aborted) return
+ *   // debit one, credit the other
+ * }, { acquireTimeoutS: 5 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category functions
+ */
+export const withLocks = async <T>(
+  keys: ReadonlyArray<string>,
+  fn: (signal: AbortSignal) => T | Promise<T>,
+  options: WithLocksOptions = {}
+): Promise<T> => {
+  if (!Array.isArray(keys) || keys.length === 0) throw new LockError("keys must name at least one key")
+  const ordered = [...keys].sort()
+  for (let i = 1; i < ordered.length; i++) {
+    if (ordered[i] === ordered[i - 1]) throw new LockError(`keys must not repeat a key: ${JSON.stringify(ordered[i])}`)
+  }
+  const budgetS = Options.validateAcquireTimeout(options.acquireTimeoutS ?? 10)
+  // every key is checked before any connection; the other options, by the first lock's constructor (1.11's checks)
+  for (const key of ordered) Options.validateKey(key)
+  const deadline = performance.now() + budgetS * 1000
+  const lost = new AbortController()
+  const held: Array<DistributedLock> = []
+  let failure: { readonly error: unknown } | undefined
+  let result: T | undefined
+  try {
+    for (const key of ordered) {
+      const lock = new DistributedLock({
+        ...options,
+        key,
+        acquireTimeoutS: Math.max(0, deadline - performance.now()) / 1000,
+        onLockLost: (lostKey, token) => lost.abort(new LockError(`lock lost: ${lostKey} (token ${token})`))
+      })
+      if (!(await lock.acquire())) throw new AcquireTimeoutError(key)
+      held.push(lock)
+    }
+    result = await fn(lost.signal)
+    if (lost.signal.aborted) throw lost.signal.reason
+  } catch (error) {
+    failure = { error }
+  }
+  // released in reverse, each once; the first failure is reported unless fn's came first
+  for (const lock of held.reverse()) {
+    try {
+      await lock.release()
+    } catch (error) {
+      if (failure === undefined && !lost.signal.aborted) failure = { error }
+    }
+  }
+  if (failure !== undefined) throw failure.error
+  return result as T
 }
 
 // ---------------------------------------------------------------------------

@@ -226,11 +226,14 @@ describe("dflockd-client 1.11 compatibility", () => {
           () => new DistributedLock({ key: "a\0b" }),
           "key must not contain NUL, newline, or carriage return characters"
         ],
-        [() => new DistributedLock({ key: "k", acquireTimeoutS: -1 }), "acquireTimeoutS must be an integer >= 0"],
-        [() => new DistributedLock({ key: "k", acquireTimeoutS: 1.5 }), "acquireTimeoutS must be an integer >= 0"],
+        [() => new DistributedLock({ key: "k", acquireTimeoutS: -1 }), "acquireTimeoutS must be a finite number >= 0"],
+        [
+          () => new DistributedLock({ key: "k", acquireTimeoutS: Number.POSITIVE_INFINITY }),
+          "acquireTimeoutS must be a finite number >= 0"
+        ],
         [
           () => new DistributedLock({ key: "k", acquireTimeoutS: Number.NaN }),
-          "acquireTimeoutS must be an integer >= 0"
+          "acquireTimeoutS must be a finite number >= 0"
         ],
         [() => new DistributedLock({ key: "k", leaseTtlS: 0 }), "leaseTtlS must be an integer >= 1"],
         [() => new DistributedLock({ key: "k", leaseTtlS: 2.5 }), "leaseTtlS must be an integer >= 1"],

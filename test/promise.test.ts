@@ -18,7 +18,8 @@ import {
   DistributedSemaphore,
   LockError,
   stableHashShard,
-  stats
+  stats,
+  withLocks
 } from "../src/promise.ts"
 import * as Options from "../src/internal/promiseOptions.ts"
 import * as Shared from "../src/internal/promiseRuntime.ts"
@@ -629,6 +630,91 @@ describe("effect-dflockd/promise", () => {
       const error = await rejection(stats({ host: server.host, port: server.port }))
       assert.instanceOf(error, LockError)
       assert.notInstanceOf(error, AuthError)
+    })
+  })
+
+  describe("exact sub-second timeouts", () => {
+    it("acquireTimeoutS 0.3 gives up at 300 ms, not at the server's whole second", async () => {
+      const key = uniqueKey("exact")
+      const holder = new DistributedLock({ key, servers })
+      try {
+        assert.isTrue(await holder.acquire())
+        const lock = new DistributedLock({ key, servers, acquireTimeoutS: 0.3 })
+        const started = performance.now()
+        assert.isFalse(await lock.acquire(), "not granted")
+        const elapsed = performance.now() - started
+        assert.isAtLeast(elapsed, 299)
+        assert.isBelow(elapsed, 900)
+      } finally {
+        holder.close()
+      }
+    })
+
+    it("wait(0.3) on a queued ticket gives up at 300 ms", async () => {
+      const key = uniqueKey("exact-wait")
+      const holder = new DistributedLock({ key, servers })
+      const lock = new DistributedLock({ key, servers })
+      try {
+        assert.isTrue(await holder.acquire())
+        assert.strictEqual(await lock.enqueue(), "queued")
+        const started = performance.now()
+        assert.isFalse(await lock.wait(0.3))
+        const elapsed = performance.now() - started
+        assert.isAtLeast(elapsed, 299)
+        assert.isBelow(elapsed, 900)
+      } finally {
+        holder.close()
+        lock.close()
+      }
+    })
+  })
+
+  describe("withLocks", () => {
+    it("holds every key while fn runs, and releases them all after", async () => {
+      const keys = [uniqueKey("many-b"), uniqueKey("many-a"), uniqueKey("many-c")]
+      const seen = await withLocks(keys, async () => {
+        const free = await Promise.all(keys.map((key) => isFree(key)))
+        return free
+      }, { servers })
+      assert.deepStrictEqual(seen, [false, false, false], "held while fn ran")
+      for (const key of keys) assert.isTrue(await isFree(key), "released after")
+    })
+
+    it("all or none: one key held elsewhere rejects with AcquireTimeoutError naming it, the others are freed", async () => {
+      const [a, b] = [uniqueKey("none-a"), uniqueKey("none-b")].sort()
+      const holder = new DistributedLock({ key: b!, servers })
+      try {
+        assert.isTrue(await holder.acquire())
+        let ran = false
+        const started = performance.now()
+        const error = await rejection(withLocks([b!, a!], () => {
+          ran = true
+        }, { servers, acquireTimeoutS: 0.4 }))
+        assert.instanceOf(error, AcquireTimeoutError)
+        assert.strictEqual((error as AcquireTimeoutError).key, b)
+        assert.isFalse(ran)
+        assert.isBelow(performance.now() - started, 1500, "one timeout for all the keys")
+        assert.isTrue(await isFree(a!), "the key taken first was released")
+      } finally {
+        holder.close()
+      }
+    })
+
+    it("fn's error wins, and the locks are released", async () => {
+      const keys = [uniqueKey("throws-a"), uniqueKey("throws-b")]
+      const error = await rejection(withLocks(keys, () => {
+        throw new Error("boom")
+      }, { servers }))
+      assert.strictEqual((error as Error).message, "boom")
+      for (const key of keys) assert.isTrue(await isFree(key))
+    })
+
+    it("no keys, a repeated key, or a bad key: LockError before any connection", async () => {
+      assert.instanceOf(await rejection(withLocks([], () => 1, { servers })), LockError)
+      const twice = await rejection(withLocks(["a", "a"], () => 1, { servers }))
+      assert.match((twice as Error).message, /must not repeat a key/)
+      assert.instanceOf(await rejection(withLocks(["ok", "a\nb"], () => 1, { servers })), LockError)
+      assert.instanceOf(await rejection(withLocks(["ok"], () => 1, { servers, acquireTimeoutS: -1 })), LockError)
     })
   })
 

@@ -461,8 +461,6 @@ export const enqueue = async (instance: Instance, force: boolean): Promise<"acqu
   return run(instance, busy, enqueueEffect(instance, busy))
 }
 
-const validWait = (timeoutS: number) => Number.isInteger(timeoutS) && timeoutS >= 0
-
 export const wait = async (instance: Instance, timeoutS: number): Promise<boolean> => {
   const { phase } = state(instance)
   switch (phase._tag) {
@@ -477,9 +475,9 @@ export const wait = async (instance: Instance, timeoutS: number): Promise<boolea
     case "Queued":
       break
   }
-  if (!validWait(timeoutS)) {
+  if (!Options.isWaitSeconds(timeoutS)) {
     close(instance)
-    throw new LockError("waitTimeoutS must be an integer >= 0")
+    throw new LockError("waitTimeoutS must be a finite number >= 0")
   }
   const busy = begin(instance, phase.handle, phase.scope)
   try {

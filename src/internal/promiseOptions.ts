@@ -20,10 +20,12 @@ export const validateKey = (key: unknown): string => {
   return key
 }
 
+/** A wait in seconds: finite, 0 or more; a fraction is kept exact (1.11 took whole seconds only). */
+export const isWaitSeconds = (seconds: unknown): seconds is number =>
+  typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0
+
 export const validateAcquireTimeout = (seconds: unknown): number => {
-  if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 0) {
-    throw new LockError("acquireTimeoutS must be an integer >= 0")
-  }
+  if (!isWaitSeconds(seconds)) throw new LockError("acquireTimeoutS must be a finite number >= 0")
   return seconds
 }
 
