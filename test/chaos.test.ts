@@ -257,6 +257,60 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
       }).pipe(Effect.scoped),
     30_000
   )
+
+  it.live(
+    "the event loop is blocked 4 s while holding a 3 s lease: what a blocked process can still do (measured)",
+    () =>
+      Effect.gen(function*() {
+        // No client can stop a region whose process does not run: this measures how far a
+        // region gets once the process runs again, which is why README says fences remain
+        // the only full protection. The region records each step it takes.
+        const own = yield* scopedServer({ "lease-sweep-interval": 1 })
+        const key = freshKey("blocked-holding")
+        const steps: Array<number> = []
+        const entered = yield* Deferred.make<void>()
+        const blockNow = yield* Deferred.make<void>()
+        const region = Effect.gen(function*() {
+          yield* Deferred.succeed(entered, undefined)
+          while (true) {
+            steps.push(now())
+            if (yield* Deferred.isDone(blockNow)) {
+              Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000)
+              yield* Deferred.interrupt(blockNow)
+            }
+            yield* Effect.sleep("20 millis")
+          }
+        })
+        const holder = yield* region.pipe(
+          Lock.withLock(key, { leaseTtl: "3 seconds" }),
+          Effect.flip,
+          Effect.provide(clientLayer(own.address, { pool: false })),
+          Effect.forkChild
+        )
+        yield* Deferred.await(entered)
+        const other = yield* contender(own, key)
+        yield* Effect.promise(() => other.sent)
+        yield* Effect.sleep("150 millis")
+        const blockedAt = now()
+        yield* Deferred.succeed(blockNow, undefined)
+        const error = yield* Fiber.join(holder)
+        const endedAt = now()
+        const theirGrant = yield* Effect.promise(() => other.granted)
+        assert.strictEqual(error._tag, "LockLostError", "the region ends with LockLostError once the process runs")
+        const after = steps.filter((at) => at > theirGrant)
+        process.stdout.write(
+          `chaos measure [${server.label}] blocked 4 s while holding a 3 s lease: their grant ${
+            (theirGrant - blockedAt).toFixed(0)
+          } ms after the block began; our region took ${after.length} step(s) after it and ended ${
+            (endedAt - theirGrant).toFixed(1)
+          } ms after it\n`
+        )
+        // once it runs again, the region is interrupted within a step or two, not at the next renewal
+        assert.isAtMost(after.length, 2)
+        assert.isAtMost(endedAt - blockedAt, 4000 + 1500)
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })
 
 /**
