@@ -555,6 +555,7 @@ export const stats = (server?: string): Effect.Effect<ReadonlyArray<ServerStats>
  * - `DFLOCKD_TLS`: `true` for TLS with the system CAs
  * - `DFLOCKD_TLS_CA_FILE`: PEM file of the CA(s) to trust (implies TLS)
  * - `DFLOCKD_CONNECT_TIMEOUT`: dial and handshake timeout, e.g. `3 seconds`
+ * - `DFLOCKD_SERVER_READ_TIMEOUT`: the server's `--read-timeout`, e.g. `30 seconds` (default 23 s)
  * - `DFLOCKD_CLUSTER`: rejected with a `ConfigError`: cluster mode is not
  *   supported by this client version
  *
