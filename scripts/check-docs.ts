@@ -18,11 +18,13 @@
  * comment (the file's first).
  * With `--require-category`, each export also needs a `@category` tag.
  *
+ * The ```ts / ```typescript snippets of README.md and docs/*.md are compiled the same way, each
+ * block as a whole module (a snippet must import what it uses).
  * Examples in ```ts / ```typescript / unlabelled fences are compiled against the package itself
  * (`import { Lock } from "effect-dflockd"` resolves to src/ through the "effect-dflockd-source" export condition).
  * Every problem is printed; the exit code is 1 if there is any.
  */
-import { existsSync, readdirSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import ts from "typescript"
@@ -379,6 +381,32 @@ for (const site of sites) {
 // compiling the examples
 // ---------------------------------------------------------------------------
 
+/** The Markdown guides whose TypeScript snippets are compiled: README.md and docs/*.md. */
+const guides = [
+  Path.join(root, "README.md"),
+  ...(existsSync(Path.join(root, "docs"))
+    ? readdirSync(Path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => Path.join(root, "docs", f))
+    : [])
+].filter((file) => existsSync(file))
+
+/** The ```ts / ```typescript blocks of a Markdown text, with the line of each block's first code line. */
+const markdownSnippets = (text: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {
+  const snippets: Array<{ line: number; code: string }> = []
+  const lines = text.split("\n")
+  let open: { line: number; code: Array<string> } | undefined
+  lines.forEach((line, i) => {
+    if (open === undefined) {
+      if (/^```(ts|typescript)\s*$/.test(line)) open = { line: i + 2, code: [] }
+    } else if (/^```\s*$/.test(line)) {
+      snippets.push({ line: open.line, code: open.code.join("\n") })
+      open = undefined
+    } else {
+      open.code.push(line)
+    }
+  })
+  return snippets
+}
+
 interface VirtualExample {
   readonly path: string
   readonly origin: string
@@ -403,6 +431,18 @@ if (compileExamples) {
         origin: `${relative(site.file)}:${example.line}  ${site.name}`,
         line: example.line,
         code: example.code
+      })
+    })
+  }
+  // The guides' TypeScript snippets compile too: README.md and every docs/*.md, each block whole.
+  for (const guide of guides) {
+    markdownSnippets(readFileSync(guide, "utf8")).forEach((snippet, i) => {
+      const path = Path.join(virtualDir, `${relative(guide).replace(/[/\\.]/g, "_")}_${snippet.line}_${i}.ts`)
+      virtual.set(path, {
+        path,
+        origin: `${relative(guide)}:${snippet.line}  snippet`,
+        line: snippet.line,
+        code: snippet.code
       })
     })
   }
