@@ -17,7 +17,7 @@
  * partition that heals before anything is due to be lost.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Fiber, type Layer, Schedule } from "effect"
 import * as Net from "node:net"
 import { DflockdClient, Lock } from "../src/index.ts"
 import { contender, now, recordedRegion, type RegionTimes } from "./support/chaos.ts"
@@ -105,6 +105,33 @@ const assertNeverStarted = (error: { readonly _tag: string }, times: RegionTimes
   assertNoOverlap(times, theirGrant, what)
 }
 
+/** Another client, in its own process, queued behind our holder on the server (its `l` sent 150 ms ago). */
+const queuedBehind = (own: { readonly host: string; readonly port: number }, key: string) =>
+  Effect.gen(function*() {
+    const other = yield* contender(own, key)
+    yield* Effect.promise(() => other.sent)
+    yield* Effect.sleep("150 millis") // queued behind us on the server
+    return other
+  })
+
+/** Our region holding `key` through `layer` in a forked fiber, once it runs; the fiber ends with its error. */
+const holding = <E>(
+  key: string,
+  layer: Layer.Layer<DflockdClient.DflockdClient, E>,
+  options: Lock.AcquireOptions = {}
+) =>
+  Effect.gen(function*() {
+    const times = newTimes()
+    const entered = yield* Deferred.make<void>()
+    const holder = yield* Lock.withLock(recordedRegion(times, entered), key, options).pipe(
+      Effect.flip,
+      Effect.provide(layer),
+      Effect.forkChild
+    )
+    yield* Deferred.await(entered)
+    return { times, holder }
+  })
+
 describe(`chaos on ${server.label}: nobody else holds the lock while our region runs`, () => {
   it.live("the holder's link is cut: the region ends with the connection, not at the next renewal", () =>
     Effect.gen(function*() {
@@ -112,17 +139,8 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
       const own = yield* scopedServer({ "default-lease-ttl": 33 })
       const link = yield* relay(own)
       const key = freshKey("cut")
-      const times = newTimes()
-      const entered = yield* Deferred.make<void>()
-      const holder = yield* Lock.withLock(recordedRegion(times, entered), key).pipe(
-        Effect.flip,
-        Effect.provide(clientLayer(link.address, { pool: false })),
-        Effect.forkChild
-      )
-      yield* Deferred.await(entered)
-      const other = yield* contender(own, key)
-      yield* Effect.promise(() => other.sent)
-      yield* Effect.sleep("150 millis") // queued behind us on the server
+      const { holder, times } = yield* holding(key, clientLayer(link.address, { pool: false }))
+      const other = yield* queuedBehind(own, key)
       const cutAt = now()
       link.cut()
       const error = yield* Fiber.join(holder)
@@ -269,14 +287,15 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
         const key = freshKey("blocked-holding")
         const steps: Array<number> = []
         const entered = yield* Deferred.make<void>()
-        const blockNow = yield* Deferred.make<void>()
+        // once asked, the region's next step blocks the process, once
+        const block = { asked: false, done: false }
         const region = Effect.gen(function*() {
           yield* Deferred.succeed(entered, undefined)
           while (true) {
             steps.push(now())
-            if (yield* Deferred.isDone(blockNow)) {
+            if (block.asked && !block.done) {
+              block.done = true
               Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000)
-              yield* Deferred.interrupt(blockNow)
             }
             yield* Effect.sleep("20 millis")
           }
@@ -292,7 +311,7 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
         yield* Effect.promise(() => other.sent)
         yield* Effect.sleep("150 millis")
         const blockedAt = now()
-        yield* Deferred.succeed(blockNow, undefined)
+        block.asked = true
         const error = yield* Fiber.join(holder)
         const endedAt = now()
         const theirGrant = yield* Effect.promise(() => other.granted)
@@ -341,6 +360,22 @@ describe(`chaos on ${server.label}: partitions and half-open links under the ser
     assert.match(error.reason ?? "", /unanswered|read timeout/, `${what}: lost by the silence`)
   }
 
+  /** Lost by the silence, measured, and ended before the other client's grant (at most the allowed overlap). */
+  const assertPartitionOutcome = (
+    error: { readonly _tag: string; readonly reason?: string },
+    times: RegionTimes,
+    partitionedAt: number,
+    theirGrant: number,
+    what: string
+  ) => {
+    assertLostBySilence(error, what)
+    measure(
+      what,
+      `our region ended ${ms(times.ended! - partitionedAt)}, their grant ${ms(theirGrant - partitionedAt)} after it`
+    )
+    assertNoOverlap(times, theirGrant, what, PARTITION_OVERLAP_MS)
+  }
+
   const readTimeoutServer = scopedServer({ "read-timeout": READ_TIMEOUT_SECONDS, "default-lease-ttl": 33 })
   const readTimeoutClient = (address: string) =>
     clientLayer(address, { pool: false, serverReadTimeout: `${READ_TIMEOUT_SECONDS} seconds` })
@@ -352,29 +387,13 @@ describe(`chaos on ${server.label}: partitions and half-open links under the ser
         const own = yield* readTimeoutServer
         const link = yield* relay(own)
         const key = freshKey("partition")
-        const times = newTimes()
-        const entered = yield* Deferred.make<void>()
-        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, { leaseTtl: "20 seconds" }).pipe(
-          Effect.flip,
-          Effect.provide(readTimeoutClient(link.address)),
-          Effect.forkChild
-        )
-        yield* Deferred.await(entered)
-        const other = yield* contender(own, key)
-        yield* Effect.promise(() => other.sent)
-        yield* Effect.sleep("150 millis") // queued behind us on the server
+        const { holder, times } = yield* holding(key, readTimeoutClient(link.address), { leaseTtl: "20 seconds" })
+        const other = yield* queuedBehind(own, key)
         const partitionedAt = now()
         link.partition() // the server hears nothing more, not even our close; it frees the lock at its read timeout
         const error = yield* Fiber.join(holder)
         const theirGrant = yield* Effect.promise(() => other.granted)
-        assertLostBySilence(error, "partition")
-        measure(
-          "partition",
-          `our region ended ${ms(times.ended! - partitionedAt)}, their grant ${
-            ms(theirGrant - partitionedAt)
-          } after the partition`
-        )
-        assertNoOverlap(times, theirGrant, "partition", PARTITION_OVERLAP_MS)
+        assertPartitionOutcome(error, times, partitionedAt, theirGrant, "partition")
       }).pipe(Effect.scoped),
     30_000
   )
@@ -400,21 +419,12 @@ describe(`chaos on ${server.label}: partitions and half-open links under the ser
             Effect.forkChild
           )
           yield* Deferred.await(entered)
-          const other = yield* contender(own, key)
-          yield* Effect.promise(() => other.sent)
-          yield* Effect.sleep("150 millis") // queued behind us on the server
+          const other = yield* queuedBehind(own, key)
           const partitionedAt = now()
           link.partition()
           const error = yield* Fiber.join(holder)
           const theirGrant = yield* Effect.promise(() => other.granted)
-          assertLostBySilence(error, "ticket's partition")
-          measure(
-            "ticket's partition",
-            `our region ended ${ms(times.ended! - partitionedAt)}, their grant ${
-              ms(theirGrant - partitionedAt)
-            } after the partition`
-          )
-          assertNoOverlap(times, theirGrant, "ticket's partition", PARTITION_OVERLAP_MS)
+          assertPartitionOutcome(error, times, partitionedAt, theirGrant, "ticket's partition")
         }).pipe(Effect.scoped, Effect.provide(readTimeoutClient(link.address)))
       }).pipe(Effect.scoped),
     30_000
@@ -427,17 +437,8 @@ describe(`chaos on ${server.label}: partitions and half-open links under the ser
         const own = yield* readTimeoutServer
         const link = yield* relay(own)
         const key = freshKey("half-open")
-        const times = newTimes()
-        const entered = yield* Deferred.make<void>()
-        const holder = yield* Lock.withLock(recordedRegion(times, entered), key, { leaseTtl: "20 seconds" }).pipe(
-          Effect.flip,
-          Effect.provide(readTimeoutClient(link.address)),
-          Effect.forkChild
-        )
-        yield* Deferred.await(entered)
-        const other = yield* contender(own, key)
-        yield* Effect.promise(() => other.sent)
-        yield* Effect.sleep("150 millis") // queued behind us on the server
+        const { holder, times } = yield* holding(key, readTimeoutClient(link.address), { leaseTtl: "20 seconds" })
+        const other = yield* queuedBehind(own, key)
         const halfOpenAt = now()
         link.halfOpen() // the server sees the close and grants the other at once; we hear nothing
         const theirGrant = yield* Effect.promise(() => other.granted)
