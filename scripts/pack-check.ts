@@ -5,10 +5,19 @@
  *
  * Packs the package for real, into a temporary directory, the way a release would (lifecycle
  * scripts included: packing must run nothing heavy), and fails unless
- * - every packed file is under dist/ or is README.md, LICENSE, CHANGELOG.md or package.json;
- * - the package holds those four files and every file that package.json's "exports" points to
- *   (each public module's .js, .cjs and .d.ts; the "effect-dflockd-source" condition is for this
- *   repository's own tools and is not published);
+ * - every packed file is under dist/ or examples/ (README links to the examples) or is README.md,
+ *   LICENSE, CHANGELOG.md or package.json;
+ * - every relative link of the packed Markdown files (README.md, CHANGELOG.md, …) resolves inside
+ *   the package, and every `#anchor` to a heading of its file: the npm page shows README.md with
+ *   nothing else of this repository;
+ * - the package holds those four files, every file that package.json's "exports" points to (each
+ *   public module's .js and .d.ts under `import`, .cjs and .d.cts under `require`; the
+ *   "effect-dflockd-source" condition is for this repository's own tools and is not published) and
+ *   the targets of "main", "module", "types" and "bin";
+ * - every declaration file has its twin in the other format (.d.ts and .d.cts, see
+ *   scripts/cjs-declarations.ts);
+ * - no source map is packed: the package does not ship the sources a map would point at (tsup.config.ts
+ *   emits none);
  * - the packed package.json has no install-time script (`preinstall`, `install`, `postinstall`,
  *   `prepare`): installing the tarball must run nothing (a library's users never need our test
  *   server, and npm warns about packages with install scripts).
@@ -43,16 +52,59 @@ const packed = new Set(files)
 const problems: Array<string> = []
 
 for (const file of files) {
-  if (!file.startsWith("dist/") && !topLevel.has(file)) problems.push(`not allowed in the package: ${file}`)
+  if (!file.startsWith("dist/") && !file.startsWith("examples/") && !topLevel.has(file)) {
+    problems.push(`not allowed in the package: ${file}`)
+  }
+  if (file.endsWith(".map")) problems.push(`source map in the package (its sources are not shipped): ${file}`)
+  const twin = file.endsWith(".d.ts")
+    ? `${file.slice(0, -".d.ts".length)}.d.cts`
+    : file.endsWith(".d.cts")
+    ? `${file.slice(0, -".d.cts".length)}.d.ts`
+    : undefined
+  if (twin !== undefined && !packed.has(twin)) problems.push(`declaration file without its twin ${twin}: ${file}`)
 }
 for (const file of topLevel) {
   if (!packed.has(file)) problems.push(`missing from the package: ${file}`)
 }
 
-// every target of "exports", with "./*" expanded over the public modules src/*.ts
-const pkg = JSON.parse(readFileSync(Path.join(root, "package.json"), "utf8")) as {
-  readonly exports?: Record<string, Record<string, string> | string | null>
+// every relative link of a packed Markdown file resolves in the package; every anchor to a heading of its file
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
+const anchorOf = (heading: string): string =>
+  heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-")
+for (const file of files.filter((f) => f.endsWith(".md"))) {
+  const text = readFileSync(Path.join(root, file), "utf8").replace(/```[\s\S]*?```/g, "")
+  const anchors = new Set([...text.matchAll(/^#+\s+(.+)$/gm)].map((m) => anchorOf(m[1]!)))
+  for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (target === undefined || /^[a-z][a-z0-9+.-]*:/i.test(target)) continue // https:, mailto:
+    const [path = "", anchor] = target.split("#")
+    if (path === "") {
+      if (anchor !== undefined && !anchors.has(anchor)) problems.push(`${file}: link to a missing heading: ${target}`)
+      continue
+    }
+    const resolved = Path.posix.normalize(Path.posix.join(Path.posix.dirname(file), path)).replace(/\/$/, "")
+    const inPackage = packed.has(resolved) || files.some((f) => f.startsWith(`${resolved}/`))
+    if (!inPackage) problems.push(`${file}: link to something not in the package: ${target}`)
+  }
 }
+
+// every target of "exports", with "./*" expanded over the public modules src/*.ts; conditions may nest
+// ("import": { "types": …, "default": … })
+type Conditions = { readonly [condition: string]: Conditions | string | null }
+const pkg = JSON.parse(readFileSync(Path.join(root, "package.json"), "utf8")) as {
+  readonly exports?: Record<string, Conditions | string | null>
+  readonly main?: string
+  readonly module?: string
+  readonly types?: string
+  readonly bin?: Record<string, string> | string
+}
+const leaves = (conditions: Conditions): Array<string> =>
+  Object.entries(conditions).flatMap(([condition, target]) =>
+    condition === "effect-dflockd-source" || target === null
+      ? []
+      : typeof target === "string"
+      ? [target]
+      : leaves(target)
+  )
 const modules = readdirSync(Path.join(root, "src"))
   .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))
   .map((file) => file.slice(0, -".ts".length))
@@ -60,20 +112,25 @@ const targets = new Set<string>()
 for (const [subpath, entry] of Object.entries(pkg.exports ?? {})) {
   if (entry === null) continue
   const conditions = typeof entry === "string" ? { default: entry } : entry
-  for (const [condition, target] of Object.entries(conditions)) {
-    if (condition === "effect-dflockd-source") continue
+  for (const target of leaves(conditions)) {
     const stems = subpath.includes("*") ? modules : [undefined]
     for (const stem of stems) {
       const path = (stem === undefined ? target : target.replace("*", stem)).replace(/^\.\//, "")
       // an explicit subpath whose source module does not exist yet (e.g. ./promise) is skipped
       const source = conditions["effect-dflockd-source"]
-      if (stem === undefined && source !== undefined && !existsSync(Path.join(root, source))) continue
+      if (stem === undefined && typeof source === "string" && !existsSync(Path.join(root, source))) continue
       targets.add(path)
     }
   }
 }
+const bins = typeof pkg.bin === "string" ? [pkg.bin] : Object.values(pkg.bin ?? {})
+for (const target of [pkg.main, pkg.module, pkg.types, ...bins]) {
+  if (target !== undefined) targets.add(target.replace(/^\.\//, ""))
+}
 for (const target of [...targets].sort()) {
-  if (!packed.has(target)) problems.push(`"exports" target missing from the package: ${target}`)
+  if (!packed.has(target)) {
+    problems.push(`package.json target ("exports", "main", "module", "types", "bin") not packed: ${target}`)
+  }
 }
 
 // the manifest as published: package/package.json inside each tarball
@@ -99,7 +156,9 @@ if (problems.length > 0) {
   process.exit(1)
 }
 console.log(
-  `pack:check: ${name} — ${files.length} files (${(size / 1024).toFixed(1)} kB), all under dist/ or ${
+  `pack:check: ${name} — ${files.length} files (${(size / 1024).toFixed(1)} kB), all under dist/, examples/ or ${
     [...topLevel].join(", ")
-  }; ${targets.size} "exports" targets present; no ${installScripts.join("/")} script in the packed package.json`
+  }; every Markdown link resolves in the package; ${targets.size} "exports"/"main"/"module"/"types"/"bin" targets present; every .d.ts with its .d.cts; no source map; no ${
+    installScripts.join("/")
+  } script in the packed package.json`
 )
