@@ -4,13 +4,16 @@
  * statistics.
  *
  *   dflock [options] <key> -- <command> [args...]
+ *   dflock [options] <key> -c <string>
  *   dflock stats [--json] [options]
  *
- * Waits for the lock on `<key>`, runs the command with inherited stdio in a
- * process group of its own while the lease is renewed, releases the lock after
- * the command exits, and exits with the command's exit code (see `dflock --help`
- * for options and the other exit codes). Installed as the package's `dflock`
- * binary.
+ * Waits for the lock on `<key>` (or, with `--limit N`, for one of N permits of
+ * the semaphore `<key>`), runs the command (`-c`: the string, by /bin/sh -c)
+ * with inherited stdio in a process group of its own while the lease is
+ * renewed, releases the lock as soon as the command's group has ended, and
+ * exits with the command's exit code (see `dflock --help` for options, such as
+ * flock(1)'s `-n` and `-E`, and the other exit codes). Installed as the
+ * package's `dflock` binary.
  *
  * @since 0.1.0
  */

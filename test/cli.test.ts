@@ -13,11 +13,13 @@ import { fileURLToPath } from "node:url"
 import { ConfigProvider, Duration, Effect, Option, Redacted, Result, Schedule } from "effect"
 import { inject } from "vitest"
 import { freePort } from "../scripts/dflockd-server.ts"
-import { Lock } from "../src/index.ts"
-import { connectionOptions } from "../src/internal/cliCommand.ts"
+import { AuthError, ConnectionError, Lock } from "../src/index.ts"
+import { connectionOptions, parseTimeout } from "../src/internal/cliCommand.ts"
+import * as CliHints from "../src/internal/cliHints.ts"
 import { signalExitCode } from "../src/internal/cliRun.ts"
 import * as Codec from "../src/internal/codec.ts"
 import { clientLayer, eventuallyFree, isFree, scopedServer, sendRaw } from "./support/probe.ts"
+import { has, needs } from "./support/server.ts"
 import { tlsRelayForFile } from "./support/tls.ts"
 
 const shared = inject("dflockd")
@@ -174,6 +176,131 @@ describe("connection settings", () => {
     }))
 })
 
+describe("--timeout values", () => {
+  it("seconds (fractions to the millisecond), a number with a unit, or a Config duration", () => {
+    const millis = (text: string) => Option.map(parseTimeout(text), Duration.toMillis)
+    const cases: ReadonlyArray<readonly [string, number]> = [
+      ["10", 10_000],
+      ["0", 0],
+      ["0.3", 300],
+      [".25", 250],
+      ["1.1", 1100],
+      ["2e1", 20_000],
+      ["300ms", 300],
+      ["300 ms", 300],
+      ["1.5s", 1500],
+      ["2 minutes", 120_000],
+      ["1h", 3_600_000],
+      ["300 millis", 300],
+      ["1.5 seconds", 1500],
+      ["500000 micros", 500]
+    ]
+    for (const [text, expected] of cases) assert.deepStrictEqual(millis(text), Option.some(expected), text)
+    for (const bad of ["", "x", "-1", "-0.5 seconds", "Infinity", "5 parsecs", "1,5", `${Codec.MAX_SECONDS + 1}`]) {
+      assert.isTrue(Option.isNone(parseTimeout(bad)), bad)
+    }
+  })
+})
+
+describe("hints in dflock's words (the library's errors, reworded by the CLI)", () => {
+  const plain: CliHints.HintContext = { tls: false, token: undefined }
+  const refused = (hint: string | undefined) =>
+    new ConnectionError({
+      server: "127.0.0.1:7",
+      reason: "Refused",
+      cause: { code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:7" },
+      ...(hint === undefined ? {} : { hint })
+    })
+
+  it("refused: names --servers and DFLOCKD_SERVERS, not the `servers` option", () => {
+    const error = refused("is a dflockd server running at that address? Check the `servers` option (DFLOCKD_SERVERS)")
+    assert.strictEqual(
+      CliHints.connectionMessage(error, plain),
+      "connection to 127.0.0.1:7 failed: connection refused (ECONNREFUSED) " +
+        "(is a dflockd server running at that address? Check --servers (DFLOCKD_SERVERS))"
+    )
+  })
+
+  it("unreachable: names --servers and DFLOCKD_SERVERS", () => {
+    const error = new ConnectionError({
+      server: "nowhere.invalid:6388",
+      reason: "Unreachable",
+      cause: { code: "ENOTFOUND", message: "getaddrinfo ENOTFOUND nowhere.invalid" },
+      hint: "does the host name resolve, and can this machine reach it? Check the `servers` option (DFLOCKD_SERVERS)"
+    })
+    assert.strictEqual(
+      CliHints.connectionMessage(error, plain),
+      "connection to nowhere.invalid:6388 failed: host name not found (ENOTFOUND) " +
+        "(does the host name resolve, and can this machine reach it? Check --servers (DFLOCKD_SERVERS))"
+    )
+  })
+
+  it("a TLS client and a plaintext server: names --no-tls and DFLOCKD_TLS=false", () => {
+    const error = new ConnectionError({
+      server: "127.0.0.1:6388",
+      reason: "Tls",
+      cause: { message: "SSL routines:ssl3_get_record:wrong version number:../ssl/record/ssl3_record.c:354:" },
+      hint: "is TLS configured on both sides? The server may not speak TLS: start it with --tls-cert/--tls-key, " +
+        "or drop `tls` from the client options"
+    })
+    const message = CliHints.connectionMessage(error, { tls: true, token: undefined })
+    assert.include(message, "connection to 127.0.0.1:6388 failed: TLS handshake failed (wrong version number) (")
+    assert.include(message, "use --no-tls (DFLOCKD_TLS=false) and no --tls-ca (DFLOCKD_TLS_CA_FILE)")
+    assert.notInclude(message, "client options")
+  })
+
+  it("a plaintext client and a TLS-only server: names --tls, --tls-ca and their variables", () => {
+    const error = new ConnectionError({
+      server: "127.0.0.1:6388",
+      reason: "Closed",
+      cause: { message: "the connection was closed by the peer before any reply" },
+      hint: "is TLS configured on both sides? The server may be TLS-only (--tls-cert): set `tls` in the client " +
+        "options, or start the server without TLS"
+    })
+    const message = CliHints.connectionMessage(error, plain)
+    assert.include(message, "use --tls or --tls-ca (DFLOCKD_TLS, DFLOCKD_TLS_CA_FILE)")
+    assert.notInclude(message, "client options")
+  })
+
+  it("no hint, or one dflock has no words for: the library's message", () => {
+    assert.strictEqual(CliHints.connectionMessage(refused(undefined), plain), refused(undefined).message)
+    const other = new ConnectionError({ server: "a:1", reason: "Busy", cause: { message: "busy" }, hint: "wait" })
+    assert.strictEqual(CliHints.connectionMessage(other, plain), other.message)
+  })
+
+  it("a token sent to a server without auth: names the variable, or --auth-token-env VAR", () => {
+    const error = new AuthError({ server: "127.0.0.1:6388", reason: "NotEnabled" })
+    assert.strictEqual(
+      CliHints.authMessage(error, { tls: false, token: { variable: "DFLOCKD_AUTH_TOKEN", viaFlag: false } }),
+      "127.0.0.1:6388 has no authentication configured (it refused the auth command): unset DFLOCKD_AUTH_TOKEN, " +
+        "or start the server with --auth-token (dflockd 1.6 or newer)"
+    )
+    assert.include(
+      CliHints.authMessage(error, { tls: false, token: { variable: "LOCK_TOKEN", viaFlag: true } }),
+      ": drop --auth-token-env LOCK_TOKEN, or start the server with --auth-token"
+    )
+  })
+
+  it("a rejected token: names where it came from and --auth-token-env", () => {
+    const error = new AuthError({ server: "127.0.0.1:6388", reason: "Rejected" })
+    assert.strictEqual(
+      CliHints.authMessage(error, { tls: false, token: { variable: "LOCK_TOKEN", viaFlag: true } }),
+      "authentication rejected by 127.0.0.1:6388: the auth token in LOCK_TOKEN (--auth-token-env LOCK_TOKEN) is " +
+        "wrong: it must be the server's --auth-token"
+    )
+    assert.include(
+      CliHints.authMessage(error, { tls: false, token: { variable: "DFLOCKD_AUTH_TOKEN", viaFlag: false } }),
+      "the auth token in DFLOCKD_AUTH_TOKEN is wrong: it must be the server's --auth-token " +
+        "(or name another variable with --auth-token-env VAR)"
+    )
+    assert.include(
+      CliHints.authMessage(error, plain),
+      "it requires an auth token: put the server's --auth-token in DFLOCKD_AUTH_TOKEN, " +
+        "or in a variable named with --auth-token-env VAR"
+    )
+  })
+})
+
 describe("signalExitCode", () => {
   it("128 + the signal number", () => {
     assert.strictEqual(signalExitCode("SIGINT"), 130)
@@ -198,6 +325,8 @@ interface Running {
   readonly stdout: () => string
   /** Waits until stdout contains `text`. */
   readonly printed: (text: string) => Effect.Effect<void>
+  /** Waits until stderr contains `text`. */
+  readonly said: (text: string) => Effect.Effect<void>
   /** Waits for dflock to exit and its output (its command's too) to end. */
   readonly finished: Effect.Effect<Finished>
 }
@@ -223,7 +352,27 @@ const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
       })
       proc.stderr?.setEncoding("utf8").on("data", (text: string) => {
         stderr += text
+        watchers.forEach((check) => check())
       })
+      /** Waits until `output()` contains `text`. */
+      const appears = (output: () => string, text: string) =>
+        Effect.callback<void>((resume) => {
+          const check = () => {
+            if (output().includes(text)) {
+              watchers.delete(check)
+              resume(Effect.void)
+            }
+          }
+          watchers.add(check)
+          check()
+          return Effect.sync(() => watchers.delete(check))
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: "20 seconds",
+            orElse: () =>
+              Effect.die(new Error(`never printed ${JSON.stringify(text)}; stdout: ${stdout}; stderr: ${stderr}`))
+          })
+        )
       // `close`: the exit status, once every holder of the pipes (the command too) is gone
       const closed = new Promise<Finished>((resolve) =>
         proc.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
@@ -231,24 +380,8 @@ const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
       return {
         process: proc,
         stdout: () => stdout,
-        printed: (text) =>
-          Effect.callback<void>((resume) => {
-            const check = () => {
-              if (stdout.includes(text)) {
-                watchers.delete(check)
-                resume(Effect.void)
-              }
-            }
-            watchers.add(check)
-            check()
-            return Effect.sync(() => watchers.delete(check))
-          }).pipe(
-            Effect.timeoutOrElse({
-              duration: "20 seconds",
-              orElse: () =>
-                Effect.die(new Error(`never printed ${JSON.stringify(text)}; stdout: ${stdout}; stderr: ${stderr}`))
-            })
-          ),
+        printed: (text) => appears(() => stdout, text),
+        said: (text) => appears(() => stderr, text),
         finished: Effect.promise(() => closed).pipe(
           Effect.timeoutOrElse({
             duration: "30 seconds",
@@ -302,7 +435,7 @@ const servers = ["--servers", shared.address]
  * Waits until the process has a socket open besides stdio (Linux: /proc/<pid>/fd):
  * dflock has trapped its signals and is talking to the server. Elsewhere, waits 3 seconds.
  */
-const connected = (pid: number | undefined) => {
+const connected = (pid: number | undefined, every: Duration.Input = "50 millis") => {
   const fds = `/proc/${pid}/fd`
   if (pid === undefined || !existsSync(fds)) return Effect.sleep("3 seconds")
   const hasSocket = Effect.sync(() =>
@@ -317,7 +450,7 @@ const connected = (pid: number | undefined) => {
   )
   return hasSocket.pipe(
     Effect.flatMap((yes) => yes ? Effect.void : Effect.fail("not yet" as const)),
-    Effect.retry(Schedule.spaced("50 millis")),
+    Effect.retry(Schedule.spaced(every)),
     Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error("dflock never connected")) })
   )
 }
@@ -416,13 +549,155 @@ describe("dflock", () => {
     }).pipe(Effect.scoped, Effect.provide(clientLayer(shared.address))), 30_000)
 
   it.live(
+    "-n on a held key: exit 75 at once, the command never runs; -E 3 makes it 3, -E 0 a quiet success",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("nonblock")
+        yield* Lock.acquire(key)
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, number, string]> = [
+          [["-n"], 75, `dflock: ${key}: not free, and not waiting\n`],
+          [["--nonblock", "-E", "3"], 3, `dflock: ${key}: not free, and not waiting\n`],
+          [["--timeout", "0", "--conflict-exit-code", "3"], 3, `dflock: ${key}: not free, and not waiting\n`],
+          [["-n", "-q", "-E", "0"], 0, ""]
+        ]
+        for (const [flags, code, stderr] of cases) {
+          const running = yield* start([...servers, ...flags, key, ...nodeScript("console.log('ran')")])
+          yield* connected(running.process.pid, "5 millis")
+          const asked = Date.now()
+          const result = yield* running.finished
+          const took = Date.now() - asked
+          console.log(`dflock ${flags.join(" ")} on a held key: exit ${result.code} ${took} ms after connecting`)
+          assert.strictEqual(result.code, code, result.stderr)
+          assert.strictEqual(result.stderr, stderr)
+          assert.strictEqual(result.stdout, "", "the command never ran")
+          assert.isBelow(took, 500, "no wait")
+        }
+        const timedOut = yield* dflock([...servers, "--timeout", "0.2", "-E", "3", key, "--", "true"])
+        assert.strictEqual(timedOut.code, 3, "-E applies to a --timeout that runs out too")
+        assert.strictEqual(timedOut.stderr, `dflock: timed out waiting for ${key}\n`)
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(shared.address))),
+    60_000
+  )
+
+  it.live(
+    "--timeout 0.3 (and 300ms, \"300 millis\"): gives up 300 ms after asking, exit 75",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("sub-second")
+        yield* Lock.acquire(key)
+        for (const timeout of ["0.3", "300ms", "300 millis"]) {
+          const running = yield* start([...servers, "--timeout", timeout, key, ...nodeScript("console.log('ran')")])
+          yield* connected(running.process.pid, "5 millis")
+          const asked = Date.now()
+          const result = yield* running.finished
+          const took = Date.now() - asked
+          console.log(`dflock --timeout ${timeout} on a held key: exit ${result.code} ${took} ms after connecting`)
+          assert.strictEqual(result.code, 75, result.stderr)
+          assert.strictEqual(result.stderr, `dflock: timed out waiting for ${key}\n`)
+          assert.strictEqual(result.stdout, "")
+          assert.isAtLeast(took, 250, `${timeout}: waited (the socket is seen a moment after the wait starts)`)
+          assert.isAtMost(took, 600, `${timeout}: the exact timeout, not the server's whole second`)
+        }
+      }).pipe(Effect.scoped, Effect.provide(clientLayer(shared.address))),
+    60_000
+  )
+
+  it.live(
+    "-c <string>: run by /bin/sh -c, without --; its output and exit code are dflock's",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("shell")
+        const hi = yield* dflock([...servers, key, "-c", "echo hi"])
+        assert.strictEqual(hi.code, 0, hi.stderr)
+        assert.strictEqual(hi.stdout, "hi\n")
+        assert.strictEqual(hi.stderr, "")
+        const seven = yield* dflock([...servers, "--command", "exit 7", key])
+        assert.strictEqual(seven.code, 7, seven.stderr)
+        // the probe's source comes in through the environment, which the command inherits
+        const shell = yield* dflock(
+          [
+            ...servers,
+            "-c",
+            `echo "$(printf '%s' one) two" | tr a-z A-Z; "$NODE" -e "$PROBE" ${shared.host} ${shared.port} ${key}`,
+            key
+          ],
+          { NODE: process.execPath, PROBE: probeScript }
+        )
+        assert.strictEqual(shell.code, 0, shell.stderr)
+        assert.strictEqual(shell.stdout, "ONE TWO\nprobe: timeout\n", "a shell pipeline, under the lock")
+        assert.isTrue(yield* isFree(shared.address, key))
+      }),
+    30_000
+  )
+
+  it.live.skipIf(!has("semaphores"))(
+    `--limit 2: two dflocks hold the key at once, a third waits, or exits 75 with -n${needs("semaphores")}`,
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("limit")
+        const first = yield* start([...servers, "--limit", "2", key, ...nodeScript(trapScript("exit"))])
+        const second = yield* start([...servers, "--limit", "2", key, ...nodeScript(trapScript("exit"))])
+        yield* Effect.all([first.printed("started"), second.printed("started")], { concurrency: 2 })
+        const third = yield* dflock([...servers, "--limit", "2", "-n", key, ...nodeScript("console.log('ran')")])
+        assert.strictEqual(third.code, 75, third.stderr)
+        assert.strictEqual(third.stderr, `dflock: a permit of ${key} (--limit 2): not free, and not waiting\n`)
+        assert.strictEqual(third.stdout, "")
+        const mismatch = yield* dflock([...servers, "--limit", "3", "-n", key, "--", "true"])
+        assert.strictEqual(mismatch.code, 69, mismatch.stderr)
+        assert.include(mismatch.stderr, `limit_mismatch`)
+        assert.include(mismatch.stderr, `${key} is in use with a limit other than --limit 3`)
+        // a waiting third one gets the permit the first one gives back
+        const waiting = yield* start([...servers, "--limit", "2", key, ...nodeScript("console.log('ran')")])
+        yield* connected(waiting.process.pid)
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual(waiting.stdout(), "", "waits while both permits are held")
+        first.process.kill("SIGTERM")
+        const [one, waited] = yield* Effect.all([first.finished, waiting.finished], { concurrency: 2 })
+        assert.strictEqual(one.code, 0, one.stderr)
+        assert.strictEqual(waited.code, 0, waited.stderr)
+        assert.strictEqual(waited.stdout, "ran\n")
+        second.process.kill("SIGTERM")
+        assert.strictEqual((yield* second.finished).code, 0)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(has("semaphores"))(
+    "--limit on a server without semaphores: exit 69, the refusal and what --limit needs",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* dflock([
+          ...servers,
+          "--limit",
+          "2",
+          freshKey("no-sem"),
+          ...nodeScript("console.log('ran')")
+        ])
+        assert.strictEqual(result.code, 69, result.stderr)
+        assert.match(result.stderr, /^dflock: server refused the command: .*--limit needs a server with semaphores/)
+        assert.strictEqual(result.stdout, "")
+      }),
+    30_000
+  )
+
+  it.live(
     "bad arguments or configuration: exit 64, the problem and the usage on stderr, nothing on stdout",
     () =>
       Effect.gen(function*() {
         const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, RegExp]> = [
           [[], {}, /^dflock: Missing required argument: key\n/],
-          [["k"], {}, /^dflock: Missing required argument: command\n/],
+          [["k"], {}, /^dflock: missing the command: -- <command> \[args\.\.\.\], or -c <string>\n/],
           [["k", "true"], {}, /^dflock: missing -- before the command\n/],
+          [["k", "--"], {}, /^dflock: missing command after --\n/],
+          [["-c", "echo hi", "k", "--", "true"], {}, /^dflock: -c <string> is the whole command: give it, or -- /],
+          [["k", "-c", "echo hi", "--", "true"], {}, /^dflock: -c <string> is the whole command/],
+          [["-c", " ", "k"], {}, /^dflock: missing command after -c\n/],
+          [["-n", "--timeout", "1", "k", "--", "true"], {}, /^dflock: -n\/--nonblock is --timeout 0: give one of them/],
+          [["-E", "256", "k", "--", "true"], {}, /^dflock: Invalid value for flag --conflict-exit-code: "256"/],
+          [["--limit", "0", "k", "--", "true"], {}, /^dflock: Invalid value for flag --limit: "0"/],
+          [["--limit", "1.5", "k", "--", "true"], {}, /^dflock: Invalid value for flag --limit: "1.5"/],
+          [["--timeout", "-1", "k", "--", "true"], {}, /^dflock: Invalid value for flag --timeout: "-1"/],
+          [["--timeout", "5 parsecs", "k", "--", "true"], {}, /^dflock: Invalid value for flag --timeout: "5 parsecs"/],
           [["k", "true", "--", "x"], {}, /^dflock: unexpected argument "true": the command goes after --\n/],
           [["--", "k", "true"], {}, /^dflock: the <key> goes before --\n/],
           [["--bogus", "k", "--", "true"], {}, /^dflock: Unrecognized flag: --bogus/],
@@ -471,6 +746,12 @@ describe("dflock", () => {
       const help = yield* dflock(["--help"])
       assert.strictEqual(help.code, 0)
       assert.include(help.stdout, "dflock [options] <key> -- <command> [args...]")
+      assert.include(help.stdout, "dflock [options] <key> -c <string>")
+      for (const flag of ["--nonblock, -n", "--conflict-exit-code, -E code", "--command, -c string", "--limit N"]) {
+        assert.include(help.stdout, flag)
+      }
+      assert.include(help.stdout, "--timeout, -w duration")
+      assert.include(help.stdout, "300ms")
       assert.include(help.stdout, "--auth-token-env")
       assert.include(help.stdout, "DFLOCKD_AUTH_TOKEN")
       assert.include(help.stdout, "--server-read-timeout")
@@ -497,11 +778,14 @@ describe("dflock", () => {
         const refused = yield* dflock([...servers, key, "--", "true"], { DFLOCKD_AUTH_TOKEN: secret })
         assert.strictEqual(refused.code, 69, refused.stderr)
         assert.match(refused.stderr, new RegExp(`^dflock: ${shared.address} has no authentication configured`))
+        assert.include(refused.stderr, ": unset DFLOCKD_AUTH_TOKEN, or start the server with --auth-token")
         assert.notInclude(refused.stderr, secret)
         const viaFlag = yield* dflock([...servers, "--auth-token-env", "LOCK_TOKEN", key, "--", "true"], {
           LOCK_TOKEN: secret
         })
         assert.strictEqual(viaFlag.code, 69, viaFlag.stderr)
+        assert.include(viaFlag.stderr, ": drop --auth-token-env LOCK_TOKEN, or start the server with --auth-token")
+        assert.notInclude(viaFlag.stderr, "remove the client's auth token")
         const none = yield* dflock([...servers, key, "--", "true"])
         assert.strictEqual(none.code, 0, none.stderr)
       }),
@@ -582,7 +866,87 @@ describe("dflock", () => {
       const result = yield* dflock(["--servers", `127.0.0.1:${port}`, freshKey("down"), "--", "true"])
       assert.strictEqual(result.code, 69)
       assert.include(result.stderr, `dflock: connection to 127.0.0.1:${port} failed`)
+      assert.include(
+        result.stderr,
+        "(is a dflockd server running at that address? Check --servers (DFLOCKD_SERVERS))\n",
+        "the hint in dflock's words"
+      )
+      assert.notInclude(result.stderr, "`servers` option")
     }), 30_000)
+
+  it.live(
+    "--tls against a plaintext server: exit 69, the hint names --no-tls (DFLOCKD_TLS=false)",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* dflock([
+          ...servers,
+          "--tls",
+          "--connect-timeout",
+          "3 seconds",
+          freshKey("tls-plain"),
+          "--",
+          "true"
+        ])
+        assert.strictEqual(result.code, 69, result.stderr)
+        assert.match(result.stderr, new RegExp(`^dflock: connection to ${shared.address} failed: `))
+        assert.include(result.stderr, "or use --no-tls (DFLOCKD_TLS=false) and no --tls-ca (DFLOCKD_TLS_CA_FILE))\n")
+        assert.notInclude(result.stderr, "client options")
+      }),
+    30_000
+  )
+
+  it.live(
+    "a plaintext client and a TLS-only server (the relay): exit 69, the hint names --tls / --tls-ca",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* dflock([
+          "--servers",
+          tls.relay.address,
+          "--connect-timeout",
+          "3 seconds",
+          freshKey("plain-tls"),
+          "--",
+          "true"
+        ])
+        assert.strictEqual(result.code, 69, result.stderr)
+        assert.include(result.stderr, "use --tls or --tls-ca (DFLOCKD_TLS, DFLOCKD_TLS_CA_FILE)")
+        assert.notInclude(result.stderr, "client options")
+      }),
+    30_000
+  )
+
+  it.live.skipIf(!has("auth"))(
+    `a server with --auth-token refuses the token: exit 69, the hint names --auth-token-env${needs("auth")}`,
+    () =>
+      Effect.gen(function*() {
+        const server = yield* scopedServer({ "auth-token": "s3cret-server-token" })
+        const key = freshKey("auth-rejected")
+        const wrong = yield* dflock(
+          ["--servers", server.address, "--auth-token-env", "LOCK_TOKEN", key, "--", "true"],
+          {
+            LOCK_TOKEN: "wrong-token"
+          }
+        )
+        assert.strictEqual(wrong.code, 69, wrong.stderr)
+        assert.strictEqual(
+          wrong.stderr,
+          `dflock: authentication rejected by ${server.address}: the auth token in LOCK_TOKEN ` +
+            "(--auth-token-env LOCK_TOKEN) is wrong: it must be the server's --auth-token\n"
+        )
+        const missing = yield* dflock(["--servers", server.address, key, "--", "true"])
+        assert.strictEqual(missing.code, 69, missing.stderr)
+        assert.include(missing.stderr, "put the server's --auth-token in DFLOCKD_AUTH_TOKEN, or in a variable named")
+        assert.include(missing.stderr, "--auth-token-env VAR")
+        const right = yield* dflock(
+          ["--servers", server.address, "--auth-token-env", "LOCK_TOKEN", key, "--", "true"],
+          {
+            LOCK_TOKEN: "s3cret-server-token"
+          }
+        )
+        assert.strictEqual(right.code, 0, right.stderr)
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.live("the command cannot be started: exit 127, and the lock is released", () =>
     Effect.gen(function*() {
@@ -629,10 +993,18 @@ describe("dflock", () => {
       yield* Effect.promise(() => server.kill())
       yield* running.printed("got SIGTERM")
       const termAt = Date.now()
+      yield* running.said("sent SIGKILL")
+      const killAfter = Date.now() - termAt
       const result = yield* running.finished
       assert.strictEqual(result.code, 70)
-      assert.isAtLeast(Date.now() - termAt, 4500, "the grace period before SIGKILL")
-      assert.match(result.stderr, new RegExp(`dflock: lease on ${key} lost: `))
+      assert.isAtLeast(killAfter, 4500, "the grace period before SIGKILL")
+      assert.isAtMost(killAfter, 5500, "SIGKILL 5 s after SIGTERM")
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^dflock: process group \\d+ still running 5 s after SIGTERM: sent SIGKILL\ndflock: lease on ${key} lost: `
+        )
+      )
     }).pipe(Effect.scoped), 30_000)
 
   it.live(
@@ -767,6 +1139,96 @@ describe("dflock", () => {
         assert.deepStrictEqual(yield* survivors(readPids(pidFile)), [])
         assert.isTrue(yield* isFree(shared.address, key))
       }),
+    60_000
+  )
+
+  it.live(
+    "the command exits leaving a background job: dflock stops it and exits at once, not after a delay",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("leftover-fast")
+        const pidFile = yield* tempFile("pids")
+        const running = yield* start([
+          ...servers,
+          key,
+          "--",
+          "sh",
+          "-c",
+          `sleep 30 & echo $! > ${pidFile}; echo exiting; exit 0`
+        ])
+        yield* running.printed("exiting")
+        const exitedAt = Date.now()
+        const result = yield* running.finished
+        const took = Date.now() - exitedAt
+        console.log(`dflock exited ${took} ms after the command (its background job stopped)`)
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.strictEqual(result.stderr, "")
+        assert.isBelow(took, 1000, "exits as soon as the group is gone")
+        assert.deepStrictEqual(yield* survivors(readPids(pidFile)), [])
+        assert.isTrue(yield* isFree(shared.address, key))
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "SIGTERM to dflock, the command ignores it: SIGKILL 5 s after the signal, one line on stderr (none with -q)",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("escalate")
+        const quietKey = freshKey("escalate-quiet")
+        const loud = yield* start([...servers, key, ...nodeScript(trapScript("ignore"))])
+        const quiet = yield* start([...servers, "-q", quietKey, ...nodeScript(trapScript("ignore"))])
+        yield* Effect.all([loud.printed("started"), quiet.printed("started")], { concurrency: 2 })
+        const termAt = Date.now()
+        loud.process.kill("SIGTERM")
+        quiet.process.kill("SIGTERM")
+        yield* loud.said("sent SIGKILL")
+        const killAfter = Date.now() - termAt
+        const [result, quietResult] = yield* Effect.all([loud.finished, quiet.finished], { concurrency: 2 })
+        const finishedAfter = Date.now() - termAt
+        console.log(`SIGKILL announced ${killAfter} ms after SIGTERM; both dflocks done after ${finishedAfter} ms`)
+        assert.isAtLeast(killAfter, 4500)
+        assert.isAtMost(killAfter, 5500)
+        assert.isAtMost(finishedAfter, 6000)
+        assert.strictEqual(result.code, 137, "the command's own end: killed by SIGKILL")
+        assert.match(result.stderr, /^dflock: process group \d+ still running 5 s after SIGTERM: sent SIGKILL\n$/)
+        assert.include(result.stdout, "got SIGTERM")
+        assert.strictEqual(quietResult.code, 137)
+        assert.strictEqual(quietResult.stderr, "", "-q")
+        assert.isTrue(yield* isFree(shared.address, key))
+        assert.isTrue(yield* isFree(shared.address, quietKey))
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "the command exits 1 s after SIGTERM, its job ignores SIGTERM: SIGKILL still 5 s after the first signal",
+    () =>
+      Effect.gen(function*() {
+        const key = freshKey("escalate-job")
+        const pidFile = yield* tempFile("pids")
+        const running = yield* start([
+          ...servers,
+          key,
+          "--",
+          "sh",
+          "-c",
+          `(trap "" TERM; exec sleep 60) & echo $! > ${pidFile}; trap "sleep 1; exit 0" TERM; echo started; wait`
+        ])
+        yield* running.printed("started")
+        const termAt = Date.now()
+        running.process.kill("SIGTERM")
+        yield* running.said("sent SIGKILL")
+        const killAfter = Date.now() - termAt
+        const result = yield* running.finished
+        console.log(`SIGKILL ${killAfter} ms after SIGTERM (the command itself exited after ~1 s)`)
+        assert.isAtLeast(killAfter, 4500)
+        assert.isAtMost(killAfter, 5500, "the grace period is not restarted when the command exits")
+        assert.strictEqual(result.code, 0, "the command's own exit code")
+        assert.match(result.stderr, /^dflock: process group \d+ still running 5 s after SIGTERM: sent SIGKILL\n$/)
+        assert.deepStrictEqual(yield* survivors(readPids(pidFile)), [])
+        assert.isTrue(yield* isFree(shared.address, key))
+      }).pipe(Effect.scoped),
     60_000
   )
 })

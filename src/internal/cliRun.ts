@@ -1,34 +1,45 @@
 /**
- * `dflock <key> -- <command>`: take the lock with `Lock.withLock`, run the
- * command as a child process while the lease is renewed, and turn its end into
- * an exit code.
+ * `dflock <key> -- <command>`: take the lock with `Lock.withLock` (or a permit
+ * with `Semaphore.withPermit`), run the command as a child process while the
+ * lease is renewed, and turn its end into an exit code.
  *
- * The command runs through effect's process module (`ChildProcessSpawner`),
- * detached: it leads a process group of its own, so everything it starts
- * (a pipeline, `sleep 60 &`, …) can be signalled at once. Whenever dflock stops
- * the command (lease lost, or SIGINT/SIGTERM to dflock) the whole group gets the
- * signal, then SIGKILL after {@link KILL_GRACE}; and when the command exits by
- * itself, whatever it left running in its group is stopped the same way. The
- * lock is released only after the group is gone.
+ * The command runs detached: it leads a process group of its own, so everything
+ * it starts (a pipeline, `sleep 60 &`, …) can be signalled at once. Whenever
+ * dflock stops the command (lease lost, or SIGINT/SIGTERM to dflock) the whole
+ * group gets the signal, then SIGKILL {@link KILL_GRACE} after the first signal
+ * (one grace period, never restarted, announced on stderr when it runs out);
+ * and when the command exits by itself, whatever it left running in its group
+ * is stopped the same way. The lock is released as soon as the group is gone.
+ *
+ * "Gone" means no member of the group still runs: the leader has been reaped
+ * (Node's `exit` event) and `kill(-pgid, 0)` finds nobody, or (Linux) every
+ * member left is a zombie. A background job killed after its shell exited is
+ * reparented to init, which may take its time to reap it (some container
+ * inits every second or two); dflock does not wait for that. Node's
+ * `child_process` is the edge here, as `process.on` is for signals: effect's
+ * spawner waits for such zombies, and restarts the grace period when the
+ * leader exits during it.
  *
  * Lifetimes, outermost first:
  *   signal listeners (SIGINT/SIGTERM; removed last, so a late signal never kills
  *   dflock between the command's exit and the release)
  *   → client layer (its sockets) → the lock (`r` when the region ends)
- *   → the process group (terminated and awaited when the region ends, however
- *   it ends) → the signal forwarder.
+ *   → the SIGKILL timer → the process group (stopped and awaited when the
+ *   region ends, however it ends, signals still forwarded meanwhile)
+ *   → the signal forwarder.
  */
+import { type ChildProcess, spawn } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
 import { constants } from "node:os"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as PlatformError from "effect/PlatformError"
-import * as ChildProcess from "effect/process/ChildProcess"
-import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Lock from "../Lock.ts"
+import * as Semaphore from "../Semaphore.ts"
 
 /** Exit codes (sysexits.h), besides the command's own. */
 export const ExitCode = {
@@ -41,7 +52,7 @@ export const ExitCode = {
   unavailable: 69,
   /** the lease was lost while the command ran; or an internal error */
   software: 70,
-  /** the lock was not granted within --timeout */
+  /** the lock was not granted within --timeout (the default of -E/--conflict-exit-code) */
   tempFail: 75,
   /** the server sent something this client does not understand */
   protocol: 76,
@@ -51,8 +62,16 @@ export const ExitCode = {
   notFound: 127
 } as const
 
-/** How long the command's process group gets between a signal and SIGKILL when dflock stops it. */
+/** How long the command's process group gets between the first signal dflock sends it and SIGKILL. */
 export const KILL_GRACE = Duration.seconds(5)
+
+/** How long dflock waits for the group to vanish after SIGKILL before it releases the lock regardless. */
+export const KILL_WAIT = Duration.seconds(1)
+
+const seconds = (duration: Duration.Duration): string => `${Duration.toSeconds(duration)} s`
+
+/** How often the group is looked at while members other than the leader still run. */
+const POLL_INTERVAL = Duration.millis(5)
 
 const signalNumbers: Readonly<Record<string, number | undefined>> = constants.signals
 
@@ -78,42 +97,232 @@ export const trapSignals: Effect.Effect<Queue.Queue<Forwarded>, never, Scope.Sco
   return signals
 })
 
-/**
- * The spawner reports a command killed by a signal as a failed `exitCode`
- * whose cause names the signal (`…receipt of signal: 'SIGKILL'`): the only place
- * the signal appears. Anything else is not an exit status.
- */
-const killedBy = (error: PlatformError.PlatformError): Option.Option<string> => {
-  const cause = error.reason._tag === "BadArgument" ? undefined : error.reason.cause
-  const match = cause instanceof Error ? /signal: '(SIG[A-Z0-9]+)'/.exec(cause.message) : null
-  return match === null ? Option.none() : Option.some(match[1]!)
+// ---------------------------------------------------------------------------
+// the process group
+// ---------------------------------------------------------------------------
+
+/** Why the command could not be started. */
+export interface SpawnFailure {
+  readonly reason: "NotFound" | "PermissionDenied" | "Other"
+  readonly message: string
 }
 
-/** The command's exit status: its exit code, or 128 + the number of the signal that killed it. */
-const exitStatus = (handle: ChildProcessSpawner.ChildProcessHandle): Effect.Effect<number> =>
-  handle.exitCode.pipe(
-    Effect.map((code): number => code),
-    Effect.catch((error) =>
-      Option.match(killedBy(error), {
-        onSome: (signal) => Effect.succeed(signalExitCode(signal)),
-        onNone: () => Effect.die(error)
-      })
+const spawnFailure = (error: Error): SpawnFailure => {
+  const code = (error as NodeJS.ErrnoException).code
+  return {
+    reason: code === "ENOENT" ? "NotFound" : code === "EACCES" ? "PermissionDenied" : "Other",
+    message: error.message
+  }
+}
+
+/** Linux: whether `pid` runs as a member of process group `pgid` (not a zombie), from /proc/<pid>/stat. */
+const runsInGroup = (pid: string, pgid: number): boolean => {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1")
+  } catch {
+    return false // gone
+  }
+  // state, ppid and pgrp follow the command name, in parentheses
+  const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 3)
+  return Number(pgrp) === pgid && state !== "Z" && state !== "X"
+}
+
+/** Linux: the running members of process group `pgid`, from /proc; `undefined` where /proc cannot be read. */
+const runningMembers = (pgid: number): Array<string> | undefined => {
+  let entries: Array<string>
+  try {
+    entries = readdirSync("/proc")
+  } catch {
+    return undefined
+  }
+  return entries.filter((entry) => /^\d+$/.test(entry) && runsInGroup(entry, pgid))
+}
+
+/**
+ * Whether any member of process group `pgid` (its leader already reaped) still
+ * runs, asked again and again. `kill(-pgid, 0)`: ESRCH means nobody is left;
+ * EPERM, only members dflock cannot signal (on macOS, zombies). A group that
+ * answers may hold only zombies waiting for init to reap them: on Linux /proc
+ * tells. The members found are watched one by one; /proc is scanned again only
+ * once they have all ended (one of them may have forked another before).
+ */
+const groupWatch = (pgid: number): () => boolean => {
+  let members: Array<string> = []
+  return () => {
+    try {
+      process.kill(-pgid, 0)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EPERM" || process.platform !== "linux") return false
+    }
+    if (process.platform !== "linux") return true
+    members = members.filter((pid) => runsInGroup(pid, pgid))
+    if (members.length > 0) return true
+    const found = runningMembers(pgid)
+    if (found === undefined) return true
+    members = found
+    return members.length > 0
+  }
+}
+
+/**
+ * Sends `signal` to process group `pgid`; a group already gone is not an error.
+ * (Windows has no process groups to signal: there, the leader alone.)
+ */
+const signalGroup = (pgid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(process.platform === "win32" ? pgid : -pgid, signal)
+  } catch {
+    // ESRCH: nothing left to signal; EPERM: nothing dflock may signal
+  }
+}
+
+/**
+ * Starts the command as the leader of a new process group, with inherited
+ * stdio; its exit status (its exit code, or 128 + the number of the signal that
+ * killed it) completes `exited`.
+ */
+const spawnLeader = (
+  command: string,
+  args: ReadonlyArray<string>,
+  exited: Deferred.Deferred<number>
+): Effect.Effect<ChildProcess, SpawnFailure> =>
+  Effect.callback<ChildProcess, SpawnFailure>((resume) => {
+    let child: ChildProcess
+    try {
+      child = spawn(command, args, { stdio: "inherit", detached: true })
+    } catch (error) {
+      return resume(Effect.fail(spawnFailure(error instanceof Error ? error : new Error(String(error)))))
+    }
+    child.once("exit", (code, signal) => {
+      Deferred.doneUnsafe(exited, Exit.succeed(code ?? signalExitCode(signal ?? "")))
+    })
+    const onError = (error: Error) => resume(Effect.fail(spawnFailure(error)))
+    child.once("error", onError)
+    child.once("spawn", () => {
+      child.off("error", onError)
+      child.on("error", () => {}) // dflock signals the group with process.kill, never through the handle
+      resume(Effect.succeed(child))
+    })
+    // interrupted while starting: the group cannot have grown yet
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+/** The command's process group, while it lives. */
+interface Group {
+  /** The leader's exit status. */
+  readonly exited: Effect.Effect<number>
+  /** Sends `signal` to the group; the first signal starts the grace period before SIGKILL. */
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
+}
+
+/**
+ * Starts the command in a process group of its own, for the current scope. When
+ * the scope closes, a group that still runs gets SIGTERM and is awaited, with
+ * `signals` still forwarded to it; SIGKILL follows {@link KILL_GRACE} after the
+ * first signal, announced through `say`.
+ */
+const processGroup = (
+  command: string,
+  args: ReadonlyArray<string>,
+  signals: Queue.Dequeue<Forwarded>,
+  say: (message: string) => Effect.Effect<void>
+): Effect.Effect<Group, SpawnFailure, Scope.Scope> =>
+  Effect.gen(function*() {
+    const exited = yield* Deferred.make<number>()
+    const graceStarted = yield* Deferred.make<NodeJS.Signals>()
+    const killed = yield* Deferred.make<void>()
+    let pgid = 0
+    let groupRuns = (): boolean => false
+
+    const runs = Effect.sync(() => pgid !== 0 && (!Deferred.isDoneUnsafe(exited) || groupRuns()))
+    const signal = (sig: NodeJS.Signals) =>
+      Effect.sync(() => {
+        if (pgid !== 0) signalGroup(pgid, sig)
+      }).pipe(Effect.andThen(Deferred.succeed(graceStarted, sig)), Effect.asVoid)
+
+    // The SIGKILL timer: KILL_GRACE after the first signal, whatever happens meanwhile.
+    // Forked before the group's finalizer is added, so it outlives it.
+    yield* Deferred.await(graceStarted).pipe(
+      Effect.flatMap((first) =>
+        Effect.sleep(KILL_GRACE).pipe(
+          Effect.andThen(runs),
+          Effect.flatMap((still) =>
+            still
+              ? Effect.sync(() => signalGroup(pgid, "SIGKILL")).pipe(
+                Effect.andThen(
+                  say(
+                    `process group ${pgid} still running ${seconds(KILL_GRACE)} after ${first}: sent SIGKILL`
+                  )
+                ),
+                Effect.andThen(Deferred.succeed(killed, undefined))
+              )
+              : Effect.void
+          )
+        )
+      ),
+      Effect.forkScoped
     )
-  )
+
+    /** Returns once nothing of the group runs: at the leader's exit if it was alone, else polled. */
+    const gone: Effect.Effect<void> = Deferred.await(exited).pipe(
+      Effect.andThen(runs),
+      Effect.flatMap((still) => still ? Effect.sleep(POLL_INTERVAL).pipe(Effect.andThen(gone)) : Effect.void)
+    )
+
+    const forward = Queue.take(signals).pipe(Effect.flatMap(signal), Effect.forever)
+
+    const stop = runs.pipe(
+      Effect.flatMap((still) =>
+        still
+          ? signal("SIGTERM").pipe(
+            Effect.andThen(Effect.raceFirst(gone, forward)),
+            Effect.raceFirst(
+              Deferred.await(killed).pipe(
+                Effect.andThen(Effect.sleep(KILL_WAIT)),
+                Effect.andThen(say(
+                  `process group ${pgid} still has members ${seconds(KILL_WAIT)} after SIGKILL; going on`
+                ))
+              )
+            )
+          )
+          : Effect.void
+      )
+    )
+
+    yield* Effect.acquireRelease(
+      spawnLeader(command, args, exited).pipe(Effect.tap((child) =>
+        Effect.sync(() => {
+          pgid = child.pid ?? 0
+          groupRuns = groupWatch(pgid)
+        })
+      )),
+      () => stop
+    )
+    return { exited: Deferred.await(exited), signal }
+  })
+
+// ---------------------------------------------------------------------------
+// the run
+// ---------------------------------------------------------------------------
 
 /** The command's outcome, or why it did not run to the end. */
 export type Outcome =
   | { readonly _tag: "Exited"; readonly status: number }
   | { readonly _tag: "Signalled"; readonly signal: Forwarded }
-  | { readonly _tag: "SpawnFailed"; readonly error: PlatformError.PlatformError }
+  | { readonly _tag: "SpawnFailed"; readonly error: SpawnFailure }
 
-/** What to run, under which lock. */
+/** What to run, under which lock (or semaphore permit). */
 export interface RunOptions {
   readonly key: string
   readonly command: string
   readonly args: ReadonlyArray<string>
   readonly timeout: Duration.Duration
   readonly lease: Duration.Duration | undefined
+  /** Hold a permit of a semaphore with this limit instead of the lock. */
+  readonly limit: number | undefined
+  /** dflock's diagnostics (the SIGKILL escalation). */
+  readonly say: (message: string) => Effect.Effect<void>
 }
 
 /**
@@ -123,47 +332,27 @@ export interface RunOptions {
  * included, after the process group is gone).
  */
 export const runLocked = Effect.fnUntraced(function*(options: RunOptions) {
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const signals = yield* trapSignals
   const spawned = yield* Deferred.make<void>()
-
-  const command = ChildProcess.make(options.command, options.args, {
-    stdin: "inherit",
-    stdout: "inherit",
-    stderr: "inherit",
-    // its own process group; the spawner signals the group (killSignal, then SIGKILL after
-    // forceKillAfter) and waits for it when the region's scope closes
-    detached: true,
-    killSignal: "SIGTERM",
-    forceKillAfter: KILL_GRACE
-  })
 
   // The lock's region: start the command, forward signals to its group, wait for its exit.
   const region = Effect.scoped(
     Effect.gen(function*() {
-      const handle = yield* spawner.spawn(command)
+      const group = yield* processGroup(options.command, options.args, signals, options.say)
       yield* Deferred.succeed(spawned, undefined)
-      yield* Queue.take(signals).pipe(
-        Effect.flatMap((signal) =>
-          // signalled in a fiber of its own: a second signal is forwarded while the first one's grace runs
-          Effect.forkScoped(
-            handle.kill({ killSignal: signal, forceKillAfter: KILL_GRACE }).pipe(
-              Effect.catch((error) => Effect.logDebug("dflock: signalling the command failed", error))
-            )
-          )
-        ),
-        Effect.forever,
-        Effect.forkScoped
-      )
-      return yield* exitStatus(handle)
+      yield* Queue.take(signals).pipe(Effect.flatMap(group.signal), Effect.forever, Effect.forkScoped)
+      return yield* group.exited
     })
   )
 
-  const locked = region.pipe(
+  const acquire = { acquireTimeout: options.timeout, leaseTtl: options.lease }
+  const held = region.pipe(
     Effect.map((status): Outcome => ({ _tag: "Exited", status })),
-    Effect.catchTag("PlatformError", (error) => Effect.succeed<Outcome>({ _tag: "SpawnFailed", error })),
-    Lock.withLock(options.key, { acquireTimeout: options.timeout, leaseTtl: options.lease })
+    Effect.catch((error: SpawnFailure) => Effect.succeed<Outcome>({ _tag: "SpawnFailed", error }))
   )
+  const locked = options.limit === undefined
+    ? Lock.withLock(held, options.key, acquire)
+    : Semaphore.withPermit(held, options.key, { ...acquire, limit: options.limit })
 
   // A signal before the command started abandons the wait; after, the forwarder takes it.
   const abandon = Effect.raceFirst(
