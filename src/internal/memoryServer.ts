@@ -5,8 +5,9 @@
  *
  * - State: one `SynchronizedRef` of immutable records per server. Every change
  *   is a transaction (`transact`) that holds the ref's permit, runs
- *   uninterruptibly, and may complete waiters' `Deferred`s and start lease
- *   timers; nothing else mutates state.
+ *   uninterruptibly, and may start lease timers and wake fibers (a waiter's
+ *   grant, a connection's end: once it has committed, see `wakeAll`); nothing
+ *   else mutates state.
  * - Requests arrive typed (`memoryWire.ts` parses frames with the codec and
  *   formats replies); the state itself is pure (`memoryState.ts`).
  * - Leases: one timer fiber per grant, in a `FiberMap` keyed by token, sleeps
@@ -23,6 +24,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -89,6 +91,42 @@ export interface MemoryEngine {
 
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0")
 
+// ---------------------------------------------------------------------------
+// waking fibers
+// ---------------------------------------------------------------------------
+
+/**
+ * Wake-ups owed by committed transactions, of every in-memory server: a
+ * waiter's outcome, a connection's end.
+ *
+ * A transaction that woke a fiber while it still held its server's permit
+ * would have that fiber queue for the permit (to settle its own request), and
+ * a released permit wakes its queue on a later turn of the scheduler: a grant
+ * would reach its waiter a turn late, after a `TestClock.adjust` meant to
+ * follow it. So the fibers are woken after the commit, from one loop: a woken
+ * fiber runs on at once, and the wake-ups its own transactions owe join the
+ * queue instead of starting a loop of their own. A chain of grants (each woken
+ * waiter releasing to the next) thus completes in the same synchronous step as
+ * the release that began it, at a constant stack depth however long it is.
+ */
+const wakeUps: Array<() => void> = []
+let waking = false
+
+const wakeAll = (): void => {
+  if (waking) return // the loop further up the stack wakes these too
+  waking = true
+  let woken = 0
+  try {
+    // the queue grows while it is read: a woken fiber's transactions append to it
+    while (woken < wakeUps.length) wakeUps[woken++]!()
+  } finally {
+    wakeUps.splice(0, woken)
+    waking = false
+  }
+}
+
+const wakeNow = Effect.sync(wakeAll)
+
 /** Builds a server whose fibers live in the current scope. */
 export const make = Effect.fnUntraced(function*(config: ServerConfig) {
   const scope: Scope.Scope = yield* Effect.scope
@@ -103,14 +141,40 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
     fence: seed
   })
 
-  /** One atomic state change, with the clock read once for it. */
+  // Wake-ups owed by the transaction in progress (it holds the ref's permit): queued for
+  // `wakeAll` as its last step if it commits, dropped if it dies.
+  let owed: Array<() => void> = []
+
+  /** Completes `deferred` with `value` once the current transaction has committed (see {@link transact}). */
+  const notify = <A>(deferred: Deferred.Deferred<A>, value: A): Effect.Effect<void> =>
+    Effect.sync(() => {
+      owed.push(() => Deferred.doneUnsafe(deferred, Exit.succeed(value)))
+    })
+
+  /**
+   * One atomic state change, with the clock read once for it. The fibers it
+   * wakes ({@link notify}: a granted waiter, a closed connection's watcher) are
+   * woken once it has committed, with the permit free (see {@link wakeAll}).
+   */
   const transact = <A>(f: (s: State, now: number) => Effect.Effect<readonly [A, State]>): Effect.Effect<A> =>
     Effect.uninterruptible(
-      SynchronizedRef.modifyEffect(
-        ref,
-        (s) => Effect.flatMap(Clock.currentTimeMillis, (now) => f(collect(s, now), now))
+      Effect.tap(
+        SynchronizedRef.modifyEffect(
+          ref,
+          (s) => Effect.onExit(Effect.flatMap(Clock.currentTimeMillis, (now) => f(collect(s, now), now)), settle)
+        ),
+        wakeNow
       )
     )
+
+  /** The last step of a transaction, still under the permit: what it owes is queued if it commits. */
+  const settle = (exit: Exit.Exit<unknown>) =>
+    Effect.sync(() => {
+      if (Exit.isSuccess(exit)) {
+        for (const wake of owed) wakeUps.push(wake)
+      }
+      owed = []
+    })
 
   const pure = <A>(a: A, s: State) => Effect.succeed([a, s] as const)
 
@@ -196,7 +260,7 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
             enqueued: setIn(conn.enqueued, k, { ...enqueued, waiterId: undefined, token })
           })
         }
-        yield* Deferred.succeed(waiter.outcome, { _tag: "Granted", token })
+        yield* notify(waiter.outcome, { _tag: "Granted", token })
       }
     })
 
@@ -294,8 +358,9 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
 
   /**
    * Waits up to `timeoutSeconds` for a queued waiter's grant, then settles it in
-   * one transaction: granted (possibly just as the wait timed out) → commit;
-   * still queued → removed, `timeout`. `twoPhase` also pops the enqueue state.
+   * one transaction, by the state: out of the queue (granted, possibly just as
+   * the wait timed out) → commit; still queued → removed, `timeout`. `twoPhase`
+   * also pops the enqueue state.
    */
   const awaitGrant = (
     connId: number,
@@ -313,18 +378,23 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
         Effect.gen(function*() {
           if (!s.conns.has(connId)) return [Option.none<Wire.Reply>(), s] as const
           const state = twoPhase ? clearEnqueued(s, connId, kind, key) : s
-          if (yield* Deferred.isDone(waiter.outcome)) {
-            const outcome = yield* Deferred.await(waiter.outcome)
-            if (outcome._tag === "Dropped") return [Option.none<Wire.Reply>(), state] as const
-            return commit(state, now, kind, key, outcome.token, waiter.leaseSeconds)
-          }
           const entry = entryOf(state, kind, key)
-          const removed = entry === undefined ? state : withEntry(state, kind, key, {
-            ...entry,
-            waiters: entry.waiters.filter((w) => w.id !== waiter.id),
-            lastActivity: now
-          })
-          return [Option.some(Wire.timedOut), removed] as const
+          if (entry !== undefined && entry.waiters.some((w) => w.id === waiter.id)) {
+            const removed = withEntry(state, kind, key, {
+              ...entry,
+              waiters: entry.waiters.filter((w) => w.id !== waiter.id),
+              lastActivity: now
+            })
+            return [Option.some(Wire.timedOut), removed] as const
+          }
+          // Out of the queue on an open connection: granted. The state says so; the token
+          // comes with the wake-up the committed grant owes. That is queued for `wakeAll` at
+          // the latest (its fiber may have yielded between its commit and `wakeAll`): woken
+          // here, or by the loop further up the stack once this fiber waits.
+          yield* wakeNow
+          const outcome = yield* Deferred.await(waiter.outcome)
+          if (outcome._tag === "Dropped") return [Option.none<Wire.Reply>(), state] as const
+          return commit(state, now, kind, key, outcome.token, waiter.leaseSeconds)
         })
       )
     })
@@ -473,7 +543,7 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
         for (const [key, entry] of state[kind]) {
           const dropped = entry.waiters.filter((w) => w.connId === connId)
           if (dropped.length === 0 && !entry.holders.some((h) => h.connId === connId)) continue
-          for (const w of dropped) yield* Deferred.succeed(w.outcome, { _tag: "Dropped" })
+          for (const w of dropped) yield* notify<Outcome>(w.outcome, { _tag: "Dropped" })
           state = withEntry(state, kind, key, {
             ...entry,
             waiters: entry.waiters.filter((w) => w.connId !== connId),
@@ -484,7 +554,7 @@ export const make = Effect.fnUntraced(function*(config: ServerConfig) {
           state = yield* grantNext(next, kind, key, now)
         }
       }
-      yield* Deferred.succeed(conn.closed, undefined)
+      yield* notify(conn.closed, undefined)
       return [ended as ReadonlyArray<string>, state] as const
     })
 
