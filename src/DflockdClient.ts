@@ -471,7 +471,11 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     Effect.scoped(
       Effect.gen(function*() {
         const connection = yield* connect(server)
-        const reply = yield* connection.send(Codec.stats, Duration.toMillis(resolved.requestTimeout))
+        const reply = yield* connection.send(Codec.stats, Duration.toMillis(resolved.requestTimeout)).pipe(
+          // a server that refuses `stats` (older than 1.4) closes the connection after its `error`:
+          // that connection must not go back to the pool, where the next lock would find it closing
+          Effect.tapError((error) => error._tag === "ServerError" ? connection.claim : Effect.void)
+        )
         const stats = yield* decodeStats(reply.json).pipe(
           Effect.mapError((e) =>
             new ProtocolError({ reply: reply.json.slice(0, 200), detail: `bad stats JSON: ${e.message}` })

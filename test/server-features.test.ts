@@ -134,6 +134,11 @@ describe(`stats on ${server.label}`, () => {
         const error = yield* Effect.flip(DflockdClient.stats())
         assert.strictEqual(error._tag, "ServerError")
         assert.strictEqual(error._tag === "ServerError" && error.reason, "error")
+        // such a server closes the connection after its `error`: it is not pooled, and the next
+        // lock, at once, gets a connection of its own
+        const client = yield* DflockdClient.DflockdClient
+        assert.strictEqual(yield* client.idleConnections, 0, "the refusing connection was not pooled")
+        yield* Effect.scoped(Lock.acquire(freshKey("after-stats")))
       }).pipe(Effect.provide(clientLayer(shared)))
   )
 })
