@@ -16,7 +16,9 @@ const program = Effect.gen(function*() {
 
   // the job needs longer than it asked for
   yield* Lock.extend(lock, "60 seconds")
-  yield* Effect.log(`extended: ${Duration.format(yield* Lock.remaining(lock))} left (the read timeout bounds one exchange)`)
+  yield* Effect.log(
+    `extended: ${Duration.format(yield* Lock.remaining(lock))} left (the read timeout bounds one exchange)`
+  )
 
   // the part that needs the lock is done: let others in while this scope finishes its work
   yield* Lock.release(lock)

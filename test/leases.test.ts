@@ -6,7 +6,7 @@
  * taking the same keys in opposite orders never deadlock).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Logger, Option, References, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, References, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { spawn } from "node:child_process"
 import * as Path from "node:path"
@@ -122,8 +122,10 @@ describe("release early", () => {
         assert.isTrue(Option.isSome(other))
       }).pipe(
         Effect.scoped,
-        Effect.provide(Live),
-        Effect.provide(Logger.layer([Logger.make((o) => void warnings.push(`${o.logLevel} ${String(o.message)}`))])),
+        Effect.provide(Layer.merge(
+          Live,
+          Logger.layer([Logger.make((o) => void warnings.push(`${o.logLevel} ${String(o.message)}`))])
+        )),
         Effect.provideService(References.MinimumLogLevel, "Debug")
       )
       assert.deepStrictEqual(warnings.filter((w) => w.includes("releasing")), [], "no second release")
@@ -222,7 +224,7 @@ describe("acquireAll and withLocks", () => {
         const keys = [freshKey("pair-x"), freshKey("pair-y"), freshKey("pair-z")]
         const rounds = 150
         const worker = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "support", "multiKeyWorker.ts")
-        const theirs = Effect.callback<ReadonlyArray<readonly [number, number]>, Error>((resume) => {
+        const theirs = Effect.callback<ReadonlyArray<readonly [number, number]>, string>((resume) => {
           const child = spawn(process.execPath, [worker, shared, String(rounds), keys.join(",")], {
             stdio: ["ignore", "pipe", "inherit"]
           })
@@ -235,7 +237,7 @@ describe("acquireAll and withLocks", () => {
             for (const line of lines) {
               const [word, start, end] = line.split(" ")
               if (word === "held") held.push([Number(start), Number(end)])
-              else if (word === "failed") resume(Effect.fail(new Error(`the other process: ${line}`)))
+              else if (word === "failed") resume(Effect.fail(`the other process: ${line}`))
               else if (word === "done") resume(Effect.succeed(held))
             }
           })
