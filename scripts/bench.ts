@@ -12,8 +12,12 @@
  *   npm run bench -- --mode promise-reused --workers 10 --rounds 200
  *   npm run bench -- --mode reference   --workers 10 --rounds 200
  *   npm run bench -- --mode effect-floor --workers 10 --rounds 200
- *   npm run bench -- --compare [--rounds R]   (default 10,000 timed ops per run, spread over the workers)
+ *   npm run bench -- --mode raw-pipelined --workers 10 --rounds 200
+ *   npm run bench -- --mode effect-floor-pipelined --workers 10 --rounds 200
+ *   npm run bench -- --mode held        --locks 3000 [--cycles 1]
+ *   npm run bench -- --compare [--rounds R] [--locks L]   (default 10,000 timed ops per run, spread over the workers)
  *   npm run bench -- --compare-promise [--rounds R]
+ *   (either comparison: --out DIR writes its report there instead of bench/results)
  *
  * Modes
  * - `uncontended`: N workers (fibers), each `Lock.withLock` on its own key, R rounds,
@@ -42,13 +46,48 @@
  *   timer, scope or metric). What separates it from `raw` is the Effect
  *   runtime's own cost per asynchronous step; what separates `uncontended` from
  *   it is this library's.
+ * - `raw-pipelined`, `effect-floor-pipelined`: the same two floors with the
+ *   release not waited for. Each worker writes the release of its lock and the
+ *   next lock's `l` together, in one write on its one socket, then reads two
+ *   lines: the release's `ok` (checked) and the next grant. The Effect one is
+ *   one `Effect.callback` per lock (it registers both lines, checks the owed
+ *   `ok` and resumes on the grant). A worker's first `l` is sent during the
+ *   warm-up and its last `r` after the timed phase, so each timed op is exactly
+ *   one release and one acquire, as in `raw`.
  * - `memory`: holds `--locks` locks at once (each owns a connection), reports bytes
  *   per held lock, releases them and checks memory returns near its baseline.
+ *   Each lock is a `Lock.acquire` in a scope of its own, acquired 100 at a time.
+ * - `held`: the workload a user holds: `--locks` (default 3,000) `Lock.withLock`
+ *   regions held at once, each in its own fiber (forked 100 at a time, each
+ *   waiting inside its region until told to leave). Reports heap per held lock
+ *   (heapUsed with all held, minus the baseline, over the locks; each read after
+ *   repeated full collections, see `gc`), RSS and external per held lock, and the
+ *   sockets open while held (each held lock owns a connection; all of it is
+ *   counted: socket objects, buffers, fibers, leases, timers). The baseline is
+ *   taken after a warm-up of the same shape and once the pool's idle connections
+ *   have closed (about 15 s), so it holds no socket of the client's. Then it
+ *   releases them and checks the heap returns near its baseline. Runs with
+ *   `--expose-gc`; `--compare` runs it once, after its matrix, on a server of its own.
  *
- * Latency of one op = acquire + release, measured around each round. Each worker
+ * Latency of one op = acquire + release, measured around each round. In the
+ * pipelined floors one op is one release plus one acquire (one write, two reply
+ * lines): its latency is from that write to the grant line, which in the worker's
+ * tight loop is the time between two consecutive grants on its connection. Each worker
  * runs untimed warm-up rounds first (connections dialed, code warmed): 5000 ops
  * spread over the workers unless `--warmup W` (rounds per worker) says otherwise.
  * Percentiles interpolate linearly, as the Go bench does.
+ *
+ * Cost per op, over the timed phase of every mode run in this process:
+ * - client CPU: `process.cpuUsage()` (user + system) over the ops;
+ * - allocation: bytes allocated on the V8 heap over the ops. Node 22 has no
+ *   cumulative allocation counter, so it is counted from the heap's own books: a
+ *   `v8.GCProfiler` records `usedHeapSize` before and after every collection in
+ *   the timed phase, and allocated = (used at the end - used at the start) + the
+ *   sum of what each collection freed (before - after). Exact for what lands on
+ *   the V8 heap (checked against known object sizes and V8's sampling heap
+ *   profiler); memory outside it (Buffer backing stores, native socket state)
+ *   is not counted;
+ * - server CPU: the dflockd process's utime + stime from /proc (local servers only).
  *
  * Process layout: without `--servers`, this process starts a dflockd server and
  * runs the measurement in a child process (the Python server logs every request
@@ -56,21 +95,22 @@
  * measured process). `--compare` does the same for every run.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
+import * as V8 from "node:v8"
 import * as Zlib from "node:zlib"
-import { Cause, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Logger, Scope } from "effect"
 import { DflockdClient, Lock } from "effect-dflockd"
 import { DistributedLock } from "effect-dflockd/promise"
 import { describeServer, startServer } from "./dflockd-server.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const scriptPath = fileURLToPath(import.meta.url)
-const resultsDir = Path.join(root, "bench", "results")
+const defaultResultsDir = Path.join(root, "bench", "results")
 
 const MODES = [
   "uncontended",
@@ -82,7 +122,10 @@ const MODES = [
   "promise",
   "promise-reused",
   "reference",
-  "effect-floor"
+  "effect-floor",
+  "raw-pipelined",
+  "effect-floor-pipelined",
+  "held"
 ] as const
 type Mode = (typeof MODES)[number]
 
@@ -102,6 +145,12 @@ const DEFAULT_WARMUP_OPS = 5000
 const COMPARE_WORKERS: ReadonlyArray<number> = [1, 10, 50]
 /** Repeats of each cell in `--compare` and `--compare-promise`, unless `--repeats`. */
 const COMPARE_REPEATS = 3
+/** Locks held at once by `--mode memory`, unless `--locks`. */
+const DEFAULT_MEMORY_LOCKS = 10_000
+/** `Lock.withLock` regions held at once by `--mode held` (and by `--compare`'s run of it), unless `--locks`. */
+const DEFAULT_HELD_LOCKS = 3000
+/** Modes that measure memory: run with `--expose-gc`, on a server allowing their many keys. */
+const memoryModes: ReadonlyArray<Mode> = ["memory", "held"]
 
 // ---------------------------------------------------------------------------
 // command line
@@ -119,19 +168,24 @@ interface Args {
   readonly warmup: number | undefined
   readonly servers: ReadonlyArray<string> | undefined
   readonly json: boolean
-  readonly locks: number
-  readonly cycles: number
+  /** Locks held at once (`memory`, `held`); undefined: the mode's default. */
+  readonly locks: number | undefined
+  /** Hold-and-release cycles (`memory`, `held`); undefined: the mode's default (3, 1). */
+  readonly cycles: number | undefined
   readonly maxIdle: number | undefined
   /** Repeats of each cell (`--compare`, `--compare-promise`). */
   readonly repeats: number
+  /** Where the comparisons write their reports (`--out`, default bench/results). */
+  readonly out: string
 }
 
 const usage = `usage:
-  npm run bench -- --mode <uncontended|contended|raw|raw-contended|go|promise|promise-reused|reference|effect-floor> --workers N --rounds R [--servers host:port[,host:port]] [--json]
-  npm run bench -- --mode memory --locks 10000 [--cycles 3] [--servers host:port]
-  npm run bench -- --compare [--rounds R] [--repeats N]
-  npm run bench -- --compare-promise [--rounds R] [--repeats N]
-options: --warmup W (untimed rounds per worker, default ${DEFAULT_WARMUP_OPS} ops spread over the workers), --max-idle M (client pool size, default the library's)`
+  npm run bench -- --mode <uncontended|contended|raw|raw-contended|raw-pipelined|effect-floor|effect-floor-pipelined|go|promise|promise-reused|reference> --workers N --rounds R [--servers host:port[,host:port]] [--json]
+  npm run bench -- --mode memory --locks ${DEFAULT_MEMORY_LOCKS} [--cycles 3] [--servers host:port]
+  npm run bench -- --mode held --locks ${DEFAULT_HELD_LOCKS} [--cycles 1] [--servers host:port]
+  npm run bench -- --compare [--rounds R] [--repeats N] [--locks L (held locks, default ${DEFAULT_HELD_LOCKS})] [--out DIR]
+  npm run bench -- --compare-promise [--rounds R] [--repeats N] [--out DIR]
+options: --warmup W (untimed rounds per worker, default ${DEFAULT_WARMUP_OPS} ops spread over the workers), --max-idle M (client pool size, default the library's), --out DIR (where the comparisons write, default bench/results)`
 
 const fail = (message: string): never => {
   console.error(`bench: ${message}\n${usage}`)
@@ -160,6 +214,7 @@ const parse = (argv: ReadonlyArray<string>): Args => {
       cycles: { type: "string" },
       "max-idle": { type: "string" },
       repeats: { type: "string" },
+      out: { type: "string" },
       help: { type: "boolean", default: false }
     },
     strict: true
@@ -185,10 +240,11 @@ const parse = (argv: ReadonlyArray<string>): Args => {
     warmup: values.warmup === undefined ? undefined : positiveInt("warmup", values.warmup, 1, 0),
     servers,
     json: values.json,
-    locks: positiveInt("locks", values.locks, 10_000),
-    cycles: positiveInt("cycles", values.cycles, 3),
+    locks: values.locks === undefined ? undefined : positiveInt("locks", values.locks, DEFAULT_MEMORY_LOCKS),
+    cycles: values.cycles === undefined ? undefined : positiveInt("cycles", values.cycles, 3),
     maxIdle: values["max-idle"] === undefined ? undefined : positiveInt("max-idle", values["max-idle"], 32, 0),
-    repeats: positiveInt("repeats", values.repeats, COMPARE_REPEATS)
+    repeats: positiveInt("repeats", values.repeats, COMPARE_REPEATS),
+    out: values.out === undefined || values.out === "" ? defaultResultsDir : Path.resolve(values.out)
   }
 }
 
@@ -215,6 +271,8 @@ interface Extra {
   readonly clientCpuUsPerOp: number | undefined
   /** Server CPU during the timed phase, percent of one core. */
   readonly serverCpuPercent: number | undefined
+  /** Bytes allocated on this process's V8 heap per op during the timed phase (see {@link startAllocationCounter}). */
+  readonly allocBytesPerOp: number | undefined
 }
 
 const round = (n: number, digits: number) => Number(n.toFixed(digits))
@@ -303,20 +361,47 @@ const cpuMillisOf = (pids: ReadonlyArray<number>): number | undefined => {
 const serverCpuPercent = (start: number | undefined, end: number | undefined, wallMs: number): number | undefined =>
   start === undefined || end === undefined || wallMs < 1000 ? undefined : (100 * (end - start)) / wallMs
 
-/** Wall clock, own CPU and server CPU over the timed phase. */
+/**
+ * Counts the bytes allocated on this process's V8 heap from now until the returned function is called.
+ * Node 22's `v8.getHeapStatistics()` has no cumulative allocation counter, but the heap only shrinks in
+ * a collection: a `v8.GCProfiler` records `usedHeapSize` before and after each one, so
+ * allocated = (used at the end - used at the start) + the sum over collections of (before - after).
+ * Exact for the V8 heap (48 bytes per `{ a, b, c }` literal, 64 per `[a, b]`, in agreement with V8's
+ * sampling heap profiler); Buffer backing stores and native memory are outside it. The profiler costs
+ * a heap-statistics read per collection and allocates nothing on the JS heap while it records.
+ */
+const startAllocationCounter = (): () => number => {
+  const profiler = new V8.GCProfiler()
+  profiler.start()
+  const usedStart = V8.getHeapStatistics().used_heap_size
+  return () => {
+    const usedEnd = V8.getHeapStatistics().used_heap_size
+    const profile = profiler.stop()
+    let freed = 0
+    for (const gc of profile.statistics) {
+      freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
+    }
+    return usedEnd - usedStart + freed
+  }
+}
+
+/** Wall clock, own CPU, own allocation and server CPU over the timed phase. */
 const startMeter = (servers: ReadonlyArray<string>) => {
   const pids = serverPids(servers)
   const serverStart = cpuMillisOf(pids)
+  const allocated = startAllocationCounter()
   const cpuStart = process.cpuUsage()
   const wallStart = performance.now()
   return (ops: number): Extra => {
     const wallMs = performance.now() - wallStart
     const cpu = process.cpuUsage(cpuStart)
+    const bytes = allocated()
     const serverEnd = cpuMillisOf(pids)
     return {
       wallMs,
       clientCpuUsPerOp: (cpu.user + cpu.system) / ops,
-      serverCpuPercent: serverCpuPercent(serverStart, serverEnd, wallMs)
+      serverCpuPercent: serverCpuPercent(serverStart, serverEnd, wallMs),
+      allocBytesPerOp: bytes / ops
     }
   }
 }
@@ -448,6 +533,11 @@ interface RawConnection {
   readonly request: (frame: string) => Promise<string>
   /** `request` without a Promise: `onLine` gets the reply line, or the error. */
   readonly send: (frame: string, onLine: (line: string | Error) => void) => void
+  /**
+   * Waits for one more reply line without writing (for a frame that holds two requests): call it,
+   * then `send`; `onLine` gets the first of the two lines.
+   */
+  readonly expect: (onLine: (line: string | Error) => void) => void
   readonly close: () => void
 }
 
@@ -484,6 +574,9 @@ const rawConnect = (address: string): Promise<RawConnection> =>
         send: (frame, onLine) => {
           pending.push({ resolve: onLine, reject: onLine })
           socket.write(frame)
+        },
+        expect: (onLine) => {
+          pending.push({ resolve: onLine, reject: onLine })
         },
         close: () => socket.destroy()
       }))
@@ -537,6 +630,103 @@ const runRaw = async (args: Args, servers: ReadonlyArray<string>, contended = fa
 }
 
 // ---------------------------------------------------------------------------
+// raw-pipelined: raw with the release not waited for
+// ---------------------------------------------------------------------------
+
+const lockFrame = (key: string) => `l\n${key}\n60\n`
+/** The release of the held lock and the next lock's request, in one write. */
+const releaseAndLockFrame = (key: string, token: string) => `r\n${key}\n${token}\nl\n${key}\n60\n`
+
+/** The error of an unexpected reply `line` to `command` (`l`, `r`) on `key`; a connection error as it is. */
+const replyError = (command: string, key: string, line: string | Error): Error =>
+  typeof line === "string" ? new Error(`${command} ${key}: ${line}`) : line
+
+/** The token of a grant line (`ok <token> <lease>`), or the error. */
+const grantToken = (key: string, line: string | Error): string | Error => {
+  if (typeof line !== "string") return line
+  const [status, token] = line.split(" ")
+  return status === "ok" && token !== undefined ? token : replyError("l", key, line)
+}
+
+/**
+ * Writes `frame` (a release, then a lock request) and reads its two reply lines: the release's
+ * `ok`, checked, then the grant, whose token `onGrant` gets (or the first error of the two).
+ */
+const pipelinedExchange = (
+  connection: RawConnection,
+  key: string,
+  frame: string,
+  onGrant: (token: string | Error) => void
+): void => {
+  let owed: Error | undefined
+  connection.expect((line) => {
+    if (line !== "ok") owed = replyError("r", key, line)
+  })
+  connection.send(frame, (line) => onGrant(owed ?? grantToken(key, line)))
+}
+
+const rawLock = (connection: RawConnection, key: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    connection.send(lockFrame(key), (line) => {
+      const token = grantToken(key, line)
+      if (typeof token === "string") resolve(token)
+      else reject(token)
+    })
+  })
+
+/** Releases the held lock (`token`) and takes the next: one write, one Promise; the next token. */
+const rawPipelinedRound = (connection: RawConnection, key: string, token: string): Promise<string> =>
+  new Promise((resolve, reject) =>
+    pipelinedExchange(connection, key, releaseAndLockFrame(key, token), (next) => {
+      if (typeof next === "string") resolve(next)
+      else reject(next)
+    })
+  )
+
+const rawRelease = async (connection: RawConnection, key: string, token: string) => {
+  const released = await connection.request(`r\n${key}\n${token}\n`)
+  if (released !== "ok") throw new Error(`r ${key}: ${released}`)
+}
+
+/**
+ * `raw` with the release not waited for: each worker's first `l` is sent before the warm-up, every
+ * round writes the release and the next `l` together, and the last lock is released after the timed
+ * phase. A timed op is one release and one acquire; its latency runs from the write to the grant.
+ */
+const runRawPipelined = async (args: Args, servers: ReadonlyArray<string>): Promise<Measured> => {
+  const { rounds, workers } = args
+  const warmup = warmupRounds(args)
+  const prefix = keyPrefix()
+  const keys = Array.from({ length: workers }, (_, i) => `${prefix}_${i}`)
+  const latencies = new Float64Array(workers * rounds)
+  const connections = await Promise.all(keys.map((key) => rawConnect(shard(key, servers))))
+  try {
+    const tokens = await Promise.all(keys.map(async (key, i) => {
+      let token = await rawLock(connections[i]!, key)
+      for (let w = 0; w < warmup; w++) token = await rawPipelinedRound(connections[i]!, key, token)
+      return token
+    }))
+    const stop = startMeter(servers)
+    await Promise.all(keys.map(async (key, i) => {
+      const connection = connections[i]!
+      const base = i * rounds
+      let token = tokens[i]!
+      for (let r = 0; r < rounds; r++) {
+        const t0 = performance.now()
+        token = await rawPipelinedRound(connection, key, token)
+        latencies[base + r] = performance.now() - t0
+      }
+      tokens[i] = token
+    }))
+    const extra = stop(workers * rounds)
+    await Promise.all(keys.map((key, i) => rawRelease(connections[i]!, key, tokens[i]!)))
+    return { summary: summarize("raw-pipelined", workers, rounds, latencies, extra.wallMs), extra }
+  } finally {
+    for (const c of connections) c.close()
+  }
+}
+
+// ---------------------------------------------------------------------------
 // effect-floor: raw's loop with each exchange an Effect.callback
 // ---------------------------------------------------------------------------
 
@@ -584,6 +774,79 @@ const runEffectFloor = async (args: Args, servers: ReadonlyArray<string>): Promi
   try {
     const extra = await Effect.runPromise(program)
     return { summary: summarize("effect-floor", workers, rounds, latencies, extra.wallMs), extra }
+  } finally {
+    for (const c of connections) c.close()
+  }
+}
+
+/** A grant's token, or the error it carries, as an Effect. */
+const tokenEffect = (token: string | Error): Effect.Effect<string, Error> =>
+  typeof token === "string" ? Effect.succeed(token) : Effect.fail(token)
+
+/** The first lock of a pipelined worker: one exchange, one `Effect.callback`. */
+const floorLock = (connection: RawConnection, key: string) =>
+  Effect.callback<string, Error>((resume) => {
+    connection.send(lockFrame(key), (line) => resume(tokenEffect(grantToken(key, line))))
+  })
+
+/**
+ * One pipelined round as one `Effect.callback`: writes the release of the held lock and the next
+ * `l`, checks the release's `ok` when it comes, and resumes on the grant with its token.
+ */
+const floorPipelinedRound = (connection: RawConnection, key: string, token: string) =>
+  Effect.callback<string, Error>((resume) => {
+    pipelinedExchange(connection, key, releaseAndLockFrame(key, token), (next) => resume(tokenEffect(next)))
+  })
+
+const floorRelease = (connection: RawConnection, key: string, token: string) =>
+  Effect.flatMap(
+    floorExchange(connection, `r\n${key}\n${token}\n`),
+    (released) => released === "ok" ? Effect.void : Effect.fail(replyError("r", key, released))
+  )
+
+/** `raw-pipelined`'s loop at the Effect runtime's floor: one fiber per worker, one callback per lock. */
+const runEffectFloorPipelined = async (args: Args, servers: ReadonlyArray<string>): Promise<Measured> => {
+  const { rounds, workers } = args
+  const warmup = warmupRounds(args)
+  const prefix = keyPrefix()
+  const keys = Array.from({ length: workers }, (_, i) => `${prefix}_${i}`)
+  const ids = keys.map((_, i) => i)
+  const tokens = new Array<string>(workers)
+  const latencies = new Float64Array(workers * rounds)
+  const connections = await Promise.all(keys.map((key) => rawConnect(shard(key, servers))))
+  const program = Effect.gen(function*() {
+    yield* Effect.forEach(ids, (i) =>
+      Effect.gen(function*() {
+        const connection = connections[i]!
+        const key = keys[i]!
+        let token = yield* floorLock(connection, key)
+        for (let w = 0; w < warmup; w++) token = yield* floorPipelinedRound(connection, key, token)
+        tokens[i] = token
+      }), { concurrency: "unbounded", discard: true })
+    const stop = startMeter(servers)
+    yield* Effect.forEach(ids, (i) =>
+      Effect.gen(function*() {
+        const connection = connections[i]!
+        const key = keys[i]!
+        const base = i * rounds
+        let token = tokens[i]!
+        for (let r = 0; r < rounds; r++) {
+          const t0 = performance.now()
+          token = yield* floorPipelinedRound(connection, key, token)
+          latencies[base + r] = performance.now() - t0
+        }
+        tokens[i] = token
+      }), { concurrency: "unbounded", discard: true })
+    const extra = stop(workers * rounds)
+    yield* Effect.forEach(ids, (i) => floorRelease(connections[i]!, keys[i]!, tokens[i]!), {
+      concurrency: "unbounded",
+      discard: true
+    })
+    return extra
+  })
+  try {
+    const extra = await Effect.runPromise(program)
+    return { summary: summarize("effect-floor-pipelined", workers, rounds, latencies, extra.wallMs), extra }
   } finally {
     for (const c of connections) c.close()
   }
@@ -646,7 +909,8 @@ const runGo = async (args: Args, servers: ReadonlyArray<string>, binary: string)
     extra: {
       wallMs,
       clientCpuUsPerOp: undefined,
-      serverCpuPercent: serverCpuPercent(serverStart, serverEnd, wallMs)
+      serverCpuPercent: serverCpuPercent(serverStart, serverEnd, wallMs),
+      allocBytesPerOp: undefined
     }
   }
 }
@@ -661,11 +925,25 @@ interface Memory {
   readonly external: number
 }
 
+/**
+ * Full collections until the heap holds only what is reachable, the same at every reading. Each is
+ * V8's "last resort" collection (the one it runs before giving up on memory), which also drops what a
+ * regular one keeps: the compilation cache that retains module sources (about 3 MiB of large-object
+ * space here) and bytecode not run lately (flushed by age: only the third or fourth collection in a row
+ * frees it). V8's memory reducer sometimes drops these in the middle of a measurement; dropped before
+ * every reading, they bias none. At least 4 collections, then more while one frees 64 KiB or more (at
+ * most 10).
+ */
 const gc = (): void => {
   const collect = globalThis.gc
   if (collect === undefined) throw new Error("run with --expose-gc")
-  collect()
-  collect()
+  let before = V8.getHeapStatistics().used_heap_size
+  for (let i = 0; i < 10; i++) {
+    collect({ type: "major", execution: "sync", flavor: "last-resort" })
+    const after = V8.getHeapStatistics().used_heap_size
+    if (i >= 3 && before - after < 64 * 1024) return
+    before = after
+  }
 }
 
 const memoryNow = (): Memory => {
@@ -687,12 +965,12 @@ const openFileLimit = (): number | undefined => {
 /** File descriptors kept free for everything else (stdio, pool, server's own files). */
 const FD_HEADROOM = 256
 
-const lockBudget = (requested: number): number => {
+const lockBudget = (requested: number, label: string): number => {
   const limit = openFileLimit()
   if (limit === undefined || limit >= requested + FD_HEADROOM) return requested
   const locks = Math.max(1, limit - FD_HEADROOM)
   console.log(
-    `memory: ulimit -n is ${limit}; each held lock owns one socket here and one in the server (same limit), ` +
+    `${label}: ulimit -n is ${limit}; each held lock owns one socket here and one in the server (same limit), ` +
       `so holding ${locks} locks instead of ${requested}. Raise it with \`ulimit -n ${requested + FD_HEADROOM}\`.`
   )
   return locks
@@ -753,7 +1031,8 @@ const makeLogTally = () => {
 }
 
 const runMemory = async (args: Args, servers: ReadonlyArray<string>): Promise<number> => {
-  const locks = lockBudget(args.locks)
+  const locks = lockBudget(args.locks ?? DEFAULT_MEMORY_LOCKS, "memory")
+  const cycleCount = args.cycles ?? 3
   const pids = serverPids(servers)
   const tally = makeLogTally()
   const prefix = keyPrefix()
@@ -789,7 +1068,7 @@ const runMemory = async (args: Args, servers: ReadonlyArray<string>): Promise<nu
     const baselineFds = serverFds(pids)
     const baseline = memoryNow()
     console.log(
-      `memory: ${locks} locks x ${args.cycles} cycles; baseline heapUsed ${mib(baseline.heapUsed)}, rss ${
+      `memory: ${locks} locks x ${cycleCount} cycles; baseline heapUsed ${mib(baseline.heapUsed)}, rss ${
         mib(baseline.rss)
       }, external ${mib(baseline.external)}`
     )
@@ -804,7 +1083,7 @@ const runMemory = async (args: Args, servers: ReadonlyArray<string>): Promise<nu
       yield* releaseAll(scopes)
       return { held, acquireMs, releaseMs: performance.now() - t1 }
     })
-    for (let c = 1; c <= args.cycles; c++) {
+    for (let c = 1; c <= cycleCount; c++) {
       const { acquireMs, held, releaseMs } = yield* cycle
       yield* settle
       const released = memoryNow()
@@ -821,7 +1100,7 @@ const runMemory = async (args: Args, servers: ReadonlyArray<string>): Promise<nu
         }, rss ${signedMib(released.rss - baseline.rss)}`
       )
       for (const line of logs) console.log(line)
-      if (c < args.cycles) yield* waitForServer(pids, baselineFds)
+      if (c < cycleCount) yield* waitForServer(pids, baselineFds)
     }
     return { baseline, cycles }
   })
@@ -861,6 +1140,209 @@ const runMemory = async (args: Args, servers: ReadonlyArray<string>): Promise<nu
       ok
     }))
   }
+  return ok ? 0 : 1
+}
+
+// ---------------------------------------------------------------------------
+// held: many Lock.withLock regions held at once, each in its own fiber
+// ---------------------------------------------------------------------------
+
+/** Open sockets of this process (its /proc/self/fd entries that are sockets); undefined off Linux. */
+const socketCount = (): number | undefined => {
+  try {
+    let n = 0
+    for (const fd of readdirSync("/proc/self/fd")) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:")) n++
+      } catch {
+        // closed meanwhile (the directory's own descriptor)
+      }
+    }
+    return n
+  } catch {
+    return undefined
+  }
+}
+
+/** The JSON line `--mode held --json` ends with (read by `--compare`). */
+interface HeldSummary {
+  readonly mode: "held"
+  readonly locks: number
+  readonly cycles: number
+  /** Sockets of the client process while the locks are held, and at the baseline. */
+  readonly sockets_held: number | undefined
+  readonly sockets_baseline: number | undefined
+  readonly heap_bytes_per_lock: number
+  readonly rss_bytes_per_lock: number
+  readonly external_bytes_per_lock: number
+  readonly acquire_ms: number
+  readonly release_ms: number
+  readonly heap_residue_bytes: number
+  readonly ok: boolean
+}
+
+/** Regions forked at a time: each batch is inside its regions before the next is forked. */
+const HELD_BATCH = 100
+
+/**
+ * The issue's workload for heap per held lock: `locks` fibers, each inside `Lock.withLock` on its own
+ * key and waiting there, all held at once. Heap, RSS and external memory are read (after repeated full
+ * collections, see {@link gc}) with every region entered, minus the baseline (taken after a warm-up of
+ * the same shape, once the pool's idle connections have closed), over the locks; every held lock owns
+ * a connection, so its socket is counted too. Then every region is let go, and the heap must return
+ * near the baseline.
+ */
+const runHeld = async (args: Args, servers: ReadonlyArray<string>): Promise<number> => {
+  const locks = lockBudget(args.locks ?? DEFAULT_HELD_LOCKS, "held")
+  const cycleCount = args.cycles ?? 1
+  const pids = serverPids(servers)
+  const tally = makeLogTally()
+  const prefix = keyPrefix()
+  const keys = Array.from({ length: locks }, (_, i) => `${prefix}_${i}`)
+  const options = { acquireTimeout: "60 seconds" } as const
+  const settle = Effect.sleep("1 second") // let closed sockets' handles go before measuring
+
+  /** Holds `regionKeys` at once, each `Lock.withLock` in its own fiber; `inside` runs with all of them held. */
+  const holdAll = <A>(regionKeys: ReadonlyArray<string>, inside: Effect.Effect<A>) =>
+    Effect.gen(function*() {
+      const leave = yield* Deferred.make<void>()
+      let entered = 0
+      let failure: Cause.Cause<unknown> | undefined
+      const region = (key: string) =>
+        Lock.withLock(
+          Effect.andThen(Effect.sync(() => void entered++), Deferred.await(leave)),
+          key,
+          options
+        ).pipe(Effect.tapCause((cause) => Effect.sync(() => void (failure = cause))))
+      const fibers: Array<Fiber.Fiber<void, unknown>> = []
+      const t0 = performance.now()
+      for (let start = 0; start < regionKeys.length; start += HELD_BATCH) {
+        for (const key of regionKeys.slice(start, start + HELD_BATCH)) fibers.push(yield* Effect.forkChild(region(key)))
+        while (entered < fibers.length) {
+          if (failure !== undefined) {
+            return yield* Effect.die(new Error(`held: a region failed: ${Cause.pretty(failure)}`))
+          }
+          if (performance.now() - t0 > 120_000) {
+            return yield* Effect.die(new Error(`held: ${entered} of ${fibers.length} regions entered after 120 s`))
+          }
+          yield* Effect.sleep("2 millis")
+        }
+      }
+      const acquireMs = performance.now() - t0
+      const result = yield* inside
+      const t1 = performance.now()
+      yield* Deferred.succeed(leave, undefined)
+      yield* Fiber.joinAll(fibers)
+      return { result, acquireMs, releaseMs: performance.now() - t1 }
+    })
+
+  /**
+   * Waits (up to 30 s) until the client's idle pooled connections are gone (closed by the pool's
+   * sweeper after its `idleTimeToLive`, 10 s by default): then the baseline holds no socket, and
+   * every held lock counts its own socket, none reused from the baseline's pool.
+   */
+  const drainIdle = (socketsBefore: number | undefined) =>
+    Effect.gen(function*() {
+      if (socketsBefore === undefined) return
+      const started = performance.now()
+      while ((socketCount() ?? 0) > socketsBefore && performance.now() - started < 30_000) {
+        yield* Effect.sleep("250 millis")
+      }
+      const left = (socketCount() ?? 0) - socketsBefore
+      const waited = ((performance.now() - started) / 1000).toFixed(1)
+      console.log(
+        left > 0
+          ? `  (after ${waited} s, ${left} idle pooled connections are still open: the baseline includes them)`
+          : `  (waited ${waited} s for the pool's idle connections to close)`
+      )
+    })
+
+  const program = Effect.gen(function*() {
+    const socketsBefore = socketCount()
+    // warm-up: the same shape on fewer keys, to load and optimise the code paths
+    yield* holdAll(keys.slice(0, Math.min(200, locks)), Effect.void)
+    yield* settle
+    yield* drainIdle(socketsBefore)
+    for (const line of tally.drain()) console.log(line)
+    const baselineFds = serverFds(pids)
+    const baselineSockets = socketCount()
+    const baseline = memoryNow()
+    console.log(
+      `held: ${locks} Lock.withLock regions, each in its own fiber, x ${cycleCount} cycle(s); baseline heapUsed ${
+        mib(baseline.heapUsed)
+      }, rss ${mib(baseline.rss)}, external ${mib(baseline.external)}, ${baselineSockets ?? "n/a"} sockets`
+    )
+    const cycles: Array<
+      { held: Memory; released: Memory; sockets: number | undefined; acquireMs: number; releaseMs: number }
+    > = []
+    for (let c = 1; c <= cycleCount; c++) {
+      const { acquireMs, releaseMs, result } = yield* holdAll(
+        keys,
+        Effect.sync(() => ({ memory: memoryNow(), sockets: socketCount() }))
+      )
+      yield* settle
+      yield* drainIdle(socketsBefore)
+      const released = memoryNow()
+      cycles.push({ held: result.memory, sockets: result.sockets, released, acquireMs, releaseMs })
+      const perLock = (field: keyof Memory) => Math.round((result.memory[field] - baseline[field]) / locks)
+      console.log(
+        `cycle ${c}: entered ${locks} regions in ${(acquireMs / 1000).toFixed(1)} s, left in ${
+          (releaseMs / 1000).toFixed(1)
+        } s | held: ${result.sockets ?? "n/a"} sockets, heapUsed ${
+          signedMib(result.memory.heapUsed - baseline.heapUsed)
+        } (${perLock("heapUsed")} B/lock), rss ${signedMib(result.memory.rss - baseline.rss)} (${
+          perLock("rss")
+        } B/lock), external ${perLock("external")} B/lock | after release: heapUsed ${
+          signedMib(released.heapUsed - baseline.heapUsed)
+        }, rss ${signedMib(released.rss - baseline.rss)}`
+      )
+      for (const line of tally.drain()) console.log(line)
+      if (c < cycleCount) yield* waitForServer(pids, baselineFds)
+    }
+    return { baseline, baselineSockets, cycles }
+  })
+
+  const layer = DflockdClient.layer({
+    servers,
+    ...(args.maxIdle === undefined ? {} : { pool: { maxIdle: args.maxIdle } })
+  })
+  const { baseline, baselineSockets, cycles } = await Effect.runPromise(
+    Effect.provide(program, Layer.merge(layer, tally.layer))
+  )
+  const mean = (f: (c: (typeof cycles)[number]) => number) => cycles.reduce((a, c) => a + f(c), 0) / cycles.length
+  const last = cycles.at(-1)!
+  const heldHeap = mean((c) => c.held.heapUsed - baseline.heapUsed)
+  const residue = last.released.heapUsed - baseline.heapUsed
+  const tolerance = Math.max(2 * 1024 * 1024, 0.1 * heldHeap)
+  const ok = residue <= tolerance
+  const summary: HeldSummary = {
+    mode: "held",
+    locks,
+    cycles: cycles.length,
+    sockets_held: last.sockets,
+    sockets_baseline: baselineSockets,
+    heap_bytes_per_lock: Math.round(heldHeap / locks),
+    rss_bytes_per_lock: Math.round(mean((c) => c.held.rss - baseline.rss) / locks),
+    external_bytes_per_lock: Math.round(mean((c) => c.held.external - baseline.external) / locks),
+    acquire_ms: Math.round(mean((c) => c.acquireMs)),
+    release_ms: Math.round(mean((c) => c.releaseMs)),
+    heap_residue_bytes: residue,
+    ok
+  }
+  console.log(
+    `held: ${summary.heap_bytes_per_lock} bytes of heap, ${summary.rss_bytes_per_lock} bytes of rss and ${summary.external_bytes_per_lock} bytes of external memory per held lock ` +
+      `(${locks} Lock.withLock regions held at once, each in its own fiber, sockets included: ${
+        summary.sockets_held ?? "n/a"
+      } open while held, ${
+        baselineSockets ?? "n/a"
+      } at the baseline (stdio pipes are sockets too); mean of ${cycles.length} cycle(s), client process only)`
+  )
+  console.log(
+    `held: after releasing, heapUsed is ${signedMib(residue)} from the baseline (tolerance ${mib(tolerance)}): ${
+      ok ? "returns to baseline" : "DID NOT return near the baseline"
+    }`
+  )
+  if (args.json) console.log(JSON.stringify(summary))
   return ok ? 0 : 1
 }
 
@@ -906,7 +1388,12 @@ const report = ({ extra, summary }: Measured, json: boolean) => {
     `p50        : ${summary.p50_ms.toFixed(3)} ms`,
     `p99        : ${summary.p99_ms.toFixed(3)} ms`,
     `client cpu : ${extra.clientCpuUsPerOp === undefined ? "n/a" : `${extra.clientCpuUsPerOp.toFixed(1)} us/op`}`,
-    `server cpu : ${extra.serverCpuPercent === undefined ? "n/a" : `${extra.serverCpuPercent.toFixed(0)}% of one core`}`
+    `server cpu : ${
+      extra.serverCpuPercent === undefined ? "n/a" : `${extra.serverCpuPercent.toFixed(0)}% of one core`
+    }`,
+    `allocation : ${
+      extra.allocBytesPerOp === undefined ? "n/a" : `${extra.allocBytesPerOp.toFixed(0)} B/op (V8 heap, client process)`
+    }`
   ]
   console.log(lines.join("\n"))
   if (json) console.log(JSON.stringify(summary))
@@ -946,24 +1433,35 @@ const runHere = async (args: Args, mode: Mode, servers: ReadonlyArray<string>): 
     case "effect-floor":
       report(await runEffectFloor(args, servers), args.json)
       return 0
+    case "raw-pipelined":
+      report(await runRawPipelined(args, servers), args.json)
+      return 0
+    case "effect-floor-pipelined":
+      report(await runEffectFloorPipelined(args, servers), args.json)
+      return 0
     case "go":
       return withTool("go client", ensureGoBench(), async (path) => report(await runGo(args, servers, path), args.json))
     case "memory":
       return runMemory(args, servers)
+    case "held":
+      return runHeld(args, servers)
   }
 }
 
+/** The flags of a server for `mode`: the memory modes hold many keys at once. */
+const serverFlagsFor = (mode: Mode, locks: number | undefined) =>
+  memoryModes.includes(mode)
+    ? { "default-lease-ttl": 33, "max-locks": Math.max(20_000, (locks ?? DEFAULT_MEMORY_LOCKS) + 1024) }
+    : { "default-lease-ttl": 33 }
+
 /** Starts a server, runs this script on it in a child process, stops the server. */
 const runWithServer = async (args: Args, mode: Mode, argv: ReadonlyArray<string>): Promise<number> => {
-  const flags = mode === "memory"
-    ? { "default-lease-ttl": 33, "max-locks": Math.max(20_000, args.locks + 1024) }
-    : { "default-lease-ttl": 33 }
-  const server = await startServer(flags)
+  const server = await startServer(serverFlagsFor(mode, args.locks))
   try {
     const out = await runSelf(
       [...argv, "--servers", server.address],
       "inherit",
-      mode === "memory" ? ["--expose-gc"] : []
+      memoryModes.includes(mode) ? ["--expose-gc"] : []
     )
     return out.code
   } finally {
@@ -979,6 +1477,7 @@ interface Sample {
   readonly summary: Summary
   readonly clientCpuUsPerOp: number | undefined
   readonly serverCpuPercent: number | undefined
+  readonly allocBytesPerOp: number | undefined
 }
 
 interface Cell {
@@ -988,6 +1487,8 @@ interface Cell {
   readonly mean_ms: number
   readonly client_cpu_us_per_op: number | undefined
   readonly server_cpu_percent: number | undefined
+  /** Bytes allocated on the client's V8 heap per op (median of the runs); undefined for `go`. */
+  readonly alloc_bytes_per_op: number | undefined
   readonly runs: ReadonlyArray<Summary>
 }
 
@@ -1012,15 +1513,27 @@ const parseSample = (out: Output): Sample => {
   return {
     summary,
     clientCpuUsPerOp: number(/^client cpu : ([\d.]+) us\/op/m),
-    serverCpuPercent: number(/^server cpu : ([\d.]+)%/m)
+    serverCpuPercent: number(/^server cpu : ([\d.]+)%/m),
+    allocBytesPerOp: number(/^allocation : ([\d.]+) B\/op/m)
   }
 }
 
-const compareModes = ["raw", "effect-floor", "uncontended", "go", "raw-contended", "contended"] as const
+const compareModes = [
+  "raw",
+  "raw-pipelined",
+  "effect-floor",
+  "effect-floor-pipelined",
+  "uncontended",
+  "go",
+  "raw-contended",
+  "contended"
+] as const
 type CompareMode = (typeof compareModes)[number]
 const modeLabel: Record<CompareMode, string> = {
   raw: "raw (node:net)",
+  "raw-pipelined": "raw, pipelined",
   "effect-floor": "Effect floor",
+  "effect-floor-pipelined": "Effect floor, pipelined",
   uncontended: "ours (effect-dflockd)",
   go: "go (cmd/bench)",
   "raw-contended": "raw, one key",
@@ -1028,7 +1541,9 @@ const modeLabel: Record<CompareMode, string> = {
 }
 const modeColor: Record<CompareMode, string> = {
   raw: "#6b7280",
+  "raw-pipelined": "#111827",
   "effect-floor": "#a855f7",
+  "effect-floor-pipelined": "#6b21a8",
   uncontended: "#2563eb",
   go: "#16a34a",
   "raw-contended": "#d1d5db",
@@ -1112,15 +1627,17 @@ const panel = (
     }
   }
   // legend, top-left inside the plot, on a light background
-  const legendWidth = 30 + 6.2 * Math.max(0, ...legend.map((l) => l.length), ...series.map((s) => s.name.length))
-  const legendRows = series.length + legend.length
+  // series without a name (e.g. a p99 line drawn in its p50 line's colour) are drawn but not listed
+  const named = series.filter((s) => s.name !== "")
+  const legendWidth = 30 + 6.2 * Math.max(0, ...legend.map((l) => l.length), ...named.map((s) => s.name.length))
+  const legendRows = named.length + legend.length
   parts.push(
     `<rect x="${x0 + left + 4}" y="${y0 + top + 2}" width="${legendWidth.toFixed(0)}" height="${
       legendRows * 16 + 4
     }" fill="#ffffff" fill-opacity="0.85" stroke="#e5e7eb"/>`
   )
   legend.forEach((text, i) => {
-    const ly = y0 + top + 10 + (series.length + i) * 16
+    const ly = y0 + top + 10 + (named.length + i) * 16
     parts.push(
       `<text x="${
         x0 + left + 10
@@ -1129,7 +1646,7 @@ const panel = (
       }</text>`
     )
   })
-  series.forEach((s, i) => {
+  named.forEach((s, i) => {
     const lx = x0 + left + 10
     const ly = y0 + top + 10 + i * 16
     const dash = s.dash ? ` stroke-dasharray="6 4"` : ""
@@ -1150,11 +1667,11 @@ const formatTick = (v: number) =>
 
 const cellKey = (mode: Mode, workers: number) => `${mode}/${workers}`
 
-/** Writes a comparison's report, `bench/results/<name>.md`, and its data, `<name>.json`. */
-const writeResults = (name: string, markdown: string, data: unknown): void => {
-  mkdirSync(resultsDir, { recursive: true })
-  writeFileSync(Path.join(resultsDir, `${name}.md`), markdown)
-  writeFileSync(Path.join(resultsDir, `${name}.json`), JSON.stringify(data, null, 2) + "\n")
+/** Writes a comparison's report, `<dir>/<name>.md` (`--out`, default bench/results), and its data, `<name>.json`. */
+const writeResults = (dir: string, name: string, markdown: string, data: unknown): void => {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(Path.join(dir, `${name}.md`), markdown)
+  writeFileSync(Path.join(dir, `${name}.json`), JSON.stringify(data, null, 2) + "\n")
 }
 
 /**
@@ -1214,11 +1731,13 @@ const measureMatrix = async (
         samples.set(cellKey(mode, workers), list)
         const s = sample.summary
         console.log(
-          `  [${rep + 1}/${args.repeats}] ${mode.padEnd(14)} workers=${String(workers).padStart(2)}  ${
+          `  [${rep + 1}/${args.repeats}] ${mode.padEnd(22)} workers=${String(workers).padStart(2)}  ${
             s.throughput.toFixed(0).padStart(6)
           } ops/s  p50 ${s.p50_ms.toFixed(2)} ms  p99 ${s.p99_ms.toFixed(2)} ms  client ${
             sample.clientCpuUsPerOp?.toFixed(0) ?? "n/a"
-          } us/op  server ${sample.serverCpuPercent === undefined ? "n/a" : `${sample.serverCpuPercent.toFixed(0)}%`}`
+          } us/op  ${sample.allocBytesPerOp?.toFixed(0) ?? "n/a"} B/op  server ${
+            sample.serverCpuPercent === undefined ? "n/a" : `${sample.serverCpuPercent.toFixed(0)}%`
+          }`
         )
       }
     }
@@ -1232,10 +1751,50 @@ const measureMatrix = async (
       mean_ms: round(median(list.map((s) => s.summary.mean_ms)), 3),
       client_cpu_us_per_op: medianOf(list.map((s) => s.clientCpuUsPerOp)),
       server_cpu_percent: medianOf(list.map((s) => s.serverCpuPercent)),
+      alloc_bytes_per_op: medianOf(list.map((s) => s.allocBytesPerOp)),
       runs: list.map((s) => s.summary)
     })
   }
   return cells
+}
+
+/** The held-lock figure of `--compare`: `--mode held` once, in a child with `--expose-gc`, on a server of its own. */
+type HeldOutcome = { readonly ok: true; readonly summary: HeldSummary } | {
+  readonly ok: false
+  readonly reason: string
+}
+
+const measureHeld = async (args: Args): Promise<HeldOutcome> => {
+  const locks = args.locks ?? DEFAULT_HELD_LOCKS
+  const server = await startServer(serverFlagsFor("held", locks))
+  try {
+    console.log(`compare: held, ${locks} Lock.withLock regions at once (server ${server.address})`)
+    const out = await runSelf(
+      [
+        "--mode",
+        "held",
+        "--locks",
+        String(locks),
+        "--servers",
+        server.address,
+        "--json",
+        ...(args.maxIdle === undefined ? [] : ["--max-idle", String(args.maxIdle)])
+      ],
+      "pipe",
+      ["--expose-gc"]
+    )
+    for (const line of out.stdout.trim().split("\n").slice(0, -1)) console.log(`  ${line}`)
+    const last = out.stdout.trim().split("\n").at(-1) ?? ""
+    try {
+      const summary = JSON.parse(last) as HeldSummary
+      if (summary.mode === "held") return { ok: true, summary }
+    } catch {
+      // no summary line: reported below
+    }
+    return { ok: false, reason: `held exited with ${out.code}:\n${out.stderr}${out.stdout}` }
+  } finally {
+    await server.stop()
+  }
 }
 
 const compare = async (args: Args): Promise<number> => {
@@ -1262,12 +1821,16 @@ const compare = async (args: Args): Promise<number> => {
   } finally {
     await server.stop()
   }
+  const held = await measureHeld(args)
+  if (!held.ok) console.log(`compare: no held-lock figure: ${held.reason}`)
   const cell = (mode: CompareMode, workers: number) => cells.get(cellKey(mode, workers))
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined || b === 0 ? undefined : round(a / b, 2)
   const rows = COMPARE_WORKERS.map((workers) => {
     const raw = cell("raw", workers)
+    const rawPipelined = cell("raw-pipelined", workers)
     const floor = cell("effect-floor", workers)
+    const floorPipelined = cell("effect-floor-pipelined", workers)
     const ours = cell("uncontended", workers)
     const goCell = cell("go", workers)
     const rawContended = cell("raw-contended", workers)
@@ -1275,14 +1838,19 @@ const compare = async (args: Args): Promise<number> => {
     return {
       workers,
       raw,
+      raw_pipelined: rawPipelined,
       floor,
+      floor_pipelined: floorPipelined,
       ours,
       go: goCell,
       raw_contended: rawContended,
       contended,
       ours_over_raw: ratio(ours?.throughput, raw?.throughput),
+      ours_over_raw_pipelined: ratio(ours?.throughput, rawPipelined?.throughput),
       floor_over_raw: ratio(floor?.throughput, raw?.throughput),
+      floor_pipelined_over_raw_pipelined: ratio(floorPipelined?.throughput, rawPipelined?.throughput),
       ours_over_floor: ratio(ours?.throughput, floor?.throughput),
+      ours_over_floor_pipelined: ratio(ours?.throughput, floorPipelined?.throughput),
       ours_over_go: ratio(ours?.throughput, goCell?.throughput),
       ours_p99_over_p50: ratio(ours?.p99_ms, ours?.p50_ms),
       contended_over_raw_contended: ratio(contended?.throughput, rawContended?.throughput)
@@ -1298,22 +1866,70 @@ const compare = async (args: Args): Promise<number> => {
   const fmt = (n: number | undefined, digits = 0) => n === undefined ? "n/a" : n.toFixed(digits)
   const pct = (n: number | undefined) => n === undefined ? "n/a" : `${n.toFixed(0)}%`
   const latency = (c: Cell | undefined) => c === undefined ? "n/a" : `${c.p50_ms.toFixed(2)} / ${c.p99_ms.toFixed(2)}`
-  const table = [
-    "| workers | raw ops/s | Effect floor ops/s | ours ops/s | go ops/s | ours/raw | floor/raw | ours/floor | ours/go | raw p50/p99 ms | ours p50/p99 ms | go p50/p99 ms | ours p99/p50 | client CPU us/op raw / floor / ours | server CPU raw / ours | one key: raw / ours ops/s | one key: ours/raw |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  /** A figure of the five in-process uncontended modes, `raw / raw pipelined / floor / floor pipelined / ours`. */
+  const fiveOf = (r: (typeof rows)[number], f: (c: Cell | undefined) => string) =>
+    [r.raw, r.raw_pipelined, r.floor, r.floor_pipelined, r.ours].map(f).join(" / ")
+  const throughputTable = [
+    "| workers | raw ops/s | raw pipelined ops/s | Effect floor ops/s | Effect floor pipelined ops/s | ours ops/s | go ops/s | ours/raw | ours/raw pipelined | ours/floor | ours/floor pipelined | floor/raw | floor pipelined/raw pipelined | ours/go | one key: raw / ours ops/s | one key: ours/raw |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) =>
-      `| ${r.workers} | ${fmt(r.raw?.throughput)} | ${fmt(r.floor?.throughput)} | ${fmt(r.ours?.throughput)} | ${
-        fmt(r.go?.throughput)
-      } | ${fmt(r.ours_over_raw, 2)} | ${fmt(r.floor_over_raw, 2)} | ${fmt(r.ours_over_floor, 2)} | ${
-        fmt(r.ours_over_go, 2)
-      } | ${latency(r.raw)} | ${latency(r.ours)} | ${latency(r.go)} | ${fmt(r.ours_p99_over_p50, 2)} | ${
-        fmt(r.raw?.client_cpu_us_per_op)
-      } / ${fmt(r.floor?.client_cpu_us_per_op)} / ${fmt(r.ours?.client_cpu_us_per_op)} | ${
-        pct(r.raw?.server_cpu_percent)
-      } / ${pct(r.ours?.server_cpu_percent)} | ${fmt(r.raw_contended?.throughput)} / ${
-        fmt(r.contended?.throughput)
-      } | ${fmt(r.contended_over_raw_contended, 2)} |`
+      `| ${r.workers} | ${fmt(r.raw?.throughput)} | ${fmt(r.raw_pipelined?.throughput)} | ${
+        fmt(r.floor?.throughput)
+      } | ${fmt(r.floor_pipelined?.throughput)} | ${fmt(r.ours?.throughput)} | ${fmt(r.go?.throughput)} | ${
+        fmt(r.ours_over_raw, 2)
+      } | ${fmt(r.ours_over_raw_pipelined, 2)} | ${fmt(r.ours_over_floor, 2)} | ${
+        fmt(r.ours_over_floor_pipelined, 2)
+      } | ${fmt(r.floor_over_raw, 2)} | ${fmt(r.floor_pipelined_over_raw_pipelined, 2)} | ${fmt(r.ours_over_go, 2)} | ${
+        fmt(r.raw_contended?.throughput)
+      } / ${fmt(r.contended?.throughput)} | ${fmt(r.contended_over_raw_contended, 2)} |`
     )
+  ].join("\n")
+  const latencyTable = [
+    "| workers | raw p50/p99 ms | raw pipelined p50/p99 ms | Effect floor p50/p99 ms | Effect floor pipelined p50/p99 ms | ours p50/p99 ms | go p50/p99 ms | ours p99/p50 |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.workers} | ${latency(r.raw)} | ${latency(r.raw_pipelined)} | ${latency(r.floor)} | ${
+        latency(r.floor_pipelined)
+      } | ${latency(r.ours)} | ${latency(r.go)} | ${fmt(r.ours_p99_over_p50, 2)} |`
+    )
+  ].join("\n")
+  const costTable = [
+    "| workers | client CPU us/op: raw / raw pipelined / floor / floor pipelined / ours | allocated B/op: raw / raw pipelined / floor / floor pipelined / ours | ours: CPU us/op over raw / over raw pipelined | server CPU raw / ours |",
+    "|---:|---:|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.workers} | ${fiveOf(r, (c) => fmt(c?.client_cpu_us_per_op))} | ${
+        fiveOf(r, (c) => fmt(c?.alloc_bytes_per_op))
+      } | ${fmt(ratio(r.ours?.client_cpu_us_per_op, r.raw?.client_cpu_us_per_op), 2)} / ${
+        fmt(ratio(r.ours?.client_cpu_us_per_op, r.raw_pipelined?.client_cpu_us_per_op), 2)
+      } | ${pct(r.raw?.server_cpu_percent)} / ${pct(r.ours?.server_cpu_percent)} |`
+    )
+  ].join("\n")
+  const heldLine = held.ok
+    ? `Heap per held lock: **${held.summary.heap_bytes_per_lock} B** (RSS ${held.summary.rss_bytes_per_lock} B, external ${held.summary.external_bytes_per_lock} B), ` +
+      `${held.summary.locks} \`Lock.withLock\` regions held at once, each in its own fiber, sockets included ` +
+      `(${
+        held.summary.sockets_held === undefined || held.summary.sockets_baseline === undefined
+          ? "n/a"
+          : held.summary.sockets_held - held.summary.sockets_baseline
+      } sockets opened while held); after release the heap is ${
+        signedMib(held.summary.heap_residue_bytes)
+      } from its baseline` +
+      `${
+        held.summary.ok ? "" : " (NOT back near it)"
+      }. Measured by \`--mode held\` (heapUsed and RSS with all held minus the baseline, over the locks, each read after repeated full collections).`
+    : `Heap per held lock: not measured (${held.reason.split("\n")[0]}).`
+  const tables = [
+    "Throughput (acquire + release per second):",
+    "",
+    throughputTable,
+    "",
+    "Latency per op (pipelined floors: from the write of a release and the next lock's request to that lock's grant):",
+    "",
+    latencyTable,
+    "",
+    "Cost per op in the client process (timed phase):",
+    "",
+    costTable
   ].join("\n")
   const elapsed = (performance.now() - started) / 1000
   const loadAfter = Os.loadavg()
@@ -1330,7 +1946,7 @@ const compare = async (args: Args): Promise<number> => {
         : `${args.warmup} untimed warm-up rounds per worker`
     }). Generated by \`npm run bench -- --compare${args.roundsGiven ? ` --rounds ${args.rounds}` : ""}${
       args.repeats === COMPARE_REPEATS ? "" : ` --repeats ${args.repeats}`
-    }\` in ${elapsed.toFixed(0)} s.`,
+    }${args.locks === undefined ? "" : ` --locks ${args.locks}`}\` in ${elapsed.toFixed(0)} s.`,
     "",
     `- Machine: ${machine}`,
     `- Server: ${serverDesc}`,
@@ -1338,15 +1954,20 @@ const compare = async (args: Args): Promise<number> => {
     `- Load: ${load}`,
     `- Date: ${new Date().toISOString()}`,
     "",
-    table,
+    tables,
+    "",
+    heldLine,
     "",
     "Client CPU is user+system time of the bench process per op; server CPU is the dflockd process's CPU during the timed phase, in percent of one core. " +
+    "Allocated bytes are those allocated on the bench process's V8 heap during the timed phase, per op: the heap's used size at the end minus at the start, plus what every collection in between freed (before minus after, from a `v8.GCProfiler`); Buffer backing stores and native memory are not counted. " +
     "The Effect floor is raw's loop with each exchange an `Effect.callback` on one fiber per worker (no lease, pool, timer or scope): " +
-    "raw to floor is the Effect runtime's own cost per asynchronous step, floor to ours is this library's.",
+    "raw to floor is the Effect runtime's own cost per asynchronous step, floor to ours is this library's. " +
+    "The pipelined floors do not wait for a release: each worker writes the release and the next lock's request together and reads both replies (the release's `ok` checked before the grant is used), " +
+    "one `Promise` (raw) or one `Effect.callback` (Effect floor) per lock.",
     ""
   ].join("\n")
 
-  writeResults("compare", markdown, {
+  writeResults(args.out, "compare", markdown, {
     machine,
     server: serverDesc,
     go: goDesc,
@@ -1355,7 +1976,8 @@ const compare = async (args: Args): Promise<number> => {
     warmup: args.warmup,
     repeats: args.repeats,
     date: new Date().toISOString(),
-    rows
+    rows,
+    held: held.ok ? held.summary : { error: held.reason }
   })
   const plotted = modes.map((m) => ({ mode: m, cells: COMPARE_WORKERS.map((w) => cell(m, w)) }))
   const throughputSeries: Array<Series> = plotted.map(({ cells: cs, mode }) => ({
@@ -1364,16 +1986,20 @@ const compare = async (args: Args): Promise<number> => {
     dash: false,
     values: cs.map((c) => c?.throughput)
   }))
+  // one legend row per mode: the p99 line (dashed) shares its p50 line's colour
   const latencySeries: Array<Series> = plotted.flatMap(({ cells: cs, mode }) => [
-    { name: `${modeLabel[mode]} p50`, color: modeColor[mode], dash: false, values: cs.map((c) => c?.p50_ms) },
-    { name: `${modeLabel[mode]} p99`, color: modeColor[mode], dash: true, values: cs.map((c) => c?.p99_ms) }
+    { name: modeLabel[mode], color: modeColor[mode], dash: false, values: cs.map((c) => c?.p50_ms) },
+    { name: "", color: modeColor[mode], dash: true, values: cs.map((c) => c?.p99_ms) }
   ])
   const width = 1000
   const height = 440
   const goNote: ReadonlyArray<string> = go.ok ? [] : ["go (cmd/bench): unavailable, not plotted"]
+  const heldNote = held.ok
+    ? `Heap per held lock: ${held.summary.heap_bytes_per_lock} B (RSS ${held.summary.rss_bytes_per_lock} B), ${held.summary.locks} Lock.withLock regions held at once, each in its own fiber, sockets included.`
+    : "Heap per held lock: not measured."
   const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 40}" viewBox="0 0 ${width} ${
-      height + 40
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 56}" viewBox="0 0 ${width} ${
+      height + 56
     }" font-family="Helvetica, Arial, sans-serif">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     panel(
@@ -1381,7 +2007,7 @@ const compare = async (args: Args): Promise<number> => {
       0,
       width / 2,
       height,
-      "Throughput (median of 3)",
+      `Throughput (median of ${args.repeats})`,
       "acquire+release per second",
       COMPARE_WORKERS,
       throughputSeries,
@@ -1401,16 +2027,19 @@ const compare = async (args: Args): Promise<number> => {
       escapeXml(`Server: ${serverDesc}. Uncontended, ${roundsDesc}, median of ${args.repeats} runs.`)
     }</text>`,
     `<text x="${width / 2}" y="${height + 28}" text-anchor="middle" font-size="11" fill="#4b5563">${
+      escapeXml(heldNote)
+    }</text>`,
+    `<text x="${width / 2}" y="${height + 44}" text-anchor="middle" font-size="11" fill="#4b5563">${
       escapeXml(`Machine: ${machine}. ${load}.`)
     }</text>`,
     `</svg>`,
     ""
   ].join("\n")
-  writeFileSync(Path.join(resultsDir, "compare.svg"), svg)
+  writeFileSync(Path.join(args.out, "compare.svg"), svg)
 
-  console.log(`\n${table}\n`)
-  console.log(`wrote ${Path.relative(root, resultsDir)}/compare.{md,json,svg} (${elapsed.toFixed(0)} s)`)
-  return 0
+  console.log(`\n${tables}\n\n${heldLine}\n`)
+  console.log(`wrote ${Path.relative(root, args.out) || "."}/compare.{md,json,svg} (${elapsed.toFixed(0)} s)`)
+  return held.ok && held.summary.ok ? 0 : 1
 }
 
 // ---------------------------------------------------------------------------
@@ -1462,15 +2091,18 @@ const comparePromise = async (args: Args): Promise<number> => {
   })
   const fmt = (n: number | undefined, digits = 0) => n === undefined ? "n/a" : n.toFixed(digits)
   const cpu = (c: Cell | undefined) => fmt(c?.client_cpu_us_per_op)
+  const alloc = (c: Cell | undefined) => fmt(c?.alloc_bytes_per_op)
   const table = [
-    "| workers | dflockd-client 1.11, new instance per op | ours, new instance per op | ours / 1.11 | ours, reused instance | Effect core (`Lock.withLock`) | reused / core | client CPU us/op: 1.11 / new / reused / core |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| workers | dflockd-client 1.11, new instance per op | ours, new instance per op | ours / 1.11 | ours, reused instance | Effect core (`Lock.withLock`) | reused / core | client CPU us/op: 1.11 / new / reused / core | allocated B/op: 1.11 / new / reused / core |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) =>
       `| ${r.workers} | ${fmt(r.reference?.throughput)} | ${fmt(r.promise?.throughput)} | ${
         fmt(r.promise_over_reference, 2)
       } | ${fmt(r.promise_reused?.throughput)} | ${fmt(r.core?.throughput)} | ${fmt(r.reused_over_core, 2)} | ${
         cpu(r.reference)
-      } / ${cpu(r.promise)} / ${cpu(r.promise_reused)} / ${cpu(r.core)} |`
+      } / ${cpu(r.promise)} / ${cpu(r.promise_reused)} / ${cpu(r.core)} | ${alloc(r.reference)} / ${
+        alloc(r.promise)
+      } / ${alloc(r.promise_reused)} / ${alloc(r.core)} |`
     )
   ].join("\n")
   const cpus = Os.cpus()
@@ -1494,9 +2126,12 @@ const comparePromise = async (args: Args): Promise<number> => {
     `- Date: ${new Date().toISOString()}`,
     "",
     table,
+    "",
+    "Allocated bytes: allocated on the bench process's V8 heap during the timed phase, per op (used size at the end minus at the start, " +
+    "plus what each collection freed, from a `v8.GCProfiler`; Buffer backing stores and native memory not counted).",
     ""
   ].join("\n")
-  writeResults("promise", markdown, {
+  writeResults(args.out, "promise", markdown, {
     machine,
     server: described.label,
     reference: referenceDesc,
@@ -1504,7 +2139,7 @@ const comparePromise = async (args: Args): Promise<number> => {
     rows
   })
   console.log(`\n${table}\n`)
-  console.log(`wrote ${Path.relative(root, resultsDir)}/promise.{md,json} (${elapsed.toFixed(0)} s)`)
+  console.log(`wrote ${Path.relative(root, args.out) || "."}/promise.{md,json} (${elapsed.toFixed(0)} s)`)
   return 0
 }
 
@@ -1518,7 +2153,7 @@ const main = async (): Promise<number> => {
   if (args.compare) return compare(args)
   if (args.comparePromise) return comparePromise(args)
   const mode = args.mode!
-  const direct = args.servers !== undefined && (mode !== "memory" || globalThis.gc !== undefined)
+  const direct = args.servers !== undefined && (!memoryModes.includes(mode) || globalThis.gc !== undefined)
   if (!direct) {
     if (args.servers !== undefined) return (await runSelf(argv, "inherit", ["--expose-gc"])).code
     return runWithServer(args, mode, argv)
