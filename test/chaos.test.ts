@@ -24,6 +24,7 @@ import { contender, now, recordedRegion, type RegionTimes } from "./support/chao
 import { clientLayer, scopedRestart, scopedServer } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
 import { has, server } from "./support/server.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 /**
  * The most a region may outlast the event (or the other client's grant). The
@@ -34,8 +35,7 @@ import { has, server } from "./support/server.ts"
  */
 const REACTION_MS = 100
 
-let counter = 0
-const freshKey = (name: string) => `chaos-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("chaos", name)
 
 /** Logs how long after the event the region (or `lost`) ended; at most `bound` (default the reaction time). */
 const reaction = (what: string, event: number, ended: number, bound: number = REACTION_MS) => {

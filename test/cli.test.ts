@@ -21,12 +21,12 @@ import * as Codec from "../src/internal/codec.ts"
 import { clientLayer, eventuallyFree, isFree, scopedServer, sendRaw } from "./support/probe.ts"
 import { has, needs } from "./support/server.ts"
 import { tlsRelayForFile } from "./support/tls.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const shared = inject("dflockd")
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const cliPath = Path.join(root, "src", "cli.ts")
-let counter = 0
-const freshKey = (name: string) => `cli-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("cli", name)
 
 const tls = tlsRelayForFile(shared)
 
@@ -1213,9 +1213,12 @@ describe("dflock", () => {
           "--",
           "sh",
           "-c",
-          `(trap "" TERM; exec sleep 60) & echo $! > ${pidFile}; trap "sleep 1; exit 0" TERM; echo started; wait`
+          // the job says so once it ignores SIGTERM: on a loaded machine it may not have yet when the shell is ready
+          `(trap "" TERM; echo job-ignores-term; exec sleep 60) & echo $! > ${pidFile}; ` +
+          `trap "sleep 1; exit 0" TERM; echo started; wait`
         ])
         yield* running.printed("started")
+        yield* running.printed("job-ignores-term")
         const termAt = Date.now()
         running.process.kill("SIGTERM")
         yield* running.said("sent SIGKILL")

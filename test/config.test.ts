@@ -13,11 +13,10 @@ import { DflockdClient, Lock } from "../src/index.ts"
 import { failedWith, typedFailure } from "./support/exits.ts"
 import { isFree } from "./support/probe.ts"
 import { type Certificates, makeCertificates, startTlsRelay, type TlsRelay } from "./support/tls.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const shared = inject("dflockd")
-let counter = 0
-const freshKey = (name: string) =>
-  `config-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("config", name)
 
 let certs: Certificates
 let relay: TlsRelay

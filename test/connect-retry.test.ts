@@ -9,32 +9,11 @@ import * as Net from "node:net"
 import { inject } from "vitest"
 import { freePort } from "../scripts/dflockd-server.ts"
 import { DflockdClient, Lock } from "../src/index.ts"
-import { failedWith } from "./support/exits.ts"
+import { causeText, failedWith } from "./support/exits.ts"
 import { relay } from "./support/relay.ts"
 import { silentListener } from "./support/probe.ts"
 
 const shared = inject("dflockd")
-
-/** The cause chain of an error, as text (ConnectionError → SocketError → reason → Node error). */
-const causeText = (error: unknown): string => {
-  const parts: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
-    const record = current as {
-      readonly _tag?: unknown
-      readonly kind?: unknown
-      readonly message?: unknown
-      readonly code?: unknown
-      readonly reason?: unknown
-      readonly cause?: unknown
-    }
-    for (const part of [record._tag, record.kind, record.code, record.message]) {
-      if (typeof part === "string") parts.push(part)
-    }
-    current = record.reason ?? record.cause
-  }
-  return parts.join(" | ")
-}
 
 /** A loopback listener that accepts each connection and destroys it at once, counting them. */
 const hangUpListener = Effect.acquireRelease(

@@ -15,19 +15,11 @@ import { freePort } from "../scripts/dflockd-server.ts"
 import { Election, Lock, Memory } from "../src/index.ts"
 import * as Codec from "../src/internal/codec.ts"
 import { clientLayer, eventuallyFree, sendRaw } from "./support/probe.ts"
+import { eventually } from "./support/eventually.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const server = inject("dflockd").address
-const freshKey = () => `election-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-
-/** Repeats `check` (yielding between tries) until it holds; dies after many tries instead of hanging. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, what: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 2000; i++) {
-      if (yield* check) return
-      yield* Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`never reached: ${what}`))
-  })
+const freshKey = (name: string) => fresh("election", name)
 
 /** Lets every runnable fiber run (the clock stands still): what would happen at once has happened. */
 const settle = Effect.gen(function*() {
@@ -45,7 +37,7 @@ const waiters = (key: string) => Effect.map(lockState(key), (s) => s.waiters)
 describe("Election.run (real server)", () => {
   it.live("one leader at a time; when the leader steps down, the next candidate leads", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("one-leader")
       const leaders = yield* Ref.make(0)
       const maxLeaders = yield* Ref.make(0)
       const elected = yield* Ref.make<ReadonlyArray<string>>([])
@@ -79,7 +71,7 @@ describe("Election.run (real server)", () => {
 
   it.live("a leader that loses its lease is interrupted and campaigns again", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("lease-lost")
       const terms = yield* Ref.make<ReadonlyArray<string>>([])
       const interrupted = yield* Ref.make(0)
       const firstTerm = yield* Deferred.make<string>()
@@ -105,7 +97,7 @@ describe("Election.run (real server)", () => {
 
   it.live("a leader that finishes returns its value and releases leadership", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("finishes")
       const result = yield* Election.run(key, (lock) => Effect.succeed(`done by ${lock.key}`)).pipe(
         Effect.provide(clientLayer(server))
       )
@@ -121,8 +113,8 @@ describe("Election.run (real server)", () => {
     "a leader failing with AcquireTimeoutError on another key ends the election with it, after one term",
     () =>
       Effect.gen(function*() {
-        const key = freshKey()
-        const other = freshKey()
+        const key = freshKey("acquire-timeout")
+        const other = freshKey("acquire-timeout-other")
         const terms = yield* Ref.make(0)
         yield* Lock.acquire(other) // someone else holds the key the leader's work needs
         const error = yield* Election.run(
@@ -146,7 +138,7 @@ describe("Election.run (real server)", () => {
     "a leader failing with ConnectionError (its own unreachable server) ends the election with it, after one term",
     () =>
       Effect.gen(function*() {
-        const key = freshKey()
+        const key = freshKey("connection-error")
         const unreachable = `127.0.0.1:${yield* Effect.promise(() => freePort())}` // nothing listens there
         const terms = yield* Ref.make(0)
         const error = yield* Election.run(
@@ -170,8 +162,8 @@ describe("Election.run (real server)", () => {
 describe("Election.run (in-memory server, TestClock)", () => {
   it.effect("a leader failing with LockLostError on another key ends the election with it, after one term", () =>
     Effect.gen(function*() {
-      const key = freshKey()
-      const other = freshKey()
+      const key = freshKey("lock-lost")
+      const other = freshKey("lock-lost-other")
       const terms = yield* Ref.make(0)
       const fiber = yield* Election.run(
         key,
@@ -193,7 +185,7 @@ describe("Election.run (in-memory server, TestClock)", () => {
 
   it.effect("a campaign that times out while another node leads is retried only as the schedule says", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("campaign-timeout")
       const holder = yield* Scope.make()
       yield* Lock.acquire(key, { leaseTtl: "60 seconds" }).pipe(Scope.provide(holder)) // another node leads
       const pauses = yield* Ref.make(0)
@@ -231,7 +223,7 @@ describe("Election.run (in-memory server, TestClock)", () => {
 
   it.effect("a lease lost mid-term interrupts the leader; the next campaign waits for the schedule's delay", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("mid-term")
       const terms = yield* Ref.make<ReadonlyArray<string>>([])
       const interrupted = yield* Ref.make(0)
       const fiber = yield* Election.run(
@@ -262,7 +254,7 @@ describe("Election.run (in-memory server, TestClock)", () => {
 
   it.effect("the default schedule pauses 200-300 ms before each new campaign, afresh after every term: no tight loop", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("default-schedule")
       const granted = yield* Ref.make<ReadonlyArray<number>>([])
       const lostAt = yield* Ref.make<ReadonlyArray<number>>([])
       const fiber = yield* Election.run(
@@ -303,7 +295,7 @@ describe("Election.run (in-memory server, TestClock)", () => {
 
   it.effect("a leader that sees its own term's lease lost (Lock.extend refused) loses the term and campaigns again", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("extend-refused")
       const terms = yield* Ref.make(0)
       const extend = yield* Deferred.make<void>()
       const fiber = yield* Election.run(
@@ -332,7 +324,7 @@ describe("Election.run (in-memory server, TestClock)", () => {
 
   it.effect("a schedule that ends gives up with the last campaign error", () =>
     Effect.gen(function*() {
-      const key = freshKey()
+      const key = freshKey("schedule-ends")
       // campaigns that time out: three, then the schedule (two recurrences) ends
       const holder = yield* Scope.make()
       yield* Lock.acquire(key, { leaseTtl: "60 seconds" }).pipe(Scope.provide(holder))

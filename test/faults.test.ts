@@ -11,10 +11,10 @@ import { Lock } from "../src/index.ts"
 import { clientLayer, eventuallyFree, isFree, scopedServer, settledResources } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
 import { has } from "./support/server.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const shared = inject("dflockd")
-let counter = 0
-const freshKey = (name: string) => `fault-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("fault", name)
 
 describe("server faults", () => {
   it.live(

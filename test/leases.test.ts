@@ -15,6 +15,7 @@ import { inject } from "vitest"
 import { Lock, Memory, Semaphore } from "../src/index.ts"
 import { failedWith } from "./support/exits.ts"
 import { freshKey as fresh } from "./support/keys.ts"
+import { lineReader } from "./support/lines.ts"
 import { clientLayer, isFree } from "./support/probe.ts"
 import { hang, harness, ScriptedServer } from "./support/scriptedServer.ts"
 
@@ -229,18 +230,15 @@ describe("acquireAll and withLocks", () => {
             stdio: ["ignore", "pipe", "inherit"]
           })
           const held: Array<readonly [number, number]> = []
-          let buffer = ""
-          child.stdout.on("data", (chunk: Buffer) => {
-            buffer += chunk.toString("utf8")
-            const lines = buffer.split("\n")
-            buffer = lines.pop() ?? ""
-            for (const line of lines) {
+          child.stdout.on(
+            "data",
+            lineReader((line) => {
               const [word, start, end] = line.split(" ")
               if (word === "held") held.push([Number(start), Number(end)])
               else if (word === "failed") resume(Effect.fail(`the other process: ${line}`))
               else if (word === "done") resume(Effect.succeed(held))
-            }
-          })
+            })
+          )
           return Effect.sync(() => void child.kill("SIGKILL"))
         })
         const ours: Array<readonly [number, number]> = []

@@ -19,11 +19,11 @@ import {
   settledResources,
   silentListener
 } from "./support/probe.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const shared = inject("dflockd").address
 const Live = clientLayer(shared)
-let counter = 0
-const freshKey = (name: string) => `lock-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("lock", name)
 
 describe("acquire, renew, release", () => {
   it.live("reports key, token, fence and the granted lease, and releases on scope close", () =>

@@ -16,22 +16,10 @@ import { DflockdClient, type InvalidArgumentError, Lock, Memory, Semaphore, Toke
 import * as Codec from "../src/internal/codec.ts"
 import { queueInOrder } from "./support/fifo.ts"
 import { has, needs, server } from "./support/server.ts"
+import { eventually } from "./support/eventually.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
-let counter = 0
-const freshKey = (name: string) => `mem-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
-
-/** Repeats `check` (yielding between tries) until it holds; fails after many tries instead of hanging. */
-const eventually = (
-  check: Effect.Effect<boolean, unknown, Memory.MemoryServer | DflockdClient.DflockdClient>,
-  what: string
-) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 2000; i++) {
-      if (yield* check) return
-      yield* Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`never reached: ${what}`))
-  })
+const freshKey = (name: string) => fresh("mem", name)
 
 /** Every in-memory server's stats, entries concatenated (the test's own view; `Memory.stats` is per server). */
 const merged = Effect.map(Memory.stats(), (all) => ({

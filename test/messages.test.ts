@@ -14,11 +14,11 @@ import { clientLayer, scopedServer } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
 import { has, needs, server } from "./support/server.ts"
 import { type Certificates, makeCertificates } from "./support/tls.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const sharedServer = inject("dflockd")
 const shared = sharedServer.address
-let counter = 0
-const freshKey = (name: string) => `msg-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("msg", name)
 
 /** Fast, typed failures: no connect retries, no pooling. */
 const quick = {

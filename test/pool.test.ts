@@ -8,10 +8,10 @@ import { inject } from "vitest"
 import { DflockdClient, Lock } from "../src/index.ts"
 import { clientLayer, isFree, scopedRestart, scopedServer } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const server = inject("dflockd")
-let counter = 0
-const freshKey = (name: string) => `pool-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("pool", name)
 const idleConnections = DflockdClient.DflockdClient.use((client) => client.idleConnections)
 
 describe("connection reuse", () => {

@@ -28,11 +28,12 @@ import {
 import * as Sharding from "../src/Sharding.ts"
 import { has } from "./support/server.ts"
 import { rejection, sleep } from "./support/promises.ts"
+import { freshKey as fresh } from "./support/keys.ts"
+import { lineReader } from "./support/lines.ts"
 
 const server = inject("dflockd")
 
-let counter = 0
-const uniqueKey = (name: string) => `compat-${name}-${process.pid}-${++counter}`
+const freshKey = (name: string) => fresh("compat", name)
 
 const until = async (condition: () => boolean, what: string, withinMs = 3000) => {
   const deadline = performance.now() + withinMs
@@ -74,23 +75,19 @@ const mockServer = async (
   const tcp = Net.createServer((socket) => {
     const id = ++connections.opened
     sockets.add(socket)
-    let buffer = ""
     const lines: Array<string> = []
-    socket.on("data", (chunk) => {
-      buffer += chunk.toString("utf8")
-      let newline = buffer.indexOf("\n")
-      while (newline !== -1) {
-        lines.push(buffer.slice(0, newline).replace(/\r$/, ""))
-        buffer = buffer.slice(newline + 1)
-        newline = buffer.indexOf("\n")
+    socket.on(
+      "data",
+      lineReader((line) => {
+        lines.push(line.replace(/\r$/, ""))
         if (lines.length >= 3) {
           const [command, key, arg] = lines.splice(0, 3) as [string, string, string]
           const request = { connection: id, command, key, arg }
           requests.push(request)
-          handler(request, (line) => socket.write(`${line}\n`))
+          handler(request, (reply) => socket.write(`${reply}\n`))
         }
-      }
-    })
+      })
+    )
     socket.on("error", () => socket.destroy())
     socket.on("close", () => {
       connections.ended++
@@ -848,7 +845,7 @@ describe("dflockd-client 1.11 compatibility", () => {
     const servers: Array<[string, number]> = [[server.host, server.port]]
 
     it("1.11's usage pattern: a new instance per lock, FIFO, token and lease", async () => {
-      const key = uniqueKey("pattern")
+      const key = freshKey("pattern")
       const holder = new DistributedLock({ key, servers, leaseTtlS: 10 })
       assert.isTrue(await holder.acquire())
       assert.match(holder.token ?? "", /^[0-9a-f]{32}$/)
@@ -875,7 +872,7 @@ describe("dflockd-client 1.11 compatibility", () => {
     })
 
     it("two-phase enqueue/wait against the server", async () => {
-      const key = uniqueKey("two-phase")
+      const key = freshKey("two-phase")
       const holder = new DistributedLock({ key, servers })
       assert.strictEqual(await holder.enqueue(), "acquired")
       const waiter = new DistributedLock({ key, servers })
@@ -889,7 +886,7 @@ describe("dflockd-client 1.11 compatibility", () => {
     })
 
     it("low-level functions over a socket you own", async () => {
-      const key = uniqueKey("low-level")
+      const key = freshKey("low-level")
       const sock = Net.createConnection({ host: server.host, port: server.port })
       await new Promise<void>((resolve) => sock.once("connect", resolve))
       try {
@@ -910,7 +907,7 @@ describe("dflockd-client 1.11 compatibility", () => {
     })
 
     it("semaphores and stats where the server has them; LockError where it refuses them", async () => {
-      const key = uniqueKey("sem")
+      const key = freshKey("sem")
       const sem = new DistributedSemaphore({ key, limit: 2, servers, acquireTimeoutS: 1 })
       const other = new DistributedSemaphore({ key, limit: 2, servers, acquireTimeoutS: 1 })
       const third = new DistributedSemaphore({ key, limit: 2, servers, acquireTimeoutS: 0 })

@@ -26,14 +26,13 @@ import * as Shared from "../src/internal/promiseRuntime.ts"
 import * as Sharding from "../src/Sharding.ts"
 import { has, needs } from "./support/server.ts"
 import { rejection, sleep } from "./support/promises.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const server = inject("dflockd")
 const servers: Array<[string, number]> = [[server.host, server.port]]
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 
-let counter = 0
-const uniqueKey = (name: string) =>
-  `promise-${name}-${process.pid}-${++counter}-${Math.random().toString(16).slice(2, 8)}`
+const freshKey = (name: string) => fresh("promise", name)
 
 /** The `_tag` of a LockError's cause (the Effect core's tagged error), if any. */
 const causeTag = (error: unknown): string | undefined => {
@@ -123,7 +122,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("withLock rejects with AcquireTimeoutError (a LockError) when the key stays busy", async () => {
-      const key = uniqueKey("timeout")
+      const key = freshKey("timeout")
       const holder = new DistributedLock({ key, servers })
       const other = new DistributedLock({ key, servers, acquireTimeoutS: 1 })
       try {
@@ -145,7 +144,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("a token the server refuses gives AuthError (0.5.0 has no auth, so it refuses any)", async () => {
-      const lock = new DistributedLock({ key: uniqueKey("auth"), servers, auth: "secret-token" })
+      const lock = new DistributedLock({ key: freshKey("auth"), servers, auth: "secret-token" })
       try {
         const error = await rejection(lock.acquire())
         assert.instanceOf(error, AuthError)
@@ -176,7 +175,7 @@ describe("effect-dflockd/promise", () => {
 
   describe("DistributedLock", () => {
     it("acquire, getters, release", async () => {
-      const key = uniqueKey("basic")
+      const key = freshKey("basic")
       const lock = new DistributedLock({ key, acquireTimeoutS: 10, leaseTtlS: 20, servers })
       try {
         assert.strictEqual(lock.key, key)
@@ -200,7 +199,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("uses the server's default lease when leaseTtlS is not given", async () => {
-      const lock = new DistributedLock({ key: uniqueKey("default-lease"), servers })
+      const lock = new DistributedLock({ key: freshKey("default-lease"), servers })
       try {
         assert.isTrue(await lock.acquire())
         assert.strictEqual(lock.lease, 5) // the global server runs with --default-lease-ttl 5
@@ -210,7 +209,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("acquire resolves false on timeout", async () => {
-      const key = uniqueKey("acquire-timeout")
+      const key = freshKey("acquire-timeout")
       const holder = new DistributedLock({ key, servers })
       const other = new DistributedLock({ key, servers, acquireTimeoutS: 1 })
       try {
@@ -227,7 +226,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("acquire() while holding throws LockError unless { force: true }", async () => {
-      const key = uniqueKey("force")
+      const key = freshKey("force")
       const lock = new DistributedLock({ key, servers, acquireTimeoutS: 2 })
       try {
         assert.isTrue(await lock.acquire())
@@ -250,7 +249,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("withLock holds during fn, returns its value, releases after", async () => {
-      const key = uniqueKey("with-lock")
+      const key = freshKey("with-lock")
       const lock = new DistributedLock({ key, servers, leaseTtlS: 10 })
       try {
         const result = await lock.withLock(async (signal) => {
@@ -289,7 +288,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("withLock releases when fn throws and rethrows the same error", async () => {
-      const key = uniqueKey("with-lock-throw")
+      const key = freshKey("with-lock-throw")
       const lock = new DistributedLock({ key, servers })
       const boom = new Error("boom")
       try {
@@ -319,7 +318,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("enqueue on a free key: acquired at once, wait resolves true immediately", async () => {
-      const key = uniqueKey("enqueue-free")
+      const key = freshKey("enqueue-free")
       const lock = new DistributedLock({ key, servers, leaseTtlS: 7 })
       try {
         assert.strictEqual(await lock.enqueue(), "acquired")
@@ -335,7 +334,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("enqueue on a busy key: queued, then wait is granted when the holder releases", async () => {
-      const key = uniqueKey("enqueue-busy")
+      const key = freshKey("enqueue-busy")
       const holder = new DistributedLock({ key, servers })
       const lock = new DistributedLock({ key, servers })
       try {
@@ -356,7 +355,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("wait resolves false on timeout and gives up the place; wait without enqueue rejects", async () => {
-      const key = uniqueKey("wait-timeout")
+      const key = freshKey("wait-timeout")
       const holder = new DistributedLock({ key, servers })
       const lock = new DistributedLock({ key, servers, acquireTimeoutS: 1 })
       try {
@@ -379,7 +378,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("release() after enqueue leaves the queue", async () => {
-      const key = uniqueKey("leave-queue")
+      const key = freshKey("leave-queue")
       const holder = new DistributedLock({ key, servers })
       const lock = new DistributedLock({ key, servers })
       try {
@@ -395,7 +394,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("five concurrent workers are granted in the order they queued", async () => {
-      const key = uniqueKey("fifo")
+      const key = freshKey("fifo")
       const holder = new DistributedLock({ key, servers })
       const workers = Array.from({ length: 5 }, () => new DistributedLock({ key, servers, acquireTimeoutS: 20 }))
       try {
@@ -423,7 +422,7 @@ describe("effect-dflockd/promise", () => {
       try {
         const all: Array<[string, number]> = [servers[0]!, ...extra.map((s): [string, number] => [s.host, s.port])]
         for (let i = 0; i < 6; i++) {
-          const key = uniqueKey(`shard${i}`)
+          const key = freshKey(`shard${i}`)
           const index = stableHashShard(key, all.length)
           const lock = new DistributedLock({ key, servers: all })
           try {
@@ -435,7 +434,7 @@ describe("effect-dflockd/promise", () => {
             lock.close()
           }
         }
-        const key = uniqueKey("custom-shard")
+        const key = freshKey("custom-shard")
         const lock = new DistributedLock({ key, servers: all, shardingStrategy: () => 2 })
         try {
           assert.isTrue(await lock.acquire())
@@ -453,7 +452,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("close() interrupts a pending acquire and frees the held lock without a release", async () => {
-      const key = uniqueKey("close")
+      const key = freshKey("close")
       const holder = new DistributedLock({ key, servers })
       const waiter = new DistributedLock({ key, servers, acquireTimeoutS: 30 })
       try {
@@ -484,7 +483,7 @@ describe("effect-dflockd/promise", () => {
       const lostCalls: Array<[string, string]> = []
       let reported = () => {}
       const lostReported = new Promise<void>((resolve) => reported = resolve)
-      const key = uniqueKey("lost")
+      const key = freshKey("lost")
       const lock = new DistributedLock({
         key,
         servers: on,
@@ -496,7 +495,7 @@ describe("effect-dflockd/promise", () => {
       })
       // a callback that rejects must not become an unhandled rejection
       const region = new DistributedLock({
-        key: uniqueKey("lost-region"),
+        key: freshKey("lost-region"),
         servers: on,
         leaseTtlS: 2,
         onLockLost: async () => {
@@ -542,7 +541,7 @@ describe("effect-dflockd/promise", () => {
     it.skipIf(!has("semaphores"))(
       `has the lock's API and limit; permits up to the limit${needs("semaphores")}`,
       async () => {
-        const key = uniqueKey("sem")
+        const key = freshKey("sem")
         const a = new DistributedSemaphore({ key, limit: 2, servers, acquireTimeoutS: 1 })
         const b = new DistributedSemaphore({ key, limit: 2, servers, acquireTimeoutS: 1 })
         const c = new DistributedSemaphore({ key, limit: 2, servers, acquireTimeoutS: 0 })
@@ -571,7 +570,7 @@ describe("effect-dflockd/promise", () => {
     )
 
     it.skipIf(has("semaphores"))("a server without semaphores refuses them with a LockError", async () => {
-      const key = uniqueKey("sem")
+      const key = freshKey("sem")
       const sem = new DistributedSemaphore({ key, limit: 5, servers, acquireTimeoutS: 1 })
       try {
         assert.strictEqual(sem.limit, 5)
@@ -612,7 +611,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it.skipIf(!has("stats"))(`stats reports the server's connections and held keys${needs("stats")}`, async () => {
-      const key = uniqueKey("stats")
+      const key = freshKey("stats")
       const lock = new DistributedLock({ key, servers })
       try {
         assert.isTrue(await lock.acquire())
@@ -635,7 +634,7 @@ describe("effect-dflockd/promise", () => {
 
   describe("exact sub-second timeouts", () => {
     it("acquireTimeoutS 0.3 gives up at 300 ms, not at the server's whole second", async () => {
-      const key = uniqueKey("exact")
+      const key = freshKey("exact")
       const holder = new DistributedLock({ key, servers })
       try {
         assert.isTrue(await holder.acquire())
@@ -651,7 +650,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("wait(0.3) on a queued ticket gives up at 300 ms", async () => {
-      const key = uniqueKey("exact-wait")
+      const key = freshKey("exact-wait")
       const holder = new DistributedLock({ key, servers })
       const lock = new DistributedLock({ key, servers })
       try {
@@ -671,7 +670,7 @@ describe("effect-dflockd/promise", () => {
 
   describe("withLocks", () => {
     it("holds every key while fn runs, and releases them all after", async () => {
-      const keys = [uniqueKey("many-b"), uniqueKey("many-a"), uniqueKey("many-c")]
+      const keys = [freshKey("many-b"), freshKey("many-a"), freshKey("many-c")]
       const seen = await withLocks(keys, async () => {
         const free = await Promise.all(keys.map((key) => isFree(key)))
         return free
@@ -681,7 +680,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("all or none: one key held elsewhere rejects with AcquireTimeoutError naming it, the others are freed", async () => {
-      const [a, b] = [uniqueKey("none-a"), uniqueKey("none-b")].sort()
+      const [a, b] = [freshKey("none-a"), freshKey("none-b")].sort()
       const holder = new DistributedLock({ key: b!, servers })
       try {
         assert.isTrue(await holder.acquire())
@@ -701,7 +700,7 @@ describe("effect-dflockd/promise", () => {
     })
 
     it("fn's error wins, and the locks are released", async () => {
-      const keys = [uniqueKey("throws-a"), uniqueKey("throws-b")]
+      const keys = [freshKey("throws-a"), freshKey("throws-b")]
       const error = await rejection(withLocks(keys, () => {
         throw new Error("boom")
       }, { servers }))
@@ -809,7 +808,7 @@ describe("effect-dflockd/promise", () => {
             `import { DistributedLock, DistributedSemaphore, LockError } from "effect-dflockd/promise"`,
             `process.on("unhandledRejection", (e) => { console.error("unhandled rejection", e); process.exit(3) })`,
             `const servers: Array<[string, number]> = [[${JSON.stringify(server.host)}, ${server.port}]]`,
-            `const key = ${JSON.stringify(uniqueKey("exit"))}`,
+            `const key = ${JSON.stringify(freshKey("exit"))}`,
             body,
             `console.log("done")`,
             `const doneAt = performance.now()`,

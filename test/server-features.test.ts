@@ -15,10 +15,10 @@ import { clientLayer, eventuallyUntracked, keyState, scopedServer } from "./supp
 import { relay } from "./support/relay.ts"
 import { has, needs, server } from "./support/server.ts"
 import { type Certificates, makeCertificates } from "./support/tls.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const shared = inject("dflockd").address
-let counter = 0
-const freshKey = (name: string) => `feat-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("feat", name)
 
 /** Fast, typed failures: no connect retries, no pooling. */
 const quick = { connectTimeout: "2 seconds", requestTimeout: "2 seconds", connectRetry: Schedule.recurs(0) } as const

@@ -9,15 +9,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Option, Schedule } from "effect"
 import { inject } from "vitest"
 import { DflockdClient, Lock } from "../src/index.ts"
-import { failedWith } from "./support/exits.ts"
+import { causeText, failedWith } from "./support/exits.ts"
 import { isFree } from "./support/probe.ts"
 import { tlsRelayForFile } from "./support/tls.ts"
 import { inspect } from "node:util"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const shared = inject("dflockd")
 const tls = tlsRelayForFile(shared)
-let counter = 0
-const freshKey = (name: string) => `tls-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("tls", name)
 
 /** Small timeouts and no retries: failures must come fast and typed. */
 const quick = {
@@ -26,24 +26,6 @@ const quick = {
   connectRetry: Schedule.recurs(0),
   pool: false
 } as const
-
-/** The cause chain of an error, as text (ConnectionError → SocketError → Node error). */
-const causeText = (error: unknown): string => {
-  const parts: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
-    const record = current as {
-      readonly message?: unknown
-      readonly code?: unknown
-      readonly reason?: unknown
-      readonly cause?: unknown
-    }
-    if (typeof record.message === "string") parts.push(record.message)
-    if (typeof record.code === "string") parts.push(record.code)
-    current = record.reason ?? record.cause
-  }
-  return parts.join(" | ")
-}
 
 /** Polls a condition every 20 ms for up to 2 seconds. */
 const eventually = (condition: () => boolean): Effect.Effect<boolean> =>

@@ -24,10 +24,10 @@ import {
   type ServerError
 } from "../src/index.ts"
 import { clientLayer } from "./support/probe.ts"
+import { freshKey as fresh } from "./support/keys.ts"
 
 const shared = inject("dflockd").address
-let counter = 0
-const freshKey = (name: string) => `types-${name}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+const freshKey = (name: string) => fresh("types", name)
 
 type ErrorOf<T> = T extends Effect.Effect<infer _A, infer E, infer _R> ? E : never
 type SuccessOf<T> = T extends Effect.Effect<infer A, infer _E, infer _R> ? A : never

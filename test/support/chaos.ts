@@ -9,6 +9,7 @@ import { Deferred, Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { lineReader } from "./lines.ts"
 
 export const now = (): number => performance.timeOrigin + performance.now()
 
@@ -49,17 +50,13 @@ export const contender = (
         granted: promised("granted"),
         released: promised("released")
       }
-      let buffer = ""
-      child.stdout.on("data", (chunk: Buffer) => {
-        buffer += chunk.toString("utf8")
-        let nl = buffer.indexOf("\n")
-        while (nl !== -1) {
-          const [event = "", at = ""] = buffer.slice(0, nl).split(" ")
+      child.stdout.on(
+        "data",
+        lineReader((line) => {
+          const [event = "", at = ""] = line.split(" ")
           events.get(event)?.(Number(at))
-          buffer = buffer.slice(nl + 1)
-          nl = buffer.indexOf("\n")
-        }
-      })
+        })
+      )
       return { child, contender }
     }),
     ({ child }) => Effect.sync(() => child.kill("SIGKILL"))

@@ -12,6 +12,7 @@
  * this client's view of its grant. Plain node:net: it is not the client under test.
  */
 import * as Net from "node:net"
+import { lineReader } from "./lines.ts"
 
 const [host = "127.0.0.1", portText = "0", key = "k", timeoutText = "30", holdText = "0"] = process.argv.slice(2)
 const now = () => performance.timeOrigin + performance.now()
@@ -19,7 +20,6 @@ const say = (line: string) => process.stdout.write(`${line}\n`)
 
 const attempt = () => {
   const socket = Net.createConnection({ host, port: Number(portText), noDelay: true })
-  let buffer = ""
   let token: string | undefined
   socket.on("error", () => {
     socket.destroy()
@@ -29,26 +29,24 @@ const attempt = () => {
     socket.write(`l\n${key}\n${timeoutText}\n`)
     say(`sent ${now()}`)
   })
-  socket.on("data", (chunk) => {
-    buffer += chunk.toString("utf8")
-    const nl = buffer.indexOf("\n")
-    if (nl === -1) return
-    const line = buffer.slice(0, nl)
-    buffer = buffer.slice(nl + 1)
-    if (token === undefined) {
-      const [status, granted] = line.split(" ")
-      if (status !== "ok" || granted === undefined) {
-        say(`refused ${line}`)
-        process.exit(2)
+  socket.on(
+    "data",
+    lineReader((line) => {
+      if (token === undefined) {
+        const [status, granted] = line.split(" ")
+        if (status !== "ok" || granted === undefined) {
+          say(`refused ${line}`)
+          process.exit(2)
+        }
+        token = granted
+        say(`granted ${now()}`)
+        setTimeout(() => socket.write(`r\n${key}\n${token}\n`), Number(holdText))
+      } else {
+        say(`released ${now()}`)
+        socket.destroy()
+        process.exit(0)
       }
-      token = granted
-      say(`granted ${now()}`)
-      setTimeout(() => socket.write(`r\n${key}\n${token}\n`), Number(holdText))
-    } else {
-      say(`released ${now()}`)
-      socket.destroy()
-      process.exit(0)
-    }
-  })
+    })
+  )
 }
 attempt()

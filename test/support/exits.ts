@@ -29,3 +29,30 @@ export const failedWith = <A, E, Tag extends DflockdError["_tag"]>(
   assert.strictEqual(typed._tag, tag, `expected ${tag}, got ${typed._tag}: ${typed.message}`)
   return typed as Extract<DflockdError, { readonly _tag: Tag }>
 }
+
+/**
+ * An error as text, for assertions on what it says: the `_tag`, `kind`, `code`
+ * and `message` of the error, then of its `reason` (or, without one, its
+ * `cause`), and so on while that is an object, six levels at most, joined by " | ".
+ * A ConnectionError's `reason` is a string, so its text is its tag and its
+ * message (which names the cause), not the cause's own words.
+ */
+export const causeText = (error: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
+    const record = current as {
+      readonly _tag?: unknown
+      readonly kind?: unknown
+      readonly message?: unknown
+      readonly code?: unknown
+      readonly reason?: unknown
+      readonly cause?: unknown
+    }
+    for (const part of [record._tag, record.kind, record.code, record.message]) {
+      if (typeof part === "string") parts.push(part)
+    }
+    current = record.reason ?? record.cause
+  }
+  return parts.join(" | ")
+}

@@ -27,6 +27,7 @@ import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as DflockdClient from "../../src/DflockdClient.ts"
 import type { InvalidArgumentError } from "../../src/Errors.ts"
+import { lineReader } from "./lines.ts"
 
 // ---------------------------------------------------------------------------
 // scripts
@@ -122,19 +123,15 @@ export const make = Effect.fnUntraced(function*(script: Script) {
     const netSocket = yield* Effect.serviceOption(NodeSocket.NetSocket)
     const pull = yield* Socket.readerBytes(socket)
     const writer = yield* socket.writer
-    const utf8 = new TextDecoder("utf-8")
-    let buffered = ""
     const pending: Array<string> = []
+    const read = lineReader((line) => pending.push(line))
 
     // the next line from the client; fails once the client closes
     const nextLine: Effect.Effect<string, Socket.SocketError> = Effect.suspend(() => {
       const next = pending.shift()
       if (next !== undefined) return Effect.succeed(next)
       return Effect.flatMap(pull, (chunks) => {
-        for (const chunk of chunks) buffered += utf8.decode(chunk, { stream: true })
-        const parts = buffered.split("\n")
-        buffered = parts.pop()!
-        pending.push(...parts)
+        for (const chunk of chunks) read(chunk)
         return nextLine
       })
     })
