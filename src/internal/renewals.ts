@@ -84,11 +84,9 @@ export const make: Effect.Effect<Renewals, never, Scope.Scope> = Effect.gen(func
       yield* until === Number.POSITIVE_INFINITY
         ? Deferred.await(signal)
         : Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(0, until - now))), Deferred.await(signal))
-      // Woken from inside `add` or `remove`, on the holder's own stack: when a lease is due now,
-      // the holder's step (a region that ends at once, a release) goes first, and a lease gone by
-      // then is not started. Otherwise the next sleep is registered at once (under `TestClock`, a
-      // sleep registered a turn late would start after the clock has moved).
-      if (queue.length > 0 && queue[0]!.at <= Watchdog.monotonicMillis(clock)) yield* Effect.yieldNow
+      // Woken from inside `add` or `remove`, on the holder's own stack: the holder's step
+      // (a region that ends at once, a release) goes first, and a lease gone by then is not started.
+      yield* Effect.yieldNow
     }
   })
   yield* Effect.forkScoped(loop)
