@@ -30,6 +30,13 @@ import type { AuthError, ConnectionError, ProtocolError, ServerError } from "./E
  * - `onHangup(listener)` (optional) calls `listener` synchronously, once, when
  *   the transport breaks (at once if it is broken already). A transport that
  *   offers it spares each of its connections a fiber waiting on `hangup`.
+ * - `post(frame, timeoutMillis, read)` (optional) writes a frame without
+ *   waiting for its reply, which is then *owed*: the reply is handed to `read`
+ *   before any later reply on the transport (an `exchange` sent meanwhile gets
+ *   the line after it), or the break that ended the wait is; a `ProtocolError`
+ *   returned by `read` breaks the transport. With no reply within
+ *   `timeoutMillis` the transport breaks. A transport without it gets its
+ *   releases sent as ordinary exchanges.
  *
  * **Example** (A transport to a server that answers every request with `ok`)
  *
@@ -59,6 +66,15 @@ export interface Transport {
   readonly probe: () => ConnectionError | ProtocolError | undefined
   readonly hangup: Effect.Effect<ConnectionError | ProtocolError>
   readonly onHangup?: ((listener: (error: ConnectionError | ProtocolError) => void) => void) | undefined
+  readonly post?:
+    | ((
+      frame: string,
+      timeoutMillis: number,
+      read: (
+        outcome: Result.Result<string, ConnectionError | ProtocolError>
+      ) => ConnectionError | ProtocolError | undefined
+    ) => void)
+    | undefined
 }
 
 /**
@@ -216,6 +232,12 @@ export interface Command<A> {
  *   the event, or at once if the connection is broken already. A lease ends
  *   there: the server frees a holder's locks when its connection ends.
  * - `broken` fails the moment the connection breaks; never succeeds.
+ * - `post(command, timeoutMillis, onFailure)` sends a command whose reply the
+ *   caller does not wait for (a release): written at once, the connection is
+ *   free for its next exchange, and the owed reply is read and checked before
+ *   that exchange's reply. A refused command, a malformed reply or a break
+ *   before the reply is handed to `onFailure` (a malformed reply also breaks
+ *   the connection). Over a transport without `post` it waits for the reply.
  *
  * **Example** (The server a connection talks to)
  *
@@ -238,6 +260,11 @@ export interface Connection {
   readonly alive: Effect.Effect<boolean>
   readonly onBreak: (listener: OnBreak | undefined) => Effect.Effect<void>
   readonly broken: Effect.Effect<never, ConnectionError | ProtocolError>
+  readonly post: <A>(
+    command: Command<A>,
+    timeoutMillis: number,
+    onFailure: (error: ExchangeError) => void
+  ) => Effect.Effect<void>
 }
 
 /**

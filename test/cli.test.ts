@@ -463,7 +463,7 @@ describe("dflock", () => {
       assert.strictEqual(result.code, 0, result.stderr)
       assert.strictEqual(result.stdout.trim(), "probe: timeout", "the key was held while the command ran")
       assert.strictEqual(result.stderr, "")
-      assert.isTrue(yield* isFree(shared.address, key), "released before dflock exited")
+      assert.isTrue(yield* eventuallyFree(shared.address, key), "released before dflock exited")
     }), 30_000)
 
   it.live("the same probe, without dflock, finds the key free (the probe is sound)", () =>
@@ -503,7 +503,7 @@ describe("dflock", () => {
           assert.strictEqual(result.code, 0, result.stderr)
           assert.strictEqual(result.stdout.trim(), "probe: timeout", "still held past the read timeout")
           assert.strictEqual(result.stderr, "")
-          assert.isTrue(yield* isFree(shared.address, key), "released before dflock exited")
+          assert.isTrue(yield* eventuallyFree(shared.address, key), "released before dflock exited")
         }
       }).pipe(Effect.scoped, Effect.provide(clientLayer(shared.address))),
     60_000
@@ -517,7 +517,7 @@ describe("dflock", () => {
       assert.strictEqual(three.stderr, "")
       const killed = yield* dflock([...servers, key, ...nodeScript("process.kill(process.pid, 'SIGKILL')")])
       assert.strictEqual(killed.code, 137)
-      assert.isTrue(yield* isFree(shared.address, key))
+      assert.isTrue(yield* eventuallyFree(shared.address, key))
     }), 30_000)
 
   it.live("the key is taken from DFLOCKD_SERVERS when --servers is absent", () =>
@@ -625,7 +625,7 @@ describe("dflock", () => {
         )
         assert.strictEqual(shell.code, 0, shell.stderr)
         assert.strictEqual(shell.stdout, "ONE TWO\nprobe: timeout\n", "a shell pipeline, under the lock")
-        assert.isTrue(yield* isFree(shared.address, key))
+        assert.isTrue(yield* eventuallyFree(shared.address, key))
       }),
     30_000
   )
@@ -954,7 +954,7 @@ describe("dflock", () => {
       const result = yield* dflock([...servers, key, "--", "dflock-test-no-such-command"])
       assert.strictEqual(result.code, 127)
       assert.include(result.stderr, "dflock: cannot run dflock-test-no-such-command")
-      assert.isTrue(yield* isFree(shared.address, key))
+      assert.isTrue(yield* eventuallyFree(shared.address, key))
     }), 30_000)
 
   it.live("lease lost (server killed): the command gets SIGTERM, dflock exits 70", () =>
@@ -1021,7 +1021,7 @@ describe("dflock", () => {
         const result = yield* running.finished
         assert.strictEqual(result.code, 0, "the command's own exit code")
         assert.strictEqual(result.stderr, "")
-        assert.isTrue(yield* isFree(shared.address, key), "released before dflock exited")
+        assert.isTrue(yield* eventuallyFree(shared.address, key), "released before dflock exited")
       }).pipe(Effect.scoped),
     30_000
   )
@@ -1034,7 +1034,7 @@ describe("dflock", () => {
       running.process.kill("SIGINT")
       const result = yield* running.finished
       assert.strictEqual(result.code, 130)
-      assert.isTrue(yield* isFree(shared.address, key))
+      assert.isTrue(yield* eventuallyFree(shared.address, key))
     }).pipe(Effect.scoped), 30_000)
 
   it.live(
@@ -1116,7 +1116,7 @@ describe("dflock", () => {
         const result = yield* running.finished
         assert.strictEqual(result.code, 143, result.stderr)
         assert.deepStrictEqual(yield* survivors(pids), [])
-        assert.isTrue(yield* isFree(shared.address, key), "released")
+        assert.isTrue(yield* eventuallyFree(shared.address, key), "released")
       }).pipe(Effect.scoped),
     60_000
   )
@@ -1137,7 +1137,7 @@ describe("dflock", () => {
         ])
         assert.strictEqual(result.code, 0, result.stderr)
         assert.deepStrictEqual(yield* survivors(readPids(pidFile)), [])
-        assert.isTrue(yield* isFree(shared.address, key))
+        assert.isTrue(yield* eventuallyFree(shared.address, key))
       }),
     60_000
   )
@@ -1165,7 +1165,7 @@ describe("dflock", () => {
         assert.strictEqual(result.stderr, "")
         assert.isBelow(took, 1000, "exits as soon as the group is gone")
         assert.deepStrictEqual(yield* survivors(readPids(pidFile)), [])
-        assert.isTrue(yield* isFree(shared.address, key))
+        assert.isTrue(yield* eventuallyFree(shared.address, key))
       }).pipe(Effect.scoped),
     60_000
   )
@@ -1195,8 +1195,8 @@ describe("dflock", () => {
         assert.include(result.stdout, "got SIGTERM")
         assert.strictEqual(quietResult.code, 137)
         assert.strictEqual(quietResult.stderr, "", "-q")
-        assert.isTrue(yield* isFree(shared.address, key))
-        assert.isTrue(yield* isFree(shared.address, quietKey))
+        assert.isTrue(yield* eventuallyFree(shared.address, key))
+        assert.isTrue(yield* eventuallyFree(shared.address, quietKey))
       }).pipe(Effect.scoped),
     60_000
   )
@@ -1230,7 +1230,7 @@ describe("dflock", () => {
         assert.strictEqual(result.code, 0, "the command's own exit code")
         assert.match(result.stderr, /^dflock: process group \d+ still running 5 s after SIGTERM: sent SIGKILL\n$/)
         assert.deepStrictEqual(yield* survivors(readPids(pidFile)), [])
-        assert.isTrue(yield* isFree(shared.address, key))
+        assert.isTrue(yield* eventuallyFree(shared.address, key))
       }).pipe(Effect.scoped),
     60_000
   )

@@ -17,6 +17,7 @@ import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import * as fc from "fast-check"
 import { DflockdClient, Lock, Semaphore } from "../src/index.ts"
+import { eventuallyLive } from "./support/eventually.ts"
 import { failedWith, typedFailure } from "./support/exits.ts"
 import { params } from "./support/fastCheck.ts"
 import {
@@ -36,6 +37,14 @@ import {
 
 const TOKEN = "00000000000000070123456789abcdef"
 const KEY = "hostile"
+
+/** The requests once `count` have arrived (a pipelined release reaches the server after its call returned). */
+const requestsOnce = (count: number) =>
+  Effect.gen(function*() {
+    const server = yield* ScriptedServer
+    yield* eventuallyLive(Effect.map(server.requests, (all) => all.length >= count), `${count} requests arrived`)
+    return yield* server.requests
+  })
 
 /** Fails the test instead of hanging it. */
 const guard = <A, E, R>(self: Effect.Effect<A, E, R>, within: Duration.Input = "5 seconds") =>
@@ -376,7 +385,6 @@ describe("the client stays usable", () => {
     "after %s, the next acquisition on the same client works",
     ([, steps, tag]) =>
       Effect.gen(function*() {
-        const server = yield* ScriptedServer
         failedWith(yield* guard(acquireOnce({ acquireTimeout: 0 })), tag)
         yield* clientHungUp(0)
 
@@ -390,7 +398,7 @@ describe("the client stays usable", () => {
 
         // the bad connection carried nothing after its bad reply; the client may reuse
         // the good one (connection pool) or dial again, both are fine
-        const requests = yield* server.requests
+        const requests = yield* requestsOnce(5)
         assert.deepStrictEqual(
           requests.filter((r) => r.connection === 0).map((r) => [r.command, r.arg]),
           [["l", "0"]]
@@ -406,7 +414,6 @@ describe("the client stays usable", () => {
 describe("a stray reply line", () => {
   it.live("two replies to one `l` in one chunk: the acquire fails, the connection is closed, nothing more is sent", () =>
     Effect.gen(function*() {
-      const server = yield* ScriptedServer
       // connection 0 answers `l` with a grant and one line too many, in one write
       const first = failedWith(
         yield* guard(Effect.exit(Effect.scoped(Lock.acquire(KEY, { acquireTimeout: 0 })))),
@@ -417,7 +424,7 @@ describe("a stray reply line", () => {
       // the connection was closed, not pooled: the next lock dials again and reads its own replies
       const lock = yield* guard(Effect.scoped(Effect.map(Lock.acquire(KEY, { acquireTimeout: 0 }), (l) => l.token)))
       assert.strictEqual(lock, TOKEN)
-      const requests = yield* server.requests
+      const requests = yield* requestsOnce(3)
       assert.deepStrictEqual(
         requests.filter((r) => r.connection === 0).map((r) => r.command),
         ["l"],
@@ -434,21 +441,25 @@ describe("a stray reply line", () => {
 })
 
 describe("the transport's own deadlines and doubts", () => {
-  it.live("a silent `r` after an interrupted region: the release ends at requestTimeout, the connection is closed", () =>
+  it.live("a silent `r` after an interrupted region: the release is owed, its deadline closes the connection", () =>
     Effect.gen(function*() {
       const server = yield* ScriptedServer
       const holder = yield* Effect.forkChild(Lock.withLock(Effect.never, KEY, { acquireTimeout: 0 }))
       yield* guard(Effect.repeat(server.requests, { until: (requests) => requests.length > 0 }))
       yield* Effect.sleep("50 millis") // the region is running
       const started = yield* Clock.currentTimeMillis
-      // the release finalizer runs uninterruptibly: only its own deadline can end it
+      // the release is pipelined: written, and its reply owed; the interruption does not wait for it
       yield* guard(Fiber.interrupt(holder))
-      const elapsed = (yield* Clock.currentTimeMillis) - started
-      assert.isAtLeast(elapsed, 250, "it waited for the `r` reply")
-      assert.isBelow(elapsed, 3000, "and no longer than about requestTimeout (300 ms)")
-      assert.deepStrictEqual((yield* server.requests).map((r) => r.command), ["l", "r"])
+      assert.isBelow((yield* Clock.currentTimeMillis) - started, 250, "it did not wait for the `r` reply")
+      assert.deepStrictEqual((yield* requestsOnce(2)).map((r) => r.command), ["l", "r"])
+      // no reply within requestTimeout (300 ms): the client closes the connection
       yield* clientHungUp(0)
-      assert.strictEqual(yield* DflockdClient.DflockdClient.use((client) => client.idleConnections), 0)
+      const closedAfter = (yield* Clock.currentTimeMillis) - started
+      assert.isAtLeast(closedAfter, 250, "at the owed reply's deadline")
+      assert.isBelow(closedAfter, 3000, "and no longer than about requestTimeout")
+      // the next lock does not get the dead connection: it dials again
+      yield* guard(Effect.exit(Effect.scoped(Lock.tryAcquire(KEY))))
+      assert.strictEqual(yield* server.connections, 2)
     }).pipe(
       Effect.provide(
         harness((request) => request.command === "l" ? [line(`ok ${TOKEN} 5`)] : [hang], TEST_OPTIONS)
@@ -483,13 +494,12 @@ describe("the transport's own deadlines and doubts", () => {
 
   it.live("a line arriving on an idle pooled connection: the pool discards it, the next lock dials again", () =>
     Effect.gen(function*() {
-      const server = yield* ScriptedServer
       yield* guard(Lock.withLock(Effect.void, KEY, { acquireTimeout: 0 }))
       assert.strictEqual(yield* DflockdClient.DflockdClient.use((client) => client.idleConnections), 1)
       yield* Effect.sleep("150 millis") // the stray line has arrived
       yield* guard(Lock.withLock(Effect.void, KEY, { acquireTimeout: 0 }))
       yield* clientHungUp(0)
-      const requests = yield* server.requests
+      const requests = yield* requestsOnce(4)
       assert.deepStrictEqual(requests.filter((r) => r.connection === 0).map((r) => r.command), ["l", "r"])
       assert.deepStrictEqual(requests.filter((r) => r.connection === 1).map((r) => r.command), ["l", "r"])
     }).pipe(
@@ -589,6 +599,8 @@ describe("a late grant is confirmed before use; a timely one is not", () => {
   it.live("a grant 100 ms after the request on a 10 s lease, with a 20 ms heartbeat: no renewal before the region", () =>
     Effect.gen(function*() {
       yield* guard(Lock.withLock(Effect.void, KEY, { acquireTimeout: 0, heartbeatInterval: "20 millis" }))
+      yield* requestsOnce(2)
+      yield* Effect.sleep("60 millis") // three heartbeats: nothing more is sent
       assert.deepStrictEqual(yield* commands, ["l", "r"])
     }).pipe(Effect.provide(harness(delayedGrant("100 millis", 10), TEST_OPTIONS))))
 

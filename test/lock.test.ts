@@ -40,7 +40,7 @@ describe("acquire, renew, release", () => {
         return lock.token
       }))
       assert.match(seen, /^[0-9a-f]{32}$/)
-      assert.isTrue(yield* isFree(shared, key), "released when the scope closed")
+      assert.isTrue(yield* eventuallyFree(shared, key), "released when the scope closed")
     }).pipe(Effect.provide(Live)))
 
   it.live("without leaseTtl the server's default lease is reported", () =>
@@ -54,7 +54,7 @@ describe("acquire, renew, release", () => {
       const key = freshKey("region-fails")
       const error = yield* Effect.fail("boom" as const).pipe(Lock.withLock(key), Effect.flip)
       assert.strictEqual(error, "boom")
-      assert.isTrue(yield* isFree(shared, key))
+      assert.isTrue(yield* eventuallyFree(shared, key))
     }).pipe(Effect.provide(Live)))
 
   it.live("releases when the region is interrupted", () =>
@@ -69,7 +69,7 @@ describe("acquire, renew, release", () => {
       yield* Deferred.await(entered)
       assert.isFalse(yield* isFree(shared, key))
       yield* Fiber.interrupt(fiber)
-      assert.isTrue(yield* isFree(shared, key))
+      assert.isTrue(yield* eventuallyFree(shared, key))
     }).pipe(Effect.provide(Live)))
 
   it.live("withLock returns the region's value, data-first and data-last", () =>
@@ -161,7 +161,7 @@ describe("renewal and heartbeat", () => {
         return checks
       }).pipe(Lock.withLock(key, { leaseTtl: "2 seconds" }))
       assert.deepStrictEqual(samples, [false, false, false, false, false, false])
-      assert.isTrue(yield* isFree(shared, key))
+      assert.isTrue(yield* eventuallyFree(shared, key))
     }).pipe(Effect.provide(Live)), 20_000)
 
   it.live("heartbeats keep a connection alive past the server's read timeout", () =>
@@ -284,7 +284,7 @@ describe("interruption safety", () => {
       )
       yield* Deferred.await(entered)
       yield* Fiber.interrupt(fiber)
-      assert.isTrue(yield* isFree(shared, key))
+      assert.isTrue(yield* eventuallyFree(shared, key))
       const after = yield* settledResources
       const idle = yield* DflockdClient.DflockdClient.use((client) => client.idleConnections)
       assert.strictEqual(idle, 1, "the released connection went back to the pool")

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { inject } from "vitest"
 import { DflockdClient, Lock } from "../src/index.ts"
-import { clientLayer, isFree, scopedRestart, scopedServer } from "./support/probe.ts"
+import { clientLayer, eventuallyFree, scopedRestart, scopedServer } from "./support/probe.ts"
 import { relay } from "./support/relay.ts"
 import { freshKey as fresh } from "./support/keys.ts"
 
@@ -97,6 +97,6 @@ describe("connection reuse", () => {
         assert.strictEqual(holder.key, busy)
       }).pipe(Effect.scoped, Effect.provide(clientLayer(link.address)))
       assert.strictEqual(link.accepted(), 2)
-      assert.isTrue(yield* isFree(server.address, other))
+      assert.isTrue(yield* eventuallyFree(server.address, other))
     }).pipe(Effect.scoped))
 })

@@ -607,6 +607,8 @@ describe("dflockd-client 1.11 compatibility", () => {
         const other = new DistributedLock({ key: "k", port: mock.port, auth: "another" })
         await other.withLock(() => undefined)
         assert.strictEqual(mock.connections.opened, 2)
+        // withLock's release is pipelined: it reaches the server just after withLock resolves
+        await until(() => mock.requests.filter((r) => r.connection === 2).length === 3, "the release arrived", 3000)
         assert.deepStrictEqual(mock.requests.filter((r) => r.connection === 2).map((r) => r.command), [
           "auth",
           "l",

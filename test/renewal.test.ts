@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, References } from "effect"
 import { DflockdClient, Lock } from "../src/index.ts"
+import { eventuallyLive } from "./support/eventually.ts"
 import { hang, harness, line, reset, type Script, ScriptedServer, sleep } from "./support/scriptedServer.ts"
 
 const TOKEN = "00000000000000090123456789abcdef"
@@ -39,7 +40,15 @@ describe("renewal in flight when the scope closes", () => {
         Effect.scoped,
         Effect.provide(Logger.layer([Logger.make((o) => void warnings.push(String(o.message)))]))
       )
-      const requests = (yield* server.requests).filter((r) => r.connection === 0).map((r) => r.command)
+      // the release is pipelined: on the wire when the scope has closed, at the server a moment later
+      const onConnection0 = Effect.map(server.requests, (all) =>
+        all.filter((r) => r.connection === 0).map((r) => r.command))
+      yield* eventuallyLive(
+        Effect.map(onConnection0, (commands) =>
+          commands.includes("r")),
+        "the release arrived"
+      )
+      const requests = yield* onConnection0
       assert.strictEqual(requests.at(-1), "r", "the release was sent after the renewal")
       assert.deepStrictEqual(warnings.filter((w) => w.includes("releasing")), [], "no failed release")
       const idle = yield* DflockdClient.DflockdClient.use((client) => client.idleConnections)
@@ -102,6 +111,9 @@ describe("a release on a connection already gone", () => {
     Effect.gen(function*() {
       const lines: Array<{ readonly level: string; readonly message: string; readonly cause: string }> = []
       yield* Effect.void.pipe(Lock.withLock("gone"), capturing(lines))
+      // the release is pipelined: its failure is heard when the connection breaks, after withLock returned
+      yield* eventuallyLive(Effect.sync(() => lines.some((l) => l.message.includes("releasing"))), "the release's end")
+      yield* Effect.sleep("50 millis") // and nothing more comes
       const releasing = lines.filter((l) => l.message.includes("releasing"))
       assert.strictEqual(releasing.length, 1, JSON.stringify(lines))
       assert.strictEqual(releasing[0]!.level, "Debug")
@@ -123,6 +135,8 @@ describe("a release on a connection already gone", () => {
     Effect.gen(function*() {
       const lines: Array<{ readonly level: string; readonly message: string; readonly cause: string }> = []
       yield* Effect.void.pipe(Lock.withLock("refused"), capturing(lines))
+      yield* eventuallyLive(Effect.sync(() => lines.some((l) => l.message.includes("releasing"))), "the refusal read")
+      yield* Effect.sleep("50 millis") // and nothing more comes
       const releasing = lines.filter((l) => l.message.includes("releasing"))
       assert.strictEqual(releasing.length, 1)
       assert.strictEqual(releasing[0]!.level, "Warn")

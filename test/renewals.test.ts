@@ -18,7 +18,7 @@ const recorder = Effect.gen(function*() {
   const started = yield* Ref.make<ReadonlyArray<string>>([])
   const pending = (name: string, at: number): Renewals.Pending => ({
     at,
-    start: Ref.update(started, (all) => [...all, name])
+    start: () => Ref.update(started, (all) => [...all, name])
   })
   return { started: Ref.get(started), pending }
 })

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Logger, Redacted, Tracer } from "effect"
 import { inject } from "vitest"
 import { DflockdClient, Lock } from "../src/index.ts"
-import { clientLayer, isFree } from "./support/probe.ts"
+import { clientLayer, eventuallyFree } from "./support/probe.ts"
 
 const server = inject("dflockd").address
 const secret = "s3cr3t-Token-that-must-never-leak"
@@ -79,6 +79,6 @@ describe("command injection", () => {
       const injected = `x\n0\nl\n${victim}\n0 30`
       const error = yield* Effect.flip(Effect.scoped(Lock.acquire(injected)))
       assert.strictEqual(error._tag, "InvalidArgumentError")
-      assert.isTrue(yield* isFree(server, victim))
+      assert.isTrue(yield* eventuallyFree(server, victim))
     }).pipe(Effect.provide(clientLayer(server))))
 })

@@ -143,6 +143,44 @@ export const fromTransport = Effect.fnUntraced(function*(
       })
     })
 
+  /** The reply of a posted command, when it comes: a refusal is the caller's, a malformed reply breaks. */
+  const readOwed = <A>(command: Codec.Command<A>, onFailure: (error: ExchangeError) => void) =>
+  (
+    outcome: Result.Result<string, ConnectionError | ProtocolError>
+  ): ConnectionError | ProtocolError | undefined => {
+    // the transport broke first: it has told the hang-up watcher too
+    if (Result.isFailure(outcome)) return void onFailure(outcome.failure)
+    const reply = command.decode(outcome.success)
+    if (Result.isSuccess(reply)) return undefined
+    const failure = reply.failure
+    switch (failure._tag) {
+      case "ServerError":
+        return void onFailure(failure)
+      case "AuthRejected":
+        onFailure(new AuthError({ server, reason: "Rejected" }))
+        return connectionError(new AuthError({ server, reason: "Rejected" }), "Closed")
+      case "ProtocolError":
+        onFailure(failure)
+        return failure
+    }
+  }
+
+  const post = <A>(
+    command: Codec.Command<A>,
+    timeoutMillis: number,
+    onFailure: (error: ExchangeError) => void
+  ): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const current = MutableRef.get(state)
+      if (current._tag === "Broken") return Effect.sync(() => onFailure(current.error))
+      if (transport.post === undefined || current._tag === "InFlight") {
+        // no pipelining over this transport (or a busy connection, which `send` refuses): wait for it
+        return Effect.catch(Effect.asVoid(send(command, timeoutMillis)), (error) => Effect.sync(() => onFailure(error)))
+      }
+      transport.post(command.frame, timeoutMillis, readOwed(command, onFailure))
+      return Effect.void
+    })
+
   const alive = Effect.suspend(() => {
     if (MutableRef.get(state)._tag !== "Idle") return Effect.succeed(false)
     const dead = transport.probe()
@@ -173,7 +211,8 @@ export const fromTransport = Effect.fnUntraced(function*(
     claim: Ref.set(claimed, true),
     unclaim: Ref.set(claimed, false),
     alive,
-    broken: Deferred.await(brokenSignal)
+    broken: Deferred.await(brokenSignal),
+    post
   }
 
   // authenticating is part of connecting: it is bounded by the connect timeout

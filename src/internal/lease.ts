@@ -24,6 +24,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -236,28 +237,14 @@ const logReleaseFailure = (key: string, cause: Cause.Cause<ExchangeError>): Effe
   )
 }
 
-/** What changes while a lease is held (see `holdFrom`). */
-interface LeaseState {
-  /** Set once, by the step that loses the lease. */
-  readonly lost: LockLostError | undefined
-  /** Told when it is lost (`Held.onLost`). */
-  readonly listeners: ReadonlyArray<LostListener>
-  /** The last renewal or extension sent, if any: the next exchange and the release wait for it. */
-  readonly renewing: Fiber.Fiber<unknown, ExchangeError> | undefined
-  /** The keep-alive loop, once it runs: an extension restarts it, an early release stops it. */
-  readonly loop: Fiber.Fiber<void> | undefined
-  /** The lease has begun to end (released, or its scope closing): its keep-alive loop must not start. */
-  readonly ended: boolean
-}
-
-const heldState: LeaseState = { lost: undefined, listeners: [], renewing: undefined, loop: undefined, ended: false }
-
 /** What the lease's owner can do to a held lease beyond reading it (`Lock.extend`, `release`, `remaining`). */
 export interface LeaseControl {
   /** Renews the lease now with `leaseSeconds` (from this renewal's send); a refusal or failure loses it. */
   readonly extend: (leaseSeconds: number) => Effect.Effect<void, LockLostError>
-  /** Releases the lease now; its scope's finalizer then does nothing. */
+  /** Releases the lease now, its reply owed (pipelined); its scope's finalizer then does nothing. */
   readonly release: Effect.Effect<void>
+  /** Releases the lease now and waits for the server's reply (the Promise API's `release()`). */
+  readonly releaseAwaited: Effect.Effect<void>
   /** Time left before the client counts the lease as lost (zero once lost or released). */
   readonly remaining: Effect.Effect<Duration.Duration>
 }
@@ -273,6 +260,288 @@ export interface Held {
 }
 
 /**
+ * What changes while a lease is held, and what its keep-alive needs: one plain
+ * record per lease, changed only by the functions below, each in one
+ * synchronous step. Everything a lease needs only once it outlives its first
+ * renewal or is lost (the loss signal, listeners, the keep-alive fiber, the
+ * exchange chain) is made then, not at the grant: most locks end before.
+ */
+interface Live extends Renewals.Pending {
+  readonly kind: Codec.Kind
+  readonly key: string
+  readonly token: string
+  readonly connection: Connection
+  readonly scope: Scope.Scope
+  readonly clock: Clock.Clock
+  readonly requestTimeout: Duration.Duration
+  readonly readTimeoutMillis: number
+  readonly renewEvery: number
+  /** The client's renewals, which start the keep-alive loop at the first renewal (none: it starts at once). */
+  readonly renewals: Renewals.Renewals | undefined
+  /** Where the lease stands: moved on by each confirmed renewal, replaced by an extension. */
+  readonly timeline: MutableRef.MutableRef<Watchdog.Timeline>
+  /** Set once, by the step that loses the lease. */
+  lost: LockLostError | undefined
+  /** Completed with the loss; made when someone first waits on `lost`. */
+  signal: Deferred.Deferred<never, LockLostError> | undefined
+  /** Told when it is lost. */
+  listeners: Array<LostListener> | undefined
+  /** The region's own fiber, while `withLease` runs it: interrupted by the loss. */
+  region: Fiber.Fiber<unknown, unknown> | undefined
+  /** The last renewal or extension sent, if any: the next exchange and the release wait for it. */
+  renewing: Fiber.Fiber<unknown, ExchangeError> | undefined
+  /** The keep-alive loop, once it runs: an extension restarts it, an early release stops it. */
+  loop: Fiber.Fiber<void> | undefined
+  /** The lease has begun to end (released, or its scope closing): its keep-alive loop must not start. */
+  ended: boolean
+}
+
+/**
+ * A held lease, as callers see it: immutable, with `fence` read from the token
+ * on demand (parsing costs a BigInt per lock, and most callers never ask) and
+ * `lost` made on demand. A class, so that its getters and methods live on one
+ * prototype: every lease has the same hidden class and no closure of its own.
+ */
+class HeldLease implements Lease, Held {
+  readonly [TypeId] = TypeId
+  readonly kind: Codec.Kind
+  readonly key: string
+  readonly token: string
+  readonly leaseTtl: Duration.Duration
+  readonly server: string
+  /** Not part of `Lease`: reached through {@link controlOf}. */
+  readonly live: Live
+  constructor(live: Live, leaseSeconds: number) {
+    this.kind = live.kind
+    this.key = live.key
+    this.token = live.token
+    this.leaseTtl = durationOfSeconds(leaseSeconds)
+    this.server = live.connection.server
+    this.live = live
+  }
+  get fence(): bigint {
+    return Option.getOrElse(Token.fence(this.token), () => 0n)
+  }
+  get lost(): Effect.Effect<never, LockLostError> {
+    return lostOf(this.live)
+  }
+  get lease(): Lease {
+    return this
+  }
+  onLost(listener: LostListener): Effect.Effect<void> {
+    return onLost(this.live, listener)
+  }
+}
+
+/** `Duration.seconds(n)`, made once per distinct lease length (a handful). */
+const durations = new Map<number, Duration.Duration>()
+const durationOfSeconds = (seconds: number): Duration.Duration => {
+  let known = durations.get(seconds)
+  if (known === undefined) {
+    known = Duration.seconds(seconds)
+    if (durations.size < 64) durations.set(seconds, known)
+  }
+  return known
+}
+
+/** Fails with the loss, once there is one (the signal made on first use). */
+const lostOf = (live: Live): Effect.Effect<never, LockLostError> =>
+  Effect.suspend(() => {
+    if (live.lost !== undefined) return Effect.fail(live.lost)
+    if (live.signal === undefined) live.signal = Deferred.makeUnsafe<never, LockLostError>()
+    return Deferred.await(live.signal)
+  })
+
+const onLost = (live: Live, listener: LostListener): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (live.lost !== undefined) return listener(live.lost)
+    if (live.listeners === undefined) live.listeners = []
+    live.listeners.push(listener)
+    return Effect.void
+  })
+
+/**
+ * Loses the lease: records why (once), interrupts the region, wakes whoever
+ * waits on `lost`, tells the listeners, counts and logs it. Uninterruptible:
+ * interrupting the region may end the scope this runs under; the listeners, the
+ * metric and the log must not be cut off. The error is built only here (a
+ * schema check and a stack trace): only a lost lease pays for it.
+ */
+const lose = (live: Live, reason: string): Effect.Effect<void> =>
+  Effect.uninterruptible(Effect.withFiber((fiber) => {
+    if (live.lost !== undefined) return Effect.void
+    const error = new LockLostError({ key: live.key, token: live.token, reason })
+    live.lost = error
+    if (live.signal !== undefined) Deferred.doneUnsafe(live.signal, Exit.fail(error))
+    if (live.region !== undefined) live.region.interruptUnsafe(fiber.id)
+    const listeners = live.listeners ?? []
+    return Effect.forEach(listeners, (listener) => listener(error), { discard: true }).pipe(
+      Effect.andThen(Metric.update(Metrics.lost(live.kind), 1)),
+      Effect.andThen(Effect.logWarning(`dflockd: lease on "${live.key}" lost: ${reason}`))
+    )
+  }))
+
+/**
+ * One exchange at a time on the connection, in the order asked (renewals,
+ * extensions): each runs to its reply or its deadline in a fiber of its own,
+ * after the one before it. Cut off by the scope closing, an exchange would leave
+ * the connection mid-way: the release waits for the last one instead. Reading
+ * the last and recording the new one happen in one synchronous step, so two
+ * callers cannot both go first.
+ */
+const chained = <A>(live: Live, send: Effect.Effect<A, ExchangeError>): Effect.Effect<A, ExchangeError> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.withFiber((fiber) => {
+      const before = live.renewing
+      const next = Effect.runForkWith(fiber.context)(
+        before === undefined ? send : Effect.andThen(Fiber.await(before), send)
+      )
+      live.renewing = next
+      return restore(Fiber.join(next))
+    })
+  )
+
+const renewFor = (live: Live, leaseSeconds: number) =>
+  sendShort(live.connection, Codec.renew(live.kind, live.key, live.token, leaseSeconds), live.requestTimeout)
+
+/**
+ * One loop renews the lease and watches its deadline, from the first renewal
+ * on. The connection's end is not its job: the connection tells the lease
+ * itself (`onBreak`), on the event.
+ */
+const keepAlive = (live: Live): Effect.Effect<void> => {
+  // renewed with the lease as it stands (an extension changes it)
+  const renew = chained(live, Effect.suspend(() => renewFor(live, MutableRef.get(live.timeline).leaseMillis / 1000)))
+  const { readTimeoutMillis, renewEvery, timeline } = live
+  return Watchdog.keepAlive({ timeline, readTimeoutMillis, renewEvery, renew }).pipe(
+    Effect.catch((error) => lose(live, describeLoss(error, readTimeoutMillis)))
+  )
+}
+
+/**
+ * Starts the keep-alive loop at once (no scheduler hop): its first step renews,
+ * or sleeps until the renewal. A start after the lease began to end does
+ * nothing. The client's renewals call it at the first renewal (`Renewals.Pending`).
+ */
+const startKeepAlive = (live: Live): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (live.ended) return Effect.void
+    return Effect.map(Effect.forkIn(keepAlive(live), live.scope, { startImmediately: true }), (loop) => {
+      live.loop = loop
+    })
+  })
+
+/** A failed pipelined release, reported in the releasing fiber's context once its reply comes. */
+const reportRelease = (context: Context.Context<never>, key: string) => (error: ExchangeError): void => {
+  Effect.runForkWith(context)(logReleaseFailure(key, Cause.fail(error)))
+}
+
+/**
+ * Ends the lease: out of the renewals queue, the keep-alive loop stopped, the
+ * connection no longer reporting to it, and (unless lost: a lost lease is not
+ * ours to release, the server may have granted it to someone else) the release
+ * sent after the last renewal. Pipelined, the release is written and the
+ * connection is free at once; its reply is owed and read before the next reply
+ * on that connection. Runs once; uninterruptible callers (finalizers); the
+ * release ends by its own deadline.
+ */
+const end = (live: Live, awaited: boolean): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (live.ended) return Effect.void
+    live.ended = true
+    live.renewals?.remove(live)
+    const { loop, connection } = live
+    const released = Effect.andThen(
+      Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(live.kind)),
+      Effect.suspend(() => (live.lost !== undefined ? Effect.void : sendRelease(live, awaited)))
+    )
+    return loop === undefined ? released : Effect.andThen(Fiber.interrupt(loop), released)
+  })
+
+const sendRelease = (live: Live, awaited: boolean): Effect.Effect<void> => {
+  const { connection, kind, key, token, requestTimeout } = live
+  const command = Codec.release(kind, key, token)
+  const send = awaited
+    ? sendShort(connection, command, requestTimeout).pipe(
+      Effect.andThen(connection.unclaim),
+      Effect.catchCause((cause) => logReleaseFailure(key, cause))
+    )
+    : Effect.withFiber((fiber) =>
+      Effect.andThen(
+        connection.post(command, millisOf(requestTimeout), reportRelease(fiber.context, key)),
+        connection.unclaim
+      )
+    )
+  const renewing = live.renewing
+  return renewing === undefined ? send : Effect.andThen(Fiber.await(renewing), send)
+}
+
+const extendLease = (live: Live, leaseSeconds: number): Effect.Effect<void, LockLostError> =>
+  Effect.suspend(() => {
+    if (live.lost !== undefined) return Effect.fail(live.lost)
+    if (live.ended) {
+      return Effect.fail(new LockLostError({ key: live.key, token: live.token, reason: "the lease was released" }))
+    }
+    let sentAt = 0
+    const extended = chained(
+      live,
+      Effect.suspend(() => {
+        sentAt = Watchdog.monotonicMillis(live.clock)
+        return renewFor(live, leaseSeconds)
+      })
+    )
+    return Effect.matchEffect(extended, {
+      onFailure: (error) =>
+        Effect.andThen(
+          lose(live, `extending the lease failed: ${describe(error)}`),
+          Effect.suspend(() => Effect.fail(live.lost!))
+        ),
+      onSuccess: () =>
+        Effect.suspend(() => {
+          const current = MutableRef.get(live.timeline)
+          MutableRef.set(live.timeline, {
+            confirmedAt: Math.max(current.confirmedAt, sentAt),
+            leaseMillis: leaseSeconds * 1000
+          })
+          // the loop may sleep past a deadline brought forward: it starts again from the new timeline
+          live.renewals?.remove(live)
+          const { loop } = live
+          return loop === undefined ? startKeepAlive(live) : Effect.andThen(Fiber.interrupt(loop), startKeepAlive(live))
+        })
+    })
+  })
+
+const remainingOf = (live: Live): Duration.Duration => {
+  if (live.ended || live.lost !== undefined) return Duration.zero
+  const left = Watchdog.deadlineOf(MutableRef.get(live.timeline), live.readTimeoutMillis) -
+    Watchdog.monotonicMillis(live.clock)
+  return Duration.millis(Math.max(0, left))
+}
+
+/**
+ * The control of a lease this library acquired; `InvalidArgumentError` for
+ * anything else (a lease-shaped object made by hand).
+ */
+export const controlOf = (lease: Lease): Result.Result<LeaseControl, InvalidArgumentError> =>
+  lease instanceof HeldLease
+    ? Result.succeed(controlFor(lease.live))
+    : Result.fail(
+      new InvalidArgumentError({
+        argument: "lease",
+        value: `{ key: ${JSON.stringify(String(lease.key))} }`,
+        detail: "is not a lease acquired through this client"
+      })
+    )
+
+/** The control of a live lease (made when asked: most leases are never extended or released early). */
+const controlFor = (live: Live): LeaseControl => ({
+  extend: (leaseSeconds) => extendLease(live, leaseSeconds),
+  release: Effect.uninterruptible(end(live, false)),
+  releaseAwaited: Effect.uninterruptible(end(live, true)),
+  remaining: Effect.sync(() => remainingOf(live))
+})
+
+/**
  * Turns a grant into a held lease: registers the release finalizer, and has
  * the renewal and watchdog loop start by the first renewal (see `renewals.ts`).
  */
@@ -281,7 +550,7 @@ export const hold = (
   holding: Holding,
   grant: Codec.Granted,
   sentAtMillis: number
-): Effect.Effect<Held, LockLostError | ExchangeError> => {
+): Effect.Effect<HeldLease, LockLostError | ExchangeError> => {
   const { connection, plan } = holding
   const { kind, key } = plan.target
   const requestTimeout = client.options.requestTimeout
@@ -319,62 +588,6 @@ export const hold = (
   )
 }
 
-/**
- * A held lease, as callers see it: immutable, with `fence` read from the
- * token on demand (parsing costs a BigInt per lock, and most callers never
- * ask). A class, so that the getter lives on one prototype: a getter in an
- * object literal is a closure per lease, which gives each lease a hidden class
- * of its own in old space, and that hidden class keeps the closure's context
- * (everything `holdFrom` built) alive through every young-generation
- * collection until a full one.
- */
-class HeldLease implements Lease {
-  readonly [TypeId] = TypeId
-  readonly kind: Codec.Kind
-  readonly key: string
-  readonly token: string
-  readonly leaseTtl: Duration.Duration
-  readonly server: string
-  readonly lost: Effect.Effect<never, LockLostError>
-  /** Not part of `Lease`: reached through {@link controlOf}. */
-  readonly control: LeaseControl
-  constructor(
-    kind: Codec.Kind,
-    key: string,
-    token: string,
-    leaseTtl: Duration.Duration,
-    server: string,
-    lost: Effect.Effect<never, LockLostError>,
-    control: LeaseControl
-  ) {
-    this.kind = kind
-    this.key = key
-    this.token = token
-    this.leaseTtl = leaseTtl
-    this.server = server
-    this.lost = lost
-    this.control = control
-  }
-  get fence(): bigint {
-    return Option.getOrElse(Token.fence(this.token), () => 0n)
-  }
-}
-
-/**
- * The control of a lease this library acquired; `InvalidArgumentError` for
- * anything else (a lease-shaped object made by hand).
- */
-export const controlOf = (lease: Lease): Result.Result<LeaseControl, InvalidArgumentError> =>
-  lease instanceof HeldLease
-    ? Result.succeed(lease.control)
-    : Result.fail(
-      new InvalidArgumentError({
-        argument: "lease",
-        value: `{ key: ${JSON.stringify(String(lease.key))} }`,
-        detail: "is not a lease acquired through this client"
-      })
-    )
-
 /** {@link hold} once the lease is known to run `leaseMillis` from `grantedAtMillis`. */
 const holdFrom = (
   client: DflockdClient["Service"],
@@ -382,185 +595,49 @@ const holdFrom = (
   grant: Codec.Granted,
   grantedAtMillis: number,
   renewEvery: number
-): Effect.Effect<Held> => {
+): Effect.Effect<HeldLease> => {
   const { clock, connection, scope, plan } = holding
   const { kind, key } = plan.target
-  const { token } = grant
-  const requestTimeout = client.options.requestTimeout
-  const readTimeoutMillis = millisOf(client.options.serverReadTimeout)
-  // where the lease stands: moved on by each confirmed renewal, replaced by an extension
-  const timeline = MutableRef.make<Watchdog.Timeline>({
-    confirmedAt: grantedAtMillis,
-    leaseMillis: grant.leaseSeconds * 1000
-  })
-
   const renewals = Renewals.of(client)
-  const lostSignal = Deferred.makeUnsafe<never, LockLostError>()
-  // What changes while the lease is held, in one record (replaced, never mutated): it
-  // changes rarely (a listener, a renewal, the end), and one reference per lease is
-  // cheaper than one per field.
-  const state = MutableRef.make(heldState)
-  const update = (f: (current: LeaseState) => LeaseState) => MutableRef.set(state, f(MutableRef.get(state)))
-  // Uninterruptible: signalling `lost` interrupts the region, whose scope then
-  // interrupts this fiber; the listeners, the metric and the log must not be cut off.
-  // Lazy: building the error (schema check, stack trace) costs; only a lost lease pays.
-  const lose = (reason: string) =>
-    Effect.uninterruptible(Effect.suspend(() => {
-      const current = MutableRef.get(state)
-      if (current.lost !== undefined) return Effect.void
-      const error = new LockLostError({ key, token, reason })
-      MutableRef.set(state, { ...current, lost: error })
-      return Deferred.fail(lostSignal, error).pipe(
-        Effect.andThen(Effect.forEach(current.listeners, (listener) => listener(error), { discard: true })),
-        Effect.andThen(Metric.update(Metrics.lost(kind), 1)),
-        Effect.andThen(Effect.logWarning(`dflockd: lease on "${key}" lost: ${reason}`))
-      )
-    }))
-  const onLost = (listener: LostListener): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      const { lost } = MutableRef.get(state)
-      if (lost !== undefined) return listener(lost)
-      update((current) => ({ ...current, listeners: [...current.listeners, listener] }))
-      return Effect.void
-    })
-
-  // One exchange at a time on the connection, in the order asked (renewals, extensions):
-  // each runs to its reply or its deadline in a fiber of its own, after the one before it.
-  // Cut off by the scope closing, an exchange would leave the connection mid-way: the
-  // release waits for the last one instead. Reading the last and recording the new one
-  // happen in one synchronous step, so two callers cannot both go first.
-  const exchange = <A>(send: Effect.Effect<A, ExchangeError>): Effect.Effect<A, ExchangeError> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.withFiber((fiber) => {
-        const before = MutableRef.get(state).renewing
-        const next = Effect.runForkWith(fiber.context)(
-          before === undefined ? send : Effect.andThen(Fiber.await(before), send)
-        )
-        update((current) => ({ ...current, renewing: next }))
-        return restore(Fiber.join(next))
-      })
-    )
-  const renewFor = (leaseSeconds: number) =>
-    sendShort(connection, Codec.renew(kind, key, token, leaseSeconds), requestTimeout)
-
-  // One loop renews the lease and watches its deadline, from the first renewal on (built
-  // when it first runs). The connection's end is not its job: the connection tells the
-  // lease itself (`onBreak` below), on the event.
-  const keepAlive = () => {
-    // renewed with the lease as it stands (an extension changes it)
-    const renew = exchange(Effect.suspend(() => renewFor(MutableRef.get(timeline).leaseMillis / 1000)))
-    return Watchdog.keepAlive({ timeline, readTimeoutMillis, renewEvery, renew }).pipe(
-      Effect.catch((error) => lose(describeLoss(error, readTimeoutMillis)))
-    )
-  }
-  // started at once (no scheduler hop): its first step renews, or sleeps until the renewal;
-  // a start after the lease began to end does nothing
-  const fork = Effect.suspend(() =>
-    MutableRef.get(state).ended
-      ? Effect.void
-      : Effect.map(
-        Effect.forkIn(keepAlive(), scope, { startImmediately: true }),
-        (loop) => update((current) => ({ ...current, loop }))
-      )
-  )
-
-  // The lease is waiting in the client's renewals until its first renewal (if it has them).
-  const firstRenewal: Renewals.Pending = {
+  const live: Live = {
+    // the lease waits in the client's renewals until its first renewal (if the client has them)
     at: grantedAtMillis + renewEvery,
-    start: fork
-  }
-
-  // Finalizers are uninterruptible; the release ends by its own deadline. Added before
-  // the keep-alive fiber (whose own finalizer, interrupting it, runs first).
-  const finalizer = Effect.suspend(() => {
-    const { ended, loop } = MutableRef.get(state)
-    // released early already (`LeaseControl.release`): nothing more to do
-    if (ended) return Effect.void
-    update((current) => ({ ...current, ended: true }))
-    renewals?.remove(firstRenewal)
-    // the connection may serve another owner next: this lease stops listening first
-    // (an early release stops the loop itself; a closing scope interrupts it first)
-    return Effect.andThen(
-      loop === undefined ? Effect.void : Fiber.interrupt(loop),
-      Effect.andThen(
-        Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(kind)),
-        Effect.suspend(() => {
-          const { lost, renewing } = MutableRef.get(state)
-          // A lost lease is not ours to release: the server may have granted it to someone else.
-          if (lost !== undefined) return Effect.void
-          const release = sendShort(connection, Codec.release(kind, key, token), requestTimeout).pipe(
-            Effect.andThen(connection.unclaim),
-            Effect.catchCause((cause) => logReleaseFailure(key, cause))
-          )
-          return renewing === undefined ? release : Effect.andThen(Fiber.await(renewing), release)
-        })
-      )
-    )
-  })
-
-  const control: LeaseControl = {
-    extend: (leaseSeconds) =>
-      Effect.suspend(() => {
-        const { ended, lost } = MutableRef.get(state)
-        if (lost !== undefined) return Effect.fail(lost)
-        if (ended) return Effect.fail(new LockLostError({ key, token, reason: "the lease was released" }))
-        let sentAt = 0
-        const extended = exchange(Effect.suspend(() => {
-          sentAt = Watchdog.monotonicMillis(clock)
-          return renewFor(leaseSeconds)
-        }))
-        return Effect.matchEffect(extended, {
-          onFailure: (error) =>
-            Effect.andThen(
-              lose(`extending the lease failed: ${describe(error)}`),
-              Effect.suspend(() => Effect.fail(MutableRef.get(state).lost!))
-            ),
-          onSuccess: () =>
-            Effect.suspend(() => {
-              const current = MutableRef.get(timeline)
-              MutableRef.set(timeline, {
-                confirmedAt: Math.max(current.confirmedAt, sentAt),
-                leaseMillis: leaseSeconds * 1000
-              })
-              // the loop may sleep past a deadline brought forward: it starts again from the new timeline
-              renewals?.remove(firstRenewal)
-              const { loop } = MutableRef.get(state)
-              return loop === undefined ? fork : Effect.andThen(Fiber.interrupt(loop), fork)
-            })
-        })
-      }),
-    release: Effect.uninterruptible(finalizer),
-    remaining: Effect.sync(() => {
-      const { ended, lost } = MutableRef.get(state)
-      if (ended || lost !== undefined) return Duration.zero
-      const left = Watchdog.deadlineOf(MutableRef.get(timeline), readTimeoutMillis) - Watchdog.monotonicMillis(clock)
-      return Duration.millis(Math.max(0, left))
-    })
-  }
-
-  const lease = new HeldLease(
+    start: startKeepAlive,
+    renewals,
     kind,
     key,
-    token,
-    Duration.seconds(grant.leaseSeconds),
-    connection.server,
-    Deferred.await(lostSignal),
-    control
-  )
-
-  // The server frees the lease the moment its connection ends: so does the lease.
+    token: grant.token,
+    connection,
+    scope,
+    clock,
+    requestTimeout: client.options.requestTimeout,
+    readTimeoutMillis: millisOf(client.options.serverReadTimeout),
+    renewEvery,
+    timeline: MutableRef.make<Watchdog.Timeline>({
+      confirmedAt: grantedAtMillis,
+      leaseMillis: grant.leaseSeconds * 1000
+    }),
+    lost: undefined,
+    signal: undefined,
+    listeners: undefined,
+    region: undefined,
+    renewing: undefined,
+    loop: undefined,
+    ended: false
+  }
+  const lease = new HeldLease(live, grant.leaseSeconds)
+  // Finalizers are uninterruptible; the release ends by its own deadline. Added before
+  // the keep-alive fiber (whose own finalizer, interrupting it, runs first). The server
+  // frees the lease the moment its connection ends: so does the lease.
   const registered = Effect.andThen(
-    Metrics.recordHeld(kind, Scope.addFinalizer(scope, finalizer)),
-    connection.onBreak((error) => lose(`connection lost: ${error.message}`))
+    Metrics.recordHeld(kind, Scope.addFinalizer(scope, end(live, false))),
+    connection.onBreak((error) => lose(live, `connection lost: ${error.message}`))
   )
-  const held: Held = { lease, onLost }
   // The loop has nothing to do before the first renewal: the client's renewals start it
   // then, and a lease released before (most locks) never needs a fiber of its own.
   return Effect.as(
-    renewals === undefined
-      ? Effect.andThen(registered, fork)
-      : Effect.andThen(registered, renewals.add(firstRenewal)),
-    held
+    Effect.andThen(registered, renewals === undefined ? startKeepAlive(live) : renewals.add(live)),
+    lease
   )
 }
 
@@ -643,7 +720,7 @@ export const acquireHeld = (
             const sentAt = Watchdog.monotonicMillis(clock)
             return Effect.flatMap(
               sendWait(connection, command, p.wait, client.options.requestTimeout),
-              (reply): Effect.Effect<Held, AcquireError> => {
+              (reply): Effect.Effect<HeldLease, AcquireError> => {
                 if (reply._tag === "TimedOut") {
                   // the server keeps nothing for a timed-out acquire: the connection is clean (one
                   // the client gave up on is still mid-exchange, so it is closed, not reused)
@@ -696,17 +773,44 @@ export const withLease = <A, E, R>(
   spec: Spec,
   options: AcquireOptions = {}
 ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
-  // The region races the lease's loss (its keep-alive loop, or its connection's end).
   // The region gets the lease's scope: what it acquires in it is released with the lease.
   Effect.scoped(
     Effect.flatMap(
       Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, scope, "own")),
-      // the first to finish wins: the region, or `lost`. A region that ends without
-      // yielding wins before `lost` is forked; the keep-alive loop starts only if the
-      // region outlives the lease's first renewal (the client's renewals start it).
-      (held) => Effect.raceAllFirst([region, held.lease.lost])
+      (held) => guarded(held.live, region)
     )
   )
+
+/**
+ * Runs `region` in a fiber of its own, which the lease's loss interrupts: then
+ * this fails with the `LockLostError`. A region that ends without suspending
+ * (it ran to its end when forked) costs no wait. Interrupted here, the region
+ * is interrupted and awaited first: it never outlives the lease.
+ */
+const guarded = <A, E, R>(live: Live, region: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLostError, R> =>
+  Effect.uninterruptibleMask((restore) => {
+    if (live.lost !== undefined) return Effect.fail(live.lost)
+    return Effect.flatMap(Effect.forkChild(restore(region), { startImmediately: true }), (fiber) => {
+      const done = fiber.pollUnsafe()
+      if (done !== undefined) return outcome(live, done)
+      live.region = fiber
+      // lost between the fork and now: nobody interrupted it yet
+      if (live.lost !== undefined) fiber.interruptUnsafe()
+      return Effect.flatMap(
+        Effect.onInterrupt(restore(Fiber.await(fiber)), () => Fiber.interrupt(fiber)),
+        (exit) => {
+          live.region = undefined
+          return outcome(live, exit)
+        }
+      )
+    })
+  })
+
+/** The region's end: its own, or the lease's loss when that interrupted it. */
+const outcome = <A, E>(live: Live, exit: Exit.Exit<A, E>): Effect.Effect<A, E | LockLostError> =>
+  Exit.isFailure(exit) && live.lost !== undefined && Cause.hasInterruptsOnly(exit.cause)
+    ? Effect.fail(live.lost)
+    : exit
 
 /** A lease's control, or a defect for a lease this library did not make (a programming error). */
 const controlled = <A, E>(lease: Lease, f: (control: LeaseControl) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
@@ -729,6 +833,10 @@ export const extend = (
 
 /** Releases `lease` now; its scope's finalizer then does nothing. */
 export const release = (lease: Lease): Effect.Effect<void> => controlled(lease, (control) => control.release)
+
+/** Releases `lease` now and waits for the server's reply (the Promise API's `release()`, as 1.11 does). */
+export const releaseAwaited = (lease: Lease): Effect.Effect<void> =>
+  controlled(lease, (control) => control.releaseAwaited)
 
 /** Time left before the client counts `lease` as lost (zero once lost or released). */
 export const remaining = (lease: Lease): Effect.Effect<Duration.Duration> =>

@@ -597,8 +597,14 @@ export const release = async (instance: Instance): Promise<void> => {
   setState(instance, closedState)
   switch (phase._tag) {
     case "Held": {
-      const { scope, handle } = phase.holding
-      await handle.runtime.runPromise(Effect.ensuring(Scope.close(scope, Exit.void), Effect.sync(handle.release)))
+      const { handle, lease, scope } = phase.holding
+      // 1.11 resolves on the server's reply: the release is awaited here, not pipelined
+      await handle.runtime.runPromise(
+        Effect.ensuring(
+          Effect.andThen(Core.releaseAwaited(lease), Scope.close(scope, Exit.void)),
+          Effect.sync(handle.release)
+        )
+      )
       return
     }
     case "Queued":

@@ -78,6 +78,11 @@ const compatible = (connection: Connection.Connection): Connection.Connection =>
         : Effect.fail(new ProtocolError({ reply: "ok", detail: `cannot skip ${command.name}` }))
     })
   },
+  post: (command, timeoutMillis, onFailure) =>
+    Effect.withFiber((fiber) =>
+      // skipped while abandoning: the connection is closed right after, which releases on the server
+      fiber.getRef(Abandoning) ? Effect.void : connection.post(command, timeoutMillis, onFailure)
+    ),
   reusable: Effect.withFiber((fiber) => fiber.getRef(Abandoning) ? Effect.succeed(false) : connection.reusable)
 })
 

@@ -25,8 +25,8 @@ import * as Watchdog from "./watchdog.ts"
 export interface Pending {
   /** When to start, in {@link Watchdog.monotonicMillis}. */
   readonly at: number
-  /** Starts the lease's keep-alive loop (forked into the lease's scope). */
-  readonly start: Effect.Effect<void>
+  /** Starts the lease's keep-alive loop (forked into the lease's scope), given the lease itself. */
+  start(self: Pending): Effect.Effect<void>
 }
 
 export interface Renewals {
@@ -77,7 +77,7 @@ export const make: Effect.Effect<Renewals, never, Scope.Scope> = Effect.gen(func
       let due = 0
       while (due < queue.length && queue[due]!.at <= now) due++
       const starting = queue.splice(0, due)
-      for (const pending of starting) yield* pending.start
+      for (const pending of starting) yield* pending.start(pending)
       const until = queue.length === 0 ? Number.POSITIVE_INFINITY : queue[0]!.at
       const signal = Deferred.makeUnsafe<void>()
       yield* Ref.set(wake, { signal, until })

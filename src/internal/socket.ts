@@ -32,6 +32,15 @@ import { plainCause } from "./plainCause.ts"
 
 type Broken = ConnectionError | ProtocolError
 
+/** A reply owed to a posted command. */
+interface OwedReply {
+  /** Reads the reply (or the break that ended the wait); a returned error breaks the connection. */
+  readonly read: (outcome: Result.Result<string, Broken>) => Broken | undefined
+  readonly timeoutMillis: number
+  /** On `performance.now()`'s clock. */
+  readonly deadline: number
+}
+
 /** Longest delay a Node timer takes (about 24.8 days); longer ones fire at once. */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
@@ -141,6 +150,16 @@ export const connect = (
     let replyBound = options.maxReplyBytes
     /** Who is told when the connection breaks (the connection's hang-up watcher). */
     const onBreak = new Set<(error: Broken) => void>()
+    /**
+     * Replies owed to commands written without waiting (`post`), oldest first: each
+     * arrives before any later reply on this connection, and is handed to its reader.
+     * Allocated on the first post.
+     */
+    let owed: Array<OwedReply> | undefined
+    /** The deadline of the oldest owed reply (monotonic ms), and the timer that enforces it. */
+    let owedTimer: ReturnType<typeof setTimeout> | undefined
+    /** The socket, once made (the owed replies' deadline hangs up on it). */
+    let socketRef: Net.Socket | undefined
 
     const wake = (outcome: Result.Result<string, Broken>) => {
       const resume = waiter
@@ -175,9 +194,55 @@ export const connect = (
     const breakWith = (error: Broken) => {
       if (broken !== undefined) return
       broken = error
+      if (owedTimer !== undefined) clearTimeout(owedTimer)
       wake(Result.fail(error))
+      // the server frees what these commands held with the connection: their readers hear why
+      if (owed !== undefined) { for (const reply of owed.splice(0)) reply.read(Result.fail(error)) }
       for (const listener of onBreak) listener(error)
       onBreak.clear()
+    }
+
+    /**
+     * Arms the owed replies' timer for the oldest one's deadline: one timer per
+     * connection, refreshed rather than made again while the delay stays the same
+     * (it does: a connection's releases share the request timeout). A timer that
+     * fires early (for a reply already read) finds a later deadline and re-arms.
+     */
+    let owedDelay = 0
+    const armOwed = () => {
+      const oldest = owed?.[0]
+      if (oldest === undefined) return
+      const delay = Math.min(Math.max(1, Math.ceil(oldest.deadline - performance.now())), MAX_TIMER_MILLIS)
+      if (owedTimer !== undefined && delay === owedDelay) return void owedTimer.refresh()
+      if (owedTimer !== undefined) clearTimeout(owedTimer)
+      owedDelay = delay
+      owedTimer = setTimeout(owedExpired, delay)
+      owedTimer.unref()
+    }
+    function owedExpired() {
+      const oldest = owed?.[0]
+      if (oldest === undefined || broken !== undefined) return
+      if (performance.now() < oldest.deadline) return armOwed()
+      breakWith(connectionError(new Error(`no reply within ${oldest.timeoutMillis} ms`), "Timeout"))
+      // useless from now on, and maybe idle in a pool: hung up at once (its scope's end destroys it again)
+      socketRef?.destroy()
+    }
+
+    /** One complete line: the oldest owed reply's, else the exchange's. */
+    const deliver = (line: string): void => {
+      const reply = owed?.shift()
+      if (reply !== undefined) {
+        // the timer may fire for it later: it finds no reply owed (or a later one) then
+        answered = true
+        const refused = reply.read(Result.succeed(line))
+        if (refused !== undefined) breakWith(refused)
+        return
+      }
+      if (waiter === undefined) {
+        return breakWith(new ProtocolError({ reply: line, detail: "more than one reply to one request" }))
+      }
+      answered = true
+      wake(Result.succeed(line))
     }
 
     /**
@@ -208,7 +273,7 @@ export const connect = (
       })
       socket.on("data", (chunk: Buffer) => {
         if (broken !== undefined) return
-        if (waiter === undefined || !connected) {
+        if ((waiter === undefined && (owed === undefined || owed.length === 0)) || !connected) {
           // Nobody asked: the stream cannot be trusted from this byte on.
           return breakWith(
             new ProtocolError({ reply: chunk.subarray(0, 120).toString("utf8"), detail: "unsolicited reply" })
@@ -216,16 +281,22 @@ export const connect = (
         }
         const lines = splitter.push(chunk, replyBound)
         if (Result.isFailure(lines)) return breakWith(lines.failure)
-        const [reply, extra] = lines.success
-        if (reply === undefined) return
-        if (extra !== undefined || splitter.pending() > 0) {
-          // More than one reply to one request: which line answers it is anyone's guess.
-          return breakWith(
-            new ProtocolError({ reply: extra ?? reply, detail: "more than one reply to one request" })
-          )
+        const replies = lines.success
+        for (let i = 0; i < replies.length; i++) {
+          // The exchange's reply (no reply owed before it) ends what may come: more than one
+          // reply to one request, and which line answers it is anyone's guess.
+          const last = i + 1 === replies.length && splitter.pending() === 0
+          if (!last && waiter !== undefined && (owed === undefined || owed.length === 0)) {
+            return breakWith(
+              new ProtocolError({ reply: replies[i + 1] ?? replies[i]!, detail: "more than one reply to one request" })
+            )
+          }
+          deliver(replies[i]!)
+          if (broken !== undefined) return
         }
-        answered = true
-        wake(Result.succeed(reply))
+        if (waiter === undefined && (owed === undefined || owed.length === 0) && splitter.pending() > 0) {
+          breakWith(new ProtocolError({ reply: "", detail: "unsolicited reply" }))
+        }
       })
       // Any data sent before the peer's end was delivered before `end`.
       socket.on("end", () =>
@@ -248,6 +319,7 @@ export const connect = (
       Effect.try({
         try: () => {
           const socket = createSocket(address, options)
+          socketRef = socket
           attach(socket)
           return socket
         },
@@ -256,6 +328,10 @@ export const connect = (
       (socket) =>
         Effect.sync(() => {
           clearDeadlines()
+          if (owedTimer !== undefined) clearTimeout(owedTimer)
+          // closed by its owner: a reply still owed needs no answer (the server frees what its
+          // command held with the connection), and nobody is told of a break
+          owed = undefined
           socket.destroy()
         })
     )
@@ -306,6 +382,15 @@ export const connect = (
           })
         })
 
+      // Written now; the reply is read (before any later reply) by `read`, which may refuse it.
+      const post = (frame: string, timeoutMillis: number, read: OwedReply["read"]) => {
+        if (broken !== undefined) return void read(Result.fail(broken))
+        if (owed === undefined) owed = []
+        owed.push({ read, timeoutMillis, deadline: performance.now() + timeoutMillis })
+        if (owed.length === 1) armOwed()
+        socket.write(frame)
+      }
+
       const hangup = Effect.callback<Broken>((resume) => {
         if (broken !== undefined) return resume(Effect.succeed(broken))
         const listener = (error: Broken) => resume(Effect.succeed(error))
@@ -323,6 +408,7 @@ export const connect = (
       const transport: Transport = {
         server,
         exchange,
+        post,
         probe: () => broken,
         hangup,
         onHangup
