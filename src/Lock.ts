@@ -303,9 +303,7 @@ export const withLock: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: AcquireOptions) =>
-    Lease.withLease(self, { kind: "lock", key }, options).pipe(
-      Lease.traced("dflockd.Lock.withLock", key)
-    )
+    Lease.withLease(self, { kind: "lock", key }, options, "dflockd.Lock.withLock")
 )
 
 /**

@@ -285,9 +285,7 @@ export const withPermit: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options: SemaphoreOptions) =>
-    Lease.withLease(self, { kind: "semaphore", key, limit: options.limit }, options).pipe(
-      Lease.traced("dflockd.Semaphore.withPermit", key)
-    )
+    Lease.withLease(self, { kind: "semaphore", key, limit: options.limit }, options, "dflockd.Semaphore.withPermit")
 )
 
 /**

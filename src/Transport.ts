@@ -37,6 +37,11 @@ import type { AuthError, ConnectionError, ProtocolError, ServerError } from "./E
  *   returned by `read` breaks the transport. With no reply within
  *   `timeoutMillis` the transport breaks. A transport without it gets its
  *   releases sent as ordinary exchanges.
+ * - `request(frame, timeoutMillis, maxReplyBytes, onReply)` and `abandon()`
+ *   (optional, together): `exchange` without an effect of its own, for the
+ *   connection's hot path. `onReply` gets the reply line, the deadline's
+ *   `ConnectionError` or the break; `abandon()` forgets the exchange in flight
+ *   (an interrupted one: the connection is then never reused).
  *
  * **Example** (A transport to a server that answers every request with `ok`)
  *
@@ -66,6 +71,15 @@ export interface Transport {
   readonly probe: () => ConnectionError | ProtocolError | undefined
   readonly hangup: Effect.Effect<ConnectionError | ProtocolError>
   readonly onHangup?: ((listener: (error: ConnectionError | ProtocolError) => void) => void) | undefined
+  readonly request?:
+    | ((
+      frame: string,
+      timeoutMillis: number,
+      maxReplyBytes: number | undefined,
+      onReply: (outcome: Result.Result<string, ConnectionError | ProtocolError>) => void
+    ) => void)
+    | undefined
+  readonly abandon?: (() => void) | undefined
   readonly post?:
     | ((
       frame: string,

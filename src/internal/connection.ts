@@ -13,10 +13,10 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as MutableRef from "effect/MutableRef"
+import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import { AuthError, ConnectionError, type ConnectionErrorReason, ProtocolError } from "../Errors.ts"
 import type { Connection, ConnectionOptions, ExchangeError, OnBreak, Transport } from "../Transport.ts"
 import * as Codec from "./codec.ts"
@@ -34,23 +34,230 @@ export const Middleware = Context.Reference<(connection: Connection) => Connecti
   { defaultValue: () => (connection) => connection }
 )
 
-type State =
+type Phase =
   | { readonly _tag: "Idle" }
   | { readonly _tag: "InFlight"; readonly command: string }
   | { readonly _tag: "Broken"; readonly error: ConnectionError | ProtocolError }
 
-const idle: State = { _tag: "Idle" }
+const idle: Phase = { _tag: "Idle" }
 
-/** The in-flight state of each command name (a handful), made once. */
-const inFlightStates = new Map<string, State>()
-const inFlight = (command: string): State => {
-  let known = inFlightStates.get(command)
+/** The in-flight phase of each command name (a handful), made once. */
+const inFlightPhases = new Map<string, Phase>()
+const inFlight = (command: string): Phase => {
+  let known = inFlightPhases.get(command)
   if (known === undefined) {
     known = { _tag: "InFlight", command }
-    inFlightStates.set(command, known)
+    inFlightPhases.set(command, known)
   }
   return known
 }
+
+/**
+ * What a connection is, as plain data: its transport and where its state
+ * machine stands. Changed only by the functions of this module, each in one
+ * synchronous step. The lease's hot path uses them directly (`internalOf`);
+ * everyone else goes through the `Connection`'s effects, which call them.
+ */
+export interface Internal {
+  readonly transport: Transport
+  readonly server: string
+  /** The connection this state belongs to: a wrapper (`Middleware`) is not it, and takes the effects' path. */
+  readonly connection: Connection
+  phase: Phase
+  /** The server may keep state for this connection (a grant or a waiter). */
+  claimed: boolean
+  /** The owner's reaction to a break (a lease ends at once), if any. */
+  owner: OnBreak | undefined
+  readonly brokenSignal: Deferred.Deferred<never, ConnectionError | ProtocolError>
+  /** Abandons the exchange in flight (see `abandoning`). */
+  abandoning: Effect.Effect<void> | undefined
+  /** Runs an effect in the context the connection was made in (a hang-up, heard outside any fiber). */
+  readonly run: (effect: Effect.Effect<void>) => void
+}
+
+const InternalKey = "~effect-dflockd/internal/Connection"
+
+/** The connection's plain state, when `connection` is one this module made (not a wrapper of one). */
+export const internalOf = (connection: Connection): Internal | undefined => {
+  const internal = (connection as { readonly [InternalKey]?: Internal })[InternalKey]
+  return internal !== undefined && internal.connection === connection ? internal : undefined
+}
+
+const connectionError = (internal: Internal, cause: unknown, reason: ConnectionErrorReason) =>
+  new ConnectionError({ server: internal.server, reason, cause: plainCause(cause) })
+
+/** Marks the connection broken (once) and wakes whoever waits on `broken`. */
+const markBroken = (internal: Internal, error: ConnectionError | ProtocolError): void => {
+  if (internal.phase._tag === "Broken") return
+  internal.phase = { _tag: "Broken", error }
+  Deferred.doneUnsafe(internal.brokenSignal, Exit.fail(error))
+}
+
+/** Back to idle after a reply, unless the connection broke meanwhile. */
+const settle = (internal: Internal): void => {
+  if (internal.phase._tag === "InFlight") internal.phase = idle
+}
+
+/** A reply line (or the transport's failure) as the command's typed outcome, the state moved on. */
+const outcomeOf = <A>(
+  internal: Internal,
+  command: Codec.Command<A>,
+  outcome: Result.Result<string, ConnectionError | ProtocolError>
+): Effect.Effect<A, ExchangeError> => {
+  if (Result.isFailure(outcome)) {
+    markBroken(internal, outcome.failure)
+    return Effect.fail(outcome.failure)
+  }
+  const reply = command.decode(outcome.success)
+  if (Result.isSuccess(reply)) {
+    settle(internal)
+    return Effect.succeed(reply.success)
+  }
+  const failure = reply.failure
+  switch (failure._tag) {
+    case "ServerError":
+      settle(internal)
+      return Effect.fail(failure)
+    case "AuthRejected": {
+      // the server closes the connection after error_auth
+      const error = new AuthError({ server: internal.server, reason: "Rejected" })
+      markBroken(internal, connectionError(internal, error, "Closed"))
+      return Effect.fail(error)
+    }
+    case "ProtocolError":
+      markBroken(internal, failure)
+      return Effect.fail(failure)
+  }
+}
+
+/** Why a command cannot be sent now, if it cannot: broken, or another exchange in flight. */
+const refusal = (internal: Internal): ConnectionError | ProtocolError | undefined => {
+  const phase = internal.phase
+  if (phase._tag === "Broken") return phase.error
+  if (phase._tag === "InFlight") {
+    return connectionError(internal, `connection busy or abandoned during "${phase.command}"`, "Busy")
+  }
+  return undefined
+}
+
+/** The effect that abandons the exchange in flight (one per connection, made on first use). */
+const abandoning = (internal: Internal): Effect.Effect<void> => {
+  if (internal.abandoning === undefined) {
+    const abandon = internal.transport.abandon
+    internal.abandoning = abandon === undefined ? Effect.void : Effect.sync(abandon)
+  }
+  return internal.abandoning
+}
+
+/** One exchange: the command out, its reply decoded. */
+const send = <A>(
+  internal: Internal,
+  command: Codec.Command<A>,
+  timeoutMillis: number
+): Effect.Effect<A, ExchangeError> => {
+  const { transport } = internal
+  if (transport.request === undefined || transport.abandon === undefined) {
+    return Effect.suspend(() => {
+      const refused = refusal(internal)
+      if (refused !== undefined) return Effect.fail(refused)
+      internal.phase = inFlight(command.name)
+      return Effect.flatMap(
+        Effect.result(transport.exchange(command.frame, timeoutMillis, command.maxReplyBytes)),
+        (outcome) => outcomeOf(internal, command, outcome)
+      )
+    })
+  }
+  const { request } = transport
+  // one callback, no effect of the transport's own: the hot path of every lock
+  return Effect.callback<A, ExchangeError>((resume) => {
+    const refused = refusal(internal)
+    if (refused !== undefined) return resume(Effect.fail(refused))
+    internal.phase = inFlight(command.name)
+    request(command.frame, timeoutMillis, command.maxReplyBytes, (outcome) => {
+      resume(outcomeOf(internal, command, outcome))
+    })
+    // interrupted: the exchange is abandoned (the connection stays in flight: never reused)
+    return abandoning(internal)
+  })
+}
+
+/** The reply of a posted command, when it comes: a refusal is the caller's, a malformed reply breaks. */
+const readOwed = <A>(internal: Internal, command: Codec.Command<A>, onFailure: (error: ExchangeError) => void) =>
+(
+  outcome: Result.Result<string, ConnectionError | ProtocolError>
+): ConnectionError | ProtocolError | undefined => {
+  // the transport broke first: it has told the hang-up watcher too
+  if (Result.isFailure(outcome)) return void onFailure(outcome.failure)
+  const reply = command.decode(outcome.success)
+  if (Result.isSuccess(reply)) return undefined
+  const failure = reply.failure
+  switch (failure._tag) {
+    case "ServerError":
+      return void onFailure(failure)
+    case "AuthRejected": {
+      const error = new AuthError({ server: internal.server, reason: "Rejected" })
+      onFailure(error)
+      return connectionError(internal, error, "Closed")
+    }
+    case "ProtocolError":
+      onFailure(failure)
+      return failure
+  }
+}
+
+/**
+ * Posts `command` (its reply owed, read before the next reply) when the
+ * transport pipelines and the connection is idle; `false` when it cannot (then
+ * the caller sends it as an exchange). A broken connection tells `onFailure` at once.
+ */
+export const postNow = <A>(
+  internal: Internal,
+  command: Codec.Command<A>,
+  timeoutMillis: number,
+  onFailure: (error: ExchangeError) => void
+): boolean => {
+  const { post } = internal.transport
+  const phase = internal.phase
+  if (phase._tag === "Broken") {
+    onFailure(phase.error)
+    return true
+  }
+  if (post === undefined || phase._tag === "InFlight") return false
+  post(command.frame, timeoutMillis, readOwed(internal, command, onFailure))
+  return true
+}
+
+export const claimNow = (internal: Internal): void => {
+  internal.claimed = true
+}
+
+export const unclaimNow = (internal: Internal): void => {
+  internal.claimed = false
+}
+
+/**
+ * Sets (or clears) the owner's reaction to a break. Broken already: the owner
+ * learns it now, through the returned effect (otherwise `undefined`).
+ */
+export const ownNow = (internal: Internal, listener: OnBreak | undefined): Effect.Effect<void> | undefined => {
+  internal.owner = listener
+  const phase = internal.phase
+  return listener !== undefined && phase._tag === "Broken" ? listener(phase.error) : undefined
+}
+
+/** Clean: idle, not broken, and no claim (no grant or waiter the server may keep for it). */
+export const reusableNow = (internal: Internal): boolean => !internal.claimed && healthy(internal)
+
+/** Idle, not broken, and the transport not broken either (it breaks synchronously, before the watcher runs). */
+const healthy = (internal: Internal): boolean =>
+  internal.phase._tag === "Idle" && internal.transport.probe() === undefined
+
+/** The transport's break, whenever it comes: the connection is broken, and its owner told. */
+const hungUp = (internal: Internal, error: ConnectionError | ProtocolError): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    markBroken(internal, error)
+    return internal.owner?.(error) ?? Effect.void
+  })
 
 /**
  * The connection state machine over a transport: one exchange at a time,
@@ -67,164 +274,97 @@ export const fromTransport = Effect.fnUntraced(function*(
   transport: Transport,
   options: Pick<ConnectionOptions, "auth" | "connectTimeout">
 ) {
-  const { server } = transport
-  const connectionError = (cause: unknown, reason: ConnectionErrorReason) =>
-    new ConnectionError({ server, reason, cause: plainCause(cause) })
-  // Read and swapped in one synchronous step (a send checks and claims it at once).
-  const state = MutableRef.make<State>(idle)
-  const brokenSignal = yield* Deferred.make<never, ConnectionError | ProtocolError>()
-  const claimed = yield* Ref.make(false)
-
-  const markBroken = (error: ConnectionError | ProtocolError) =>
-    Effect.andThen(
-      Effect.sync(() => MutableRef.set(state, { _tag: "Broken", error })),
-      Deferred.fail(brokenSignal, error)
-    )
-  const failWith = (error: ConnectionError | ProtocolError) => Effect.andThen(markBroken(error), Effect.fail(error))
-
-  // The owner's reaction to a break (a lease ends at once), if any.
-  const owner = Ref.makeUnsafe<OnBreak | undefined>(undefined)
-  const tellOwner = (error: ConnectionError | ProtocolError) =>
-    Effect.suspend(() => Ref.getUnsafe(owner)?.(error) ?? Effect.void)
-
-  // The transport's break, whenever it comes, marks the connection broken,
-  // completes `broken`, and tells the owner: a lease holding this connection ends then.
-  const hungUp = (error: ConnectionError | ProtocolError) => Effect.andThen(markBroken(error), tellOwner(error))
-  if (transport.onHangup !== undefined) {
-    // Told synchronously by the transport: a fiber only when it breaks, none while it
-    // lives. Heard until the current scope closes, like the watcher fiber below.
-    const run = Effect.runForkWith(yield* Effect.context<never>())
-    const listening = Ref.makeUnsafe(true)
-    yield* Effect.addFinalizer(() => Ref.set(listening, false))
-    transport.onHangup((error) => {
-      if (Ref.getUnsafe(listening)) run(hungUp(error))
-    })
-  } else {
-    yield* transport.hangup.pipe(Effect.flatMap(hungUp), Effect.interruptible, Effect.forkScoped)
+  const run = Effect.runForkWith(yield* Effect.context<never>())
+  const internal: Internal = {
+    transport,
+    server: transport.server,
+    connection: undefined as unknown as Connection, // set below, before anyone reads it
+    phase: idle,
+    claimed: false,
+    owner: undefined,
+    brokenSignal: Deferred.makeUnsafe<never, ConnectionError | ProtocolError>(),
+    abandoning: undefined,
+    run: (effect) => void run(effect)
   }
-
-  /** Back to idle after a reply, unless the connection broke meanwhile. */
-  const settleNow = () => {
-    if (MutableRef.get(state)._tag === "InFlight") MutableRef.set(state, idle)
-  }
-
-  const decode = <A>(command: Codec.Command<A>, line: string): Effect.Effect<A, ExchangeError> => {
-    const reply = command.decode(line)
-    if (Result.isSuccess(reply)) {
-      settleNow()
-      return Effect.succeed(reply.success)
-    }
-    const failure = reply.failure
-    switch (failure._tag) {
-      case "ServerError":
-        settleNow()
-        return Effect.fail(failure)
-      case "AuthRejected": {
-        // the server closes the connection after error_auth
-        const error = new AuthError({ server, reason: "Rejected" })
-        return Effect.andThen(markBroken(connectionError(error, "Closed")), Effect.fail(error))
-      }
-      case "ProtocolError":
-        return failWith(failure)
-    }
-  }
-
-  const send = <A>(command: Codec.Command<A>, timeoutMillis: number): Effect.Effect<A, ExchangeError> =>
-    Effect.suspend((): Effect.Effect<A, ExchangeError> => {
-      const current = MutableRef.get(state)
-      if (current._tag === "Broken") return Effect.fail(current.error)
-      if (current._tag === "InFlight") {
-        return Effect.fail(connectionError(`connection busy or abandoned during "${current.command}"`, "Busy"))
-      }
-      MutableRef.set(state, inFlight(command.name))
-      return Effect.matchEffect(transport.exchange(command.frame, timeoutMillis, command.maxReplyBytes), {
-        onFailure: failWith,
-        onSuccess: (line) => decode(command, line)
-      })
-    })
-
-  /** The reply of a posted command, when it comes: a refusal is the caller's, a malformed reply breaks. */
-  const readOwed = <A>(command: Codec.Command<A>, onFailure: (error: ExchangeError) => void) =>
-  (
-    outcome: Result.Result<string, ConnectionError | ProtocolError>
-  ): ConnectionError | ProtocolError | undefined => {
-    // the transport broke first: it has told the hang-up watcher too
-    if (Result.isFailure(outcome)) return void onFailure(outcome.failure)
-    const reply = command.decode(outcome.success)
-    if (Result.isSuccess(reply)) return undefined
-    const failure = reply.failure
-    switch (failure._tag) {
-      case "ServerError":
-        return void onFailure(failure)
-      case "AuthRejected":
-        onFailure(new AuthError({ server, reason: "Rejected" }))
-        return connectionError(new AuthError({ server, reason: "Rejected" }), "Closed")
-      case "ProtocolError":
-        onFailure(failure)
-        return failure
-    }
-  }
-
-  const post = <A>(
-    command: Codec.Command<A>,
-    timeoutMillis: number,
-    onFailure: (error: ExchangeError) => void
-  ): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      const current = MutableRef.get(state)
-      if (current._tag === "Broken") return Effect.sync(() => onFailure(current.error))
-      if (transport.post === undefined || current._tag === "InFlight") {
-        // no pipelining over this transport (or a busy connection, which `send` refuses): wait for it
-        return Effect.catch(Effect.asVoid(send(command, timeoutMillis)), (error) => Effect.sync(() => onFailure(error)))
-      }
-      transport.post(command.frame, timeoutMillis, readOwed(command, onFailure))
-      return Effect.void
-    })
-
-  const alive = Effect.suspend(() => {
-    if (MutableRef.get(state)._tag !== "Idle") return Effect.succeed(false)
-    const dead = transport.probe()
-    return dead === undefined ? Effect.succeed(true) : Effect.as(markBroken(dead), false)
-  })
-
-  // the transport's own flag too: it breaks synchronously, before the watcher runs
-  function reusableNow(): boolean {
-    return MutableRef.get(state)._tag === "Idle" && !Ref.getUnsafe(claimed) && transport.probe() === undefined
-  }
-  function healthy(): boolean {
-    return MutableRef.get(state)._tag === "Idle" && transport.probe() === undefined
-  }
-
-  const onBreak = (listener: OnBreak | undefined): Effect.Effect<void> =>
-    Effect.andThen(Ref.set(owner, listener), () => {
-      // broken already: the owner learns it now
-      const current = MutableRef.get(state)
-      return listener !== undefined && current._tag === "Broken" ? listener(current.error) : Effect.void
-    })
-
-  const connection: Connection = {
-    server,
-    send,
-    onBreak,
-    reusable: Effect.sync(reusableNow),
-    healthy,
-    claim: Ref.set(claimed, true),
-    unclaim: Ref.set(claimed, false),
-    alive,
-    broken: Deferred.await(brokenSignal),
-    post
-  }
-
-  // authenticating is part of connecting: it is bounded by the connect timeout
-  if (options.auth !== undefined) {
-    yield* send(Codec.auth(Redacted.value(options.auth)), Duration.toMillis(options.connectTimeout)).pipe(
-      // `error_auth` is a rejected token (above). A plain `error` is what a server without
-      // auth (or older than 1.6) answers to `auth`: the token was not needed.
-      Effect.catchTag("ServerError", (error) =>
-        Effect.fail(
-          error.reason === "error" ? new AuthError({ server, reason: "NotEnabled" }) : error
-        ))
-    )
-  }
+  yield* listenForHangup(internal)
+  const connection = makeConnection(internal)
+  ;(internal as { connection: Connection }).connection = connection
+  yield* authenticate(internal, options)
   return connection
 })
+
+/**
+ * The transport's break, whenever it comes, marks the connection broken and
+ * tells the owner: a lease holding this connection ends then. Heard until the
+ * current scope closes.
+ */
+const listenForHangup = (internal: Internal): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const { transport } = internal
+    if (transport.onHangup === undefined) {
+      return Effect.asVoid(transport.hangup.pipe(
+        Effect.flatMap((error) => hungUp(internal, error)),
+        Effect.interruptible,
+        Effect.forkScoped
+      ))
+    }
+    // Told synchronously by the transport: a fiber only when it breaks, none while it lives.
+    let listening = true
+    transport.onHangup((error) => {
+      if (listening) internal.run(hungUp(internal, error))
+    })
+    return Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        listening = false
+      })
+    )
+  })
+
+/** Authenticating is part of connecting: it is bounded by the connect timeout. */
+const authenticate = (
+  internal: Internal,
+  options: Pick<ConnectionOptions, "auth" | "connectTimeout">
+): Effect.Effect<void, ExchangeError> =>
+  options.auth === undefined ? Effect.void : send(
+    internal,
+    Codec.auth(Redacted.value(options.auth)),
+    Duration.toMillis(options.connectTimeout)
+  ).pipe(
+    // `error_auth` is a rejected token (in `outcomeOf`). A plain `error` is what a server
+    // without auth (or older than 1.6) answers to `auth`: the token was not needed.
+    Effect.catchTag("ServerError", (error) =>
+      Effect.fail(
+        error.reason === "error" ? new AuthError({ server: internal.server, reason: "NotEnabled" }) : error
+      )),
+    Effect.asVoid
+  )
+
+/** The connection's effects, each a step of the functions above. */
+const makeConnection = (internal: Internal): Connection =>
+  ({
+    [InternalKey]: internal,
+    server: internal.server,
+    send: (command, timeoutMillis) => send(internal, command, timeoutMillis),
+    post: (command, timeoutMillis, onFailure) =>
+      Effect.suspend(() =>
+        postNow(internal, command, timeoutMillis, onFailure)
+          ? Effect.void
+          // no pipelining over this transport (or a busy connection, which `send` refuses): wait for it
+          : Effect.catch(Effect.asVoid(send(internal, command, timeoutMillis)), (error) =>
+            Effect.sync(() => onFailure(error)))
+      ),
+    onBreak: (listener) =>
+      Effect.suspend(() => ownNow(internal, listener) ?? Effect.void),
+    reusable: Effect.sync(() => reusableNow(internal)),
+    healthy: () => healthy(internal),
+    claim: Effect.sync(() => claimNow(internal)),
+    unclaim: Effect.sync(() => unclaimNow(internal)),
+    alive: Effect.sync(() => {
+      if (internal.phase._tag !== "Idle") return false
+      const dead = internal.transport.probe()
+      if (dead === undefined) return true
+      markBroken(internal, dead)
+      return false
+    }),
+    broken: Deferred.await(internal.brokenSignal)
+  }) as Connection

@@ -24,7 +24,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -41,7 +41,8 @@ import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../Err
 import { type AcquireError, type AcquireOptions, type Lease, type TryAcquireError, TypeId } from "../Lease.ts"
 import * as Token from "../Token.ts"
 import * as Codec from "./codec.ts"
-import type { Connection, ExchangeError } from "../Transport.ts"
+import type { Connection, ExchangeError, OnBreak } from "../Transport.ts"
+import * as Connections from "./connection.ts"
 import * as Metrics from "./metrics.ts"
 import * as Renewals from "./renewals.ts"
 import * as Watchdog from "./watchdog.ts"
@@ -184,6 +185,13 @@ interface Holding {
   readonly scope: Scope.Scope
   readonly plan: Plan
   readonly clock: Clock.Clock
+  /** Whoever ends the lease itself (told of it when it is made); none: a finalizer of `scope` ends it. */
+  readonly holder?: Holder | undefined
+}
+
+/** The caller that ends a lease itself, told of the lease in the step that makes it. */
+interface Holder {
+  live: Live | undefined
 }
 
 const describe = (error: ExchangeError): string => {
@@ -446,11 +454,27 @@ const reportRelease = (context: Context.Context<never>, key: string) => (error: 
  * release ends by its own deadline.
  */
 const end = (live: Live, awaited: boolean): Effect.Effect<void> =>
-  Effect.suspend(() => {
+  Effect.withFiber((fiber) => {
     if (live.ended) return Effect.void
     live.ended = true
     live.renewals?.remove(live)
     const { loop, connection } = live
+    // The common end, in one step: no keep-alive ever ran, nothing in flight, a connection
+    // that pipelines. The release is written, its reply owed; the connection is free.
+    const internal = Connections.internalOf(connection)
+    if (!awaited && loop === undefined && live.renewing === undefined && internal !== undefined) {
+      Connections.ownNow(internal, undefined)
+      Metrics.held(live.kind).modifyUnsafe(-1, fiber.context)
+      if (live.lost !== undefined) return Effect.void
+      const command = Codec.release(live.kind, live.key, live.token)
+      if (
+        Connections.postNow(internal, command, millisOf(live.requestTimeout), reportRelease(fiber.context, live.key))
+      ) {
+        Connections.unclaimNow(internal)
+        return Effect.void
+      }
+      return sendRelease(live, awaited)
+    }
     const released = Effect.andThen(
       Effect.andThen(connection.onBreak(undefined), Metrics.recordRelease(live.kind)),
       Effect.suspend(() => (live.lost !== undefined ? Effect.void : sendRelease(live, awaited)))
@@ -596,7 +620,7 @@ const holdFrom = (
   grantedAtMillis: number,
   renewEvery: number
 ): Effect.Effect<HeldLease> => {
-  const { clock, connection, scope, plan } = holding
+  const { clock, connection, holder, scope, plan } = holding
   const { kind, key } = plan.target
   const renewals = Renewals.of(client)
   const live: Live = {
@@ -626,13 +650,25 @@ const holdFrom = (
     ended: false
   }
   const lease = new HeldLease(live, grant.leaseSeconds)
-  // Finalizers are uninterruptible; the release ends by its own deadline. Added before
-  // the keep-alive fiber (whose own finalizer, interrupting it, runs first). The server
-  // frees the lease the moment its connection ends: so does the lease.
-  const registered = Effect.andThen(
-    Metrics.recordHeld(kind, Scope.addFinalizer(scope, end(live, false))),
-    connection.onBreak((error) => lose(live, `connection lost: ${error.message}`))
-  )
+  // Ended by a finalizer of its scope (uninterruptible; the release ends by its own
+  // deadline; added before the keep-alive fiber, whose own finalizer runs first), or by
+  // the caller that holds it, told in this same step (`withLease` ends it with its region).
+  if (holder !== undefined) holder.live = live
+  // The server frees the lease the moment its connection ends: so does the lease.
+  const onBreak: OnBreak = (error) => lose(live, `connection lost: ${error.message}`)
+  const internal = Connections.internalOf(connection)
+  if (holder !== undefined && internal !== undefined && renewals !== undefined) {
+    // the common case, in one step: nothing to register in a scope, no fiber to start
+    return Effect.withFiber((fiber) => {
+      Metrics.held(kind).modifyUnsafe(1, fiber.context)
+      renewals.addNow(live)
+      // broken already: the lease is lost at once (the region then never starts)
+      const told = Connections.ownNow(internal, onBreak)
+      return told === undefined ? Effect.succeed(lease) : Effect.as(told, lease)
+    })
+  }
+  const ending = holder === undefined ? Scope.addFinalizer(scope, end(live, false)) : Effect.void
+  const registered = Effect.andThen(Metrics.recordHeld(kind, ending), connection.onBreak(onBreak))
   // The loop has nothing to do before the first renewal: the client's renewals start it
   // then, and a lease released before (most locks) never needs a fiber of its own.
   return Effect.as(
@@ -694,7 +730,7 @@ export const acquire = <K extends Codec.Kind>(
 
 /**
  * Acquires into `scope`: into a child scope of it (`child`), or into `scope`
- * itself when that exists for this one lease (`own`: `withLease`'s scope).
+ * itself when that exists for this one lease (`own`: the Promise API's).
  */
 export const acquireHeld = (
   spec: Spec,
@@ -706,38 +742,58 @@ export const acquireHeld = (
     Effect.withFiber((fiber) => {
       const planned = plan(spec, options, client.options)
       if (Result.isFailure(planned)) return Effect.fail(planned.failure)
-      const p = planned.success
       const clock = fiber.getRef(Clock.Clock)
-      const started = Watchdog.monotonicMillis(clock)
-      const command = Codec.acquire(p.target, p.wait.seconds, p.leaseSeconds)
-      // `withLease`'s scope is this lease's alone: no child scope needed there
-      return (scoping === "own" ? withConnectionIn : withConnection)(
-        client,
-        p.target.key,
-        scope,
-        (connection, scope: Scope.Scope) =>
-          Effect.andThen(connection.claim, () => {
-            const sentAt = Watchdog.monotonicMillis(clock)
-            return Effect.flatMap(
-              sendWait(connection, command, p.wait, client.options.requestTimeout),
-              (reply): Effect.Effect<HeldLease, AcquireError> => {
-                if (reply._tag === "TimedOut") {
-                  // the server keeps nothing for a timed-out acquire: the connection is clean (one
-                  // the client gave up on is still mid-exchange, so it is closed, not reused)
-                  return connection.unclaim.pipe(
-                    Effect.andThen(Metric.update(Metrics.timeouts(spec.kind), 1)),
-                    Effect.andThen(Effect.fail(new AcquireTimeoutError({ key: p.target.key })))
-                  )
-                }
-                return Effect.andThen(
-                  Metrics.recordGrant(spec.kind, Watchdog.monotonicMillis(clock) - started),
-                  hold(client, { connection, scope, plan: p, clock }, reply, sentAt)
-                )
-              }
-            )
-          })
+      if (scoping === "own") return acquireIn(client, planned.success, scope, clock, undefined)
+      const child = Scope.forkUnsafe(scope, "sequential")
+      return acquireIn(client, planned.success, child, clock, undefined).pipe(
+        Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(child, exit) : Effect.void)
       )
     }))
+
+/**
+ * Acquires per `plan` over a connection that lives in `scope` (closed by the
+ * caller if this fails: closing the socket drops a waiter or a grant on the
+ * server). The lease is ended by a finalizer of `scope`, or by `holder`.
+ */
+const acquireIn = (
+  client: DflockdClient["Service"],
+  plan: Plan,
+  scope: Scope.Scope,
+  clock: Clock.Clock,
+  holder: Holder | undefined
+): Effect.Effect<HeldLease, AcquireError> => {
+  const { kind, key } = plan.target
+  const started = Watchdog.monotonicMillis(clock)
+  const command = Codec.acquire(plan.target, plan.wait.seconds, plan.leaseSeconds)
+  const claimed = (connection: Connection) => {
+    const sentAt = Watchdog.monotonicMillis(clock)
+    return Effect.flatMap(
+      sendWait(connection, command, plan.wait, client.options.requestTimeout),
+      (reply): Effect.Effect<HeldLease, AcquireError> => {
+        if (reply._tag === "TimedOut") {
+          // the server keeps nothing for a timed-out acquire: the connection is clean (one
+          // the client gave up on is still mid-exchange, so it is closed, not reused)
+          return connection.unclaim.pipe(
+            Effect.andThen(Metric.update(Metrics.timeouts(kind), 1)),
+            Effect.andThen(Effect.fail(new AcquireTimeoutError({ key })))
+          )
+        }
+        return Effect.andThen(
+          Metrics.recordGrant(kind, Watchdog.monotonicMillis(clock) - started),
+          hold(client, { connection, scope, plan, clock, holder }, reply, sentAt)
+        )
+      }
+    )
+  }
+  return Effect.flatMap(client.route(key), (server) =>
+    Effect.flatMap(client.connect(server, scope), (connection) => {
+      // claimed before the command goes out: a waiter or a grant may exist from then on
+      const internal = Connections.internalOf(connection)
+      if (internal === undefined) return Effect.andThen(connection.claim, claimed(connection))
+      Connections.claimNow(internal)
+      return claimed(connection)
+    }))
+}
 
 /** Acquire only if free right now (`timeout 0`); `None` when held by someone else. */
 export const tryAcquire = <K extends Codec.Kind>(
@@ -757,11 +813,18 @@ export const tryAcquire = <K extends Codec.Kind>(
  * would cost an `Error` per lock, and the call site is the caller's.
  */
 export const traced = (name: string, key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withFiber((fiber) =>
-    fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
-      ? self
-      : Effect.withSpan(self, name, { attributes: { "dflockd.key": key }, captureStackTrace: false })
-  )
+  Effect.withFiber((fiber) => tracedNow(fiber, self, name, key))
+
+/** {@link traced}, from inside a fiber already at hand. */
+const tracedNow = <A, E, R>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  self: Effect.Effect<A, E, R>,
+  name: string,
+  key: string
+): Effect.Effect<A, E, R> =>
+  fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+    ? self
+    : Effect.withSpan(self, name, { attributes: { "dflockd.key": key }, captureStackTrace: false })
 
 /**
  * Runs `region` while holding a lease. If the lease is lost, the region is
@@ -771,15 +834,33 @@ export const traced = (name: string, key: string) => <A, E, R>(self: Effect.Effe
 export const withLease = <A, E, R>(
   region: Effect.Effect<A, E, R>,
   spec: Spec,
-  options: AcquireOptions = {}
+  options: AcquireOptions = {},
+  spanName?: string
 ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
-  // The region gets the lease's scope: what it acquires in it is released with the lease.
-  Effect.scoped(
-    Effect.flatMap(
-      Effect.flatMap(Effect.scope, (scope) => acquireHeld(spec, options, scope, "own")),
-      (held) => guarded(held.live, region)
+  Effect.withFiber((fiber) => {
+    const client = Context.getUnsafe(fiber.context, DflockdClient)
+    const planned = plan(spec, options, client.options)
+    if (Result.isFailure(planned)) return Effect.fail(planned.failure)
+    // The connection lives in a scope of this lease's own, closed after the lease ends:
+    // the lease's release goes out first, then the connection goes back to the pool.
+    const connectionScope = Scope.makeUnsafe()
+    const holder: Holder = { live: undefined }
+    const run = Effect.onExit(
+      // the region gets a scope of its own: what it acquires in it is released before the lease
+      Effect.scoped(
+        Effect.flatMap(
+          acquireIn(client, planned.success, connectionScope, fiber.getRef(Clock.Clock), holder),
+          (held) => guarded(held.live, region)
+        )
+      ),
+      () => {
+        const live = holder.live
+        const close = Scope.close(connectionScope, Exit.void)
+        return live === undefined ? close : Effect.andThen(end(live, false), close)
+      }
     )
-  )
+    return spanName === undefined ? run : tracedNow(fiber, run, spanName, spec.key)
+  })
 
 /**
  * Runs `region` in a fiber of its own, which the lease's loss interrupts: then

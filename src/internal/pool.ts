@@ -22,6 +22,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Connection, ExchangeError } from "./connection.ts"
+import * as Connections from "./connection.ts"
 
 export interface PoolOptions {
   /** Idle connections kept per server. 0 disables reuse (one connection per lock). */
@@ -30,10 +31,14 @@ export interface PoolOptions {
   readonly idleTimeToLive: Duration.Duration
 }
 
+/** A pooled connection, as plain data: made once per connection, reused across owners. */
 interface Entry {
   readonly connection: Connection
   readonly scope: Scope.Closeable
-  readonly idleSince: number
+  /** When it was last given back (on the client's clock). */
+  idleSince: number
+  /** Its owner's finalizer: gives it back (or closes it). Made once per connection. */
+  giveBack: Effect.Effect<void>
 }
 
 const none = Effect.succeed(undefined)
@@ -74,33 +79,50 @@ export const make = Effect.fnUntraced(function*(
     const connection = yield* Scope.provide(dial, scope).pipe(
       Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
     )
-    return { connection, scope, idleSince: 0 }
+    const entry: Entry = { connection, scope, idleSince: 0, giveBack: Effect.void }
+    entry.giveBack = giveBack(entry)
+    return entry
   })
 
-  // `reusable` is an effect, not a flag read: a connection's owner may decide it
-  // in its own context (the Promise API's `close()` makes it false).
-  const giveBack = (entry: Entry) =>
-    Effect.flatMap(entry.connection.reusable, (reusable) => {
-      if (!reusable || Ref.getUnsafe(closed)) return close(entry)
-      return Effect.clockWith((clock) => {
-        idle.push({ ...entry, idleSince: clock.currentTimeMillisUnsafe() })
-        const excess = idle.length - options.maxIdle
-        return excess <= 0 ? Effect.void : Effect.forEach(idle.splice(0, excess), close, { discard: true })
-      })
+  /** Back on the idle stack (on the client's clock), the oldest beyond `maxIdle` closed. */
+  const keep = (entry: Entry, clock: Clock.Clock): Effect.Effect<void> => {
+    entry.idleSince = clock.currentTimeMillisUnsafe()
+    idle.push(entry)
+    const excess = idle.length - options.maxIdle
+    return excess <= 0 ? Effect.void : Effect.forEach(idle.splice(0, excess), close, { discard: true })
+  }
+
+  // `reusable` is an effect, not a flag read, for a connection wrapped by its owner: the
+  // owner may decide it in its own context (the Promise API's `close()` makes it false).
+  // A connection of this library's own is read in one step.
+  const giveBack = (entry: Entry): Effect.Effect<void> =>
+    Effect.withFiber((fiber) => {
+      const internal = Connections.internalOf(entry.connection)
+      if (internal !== undefined) {
+        if (!Connections.reusableNow(internal) || Ref.getUnsafe(closed)) return close(entry)
+        return keep(entry, fiber.getRef(Clock.Clock))
+      }
+      return Effect.flatMap(entry.connection.reusable, (reusable) =>
+        !reusable || Ref.getUnsafe(closed) ? close(entry) : keep(entry, fiber.getRef(Clock.Clock)))
     })
 
   // Taking an entry and registering its return are one uninterruptible step, so an
   // interruption cannot orphan a connection between them; only the dial is
   // interruptible (it closes its own socket when interrupted).
-  const get = (scope: Scope.Scope) => {
-    const register = (entry: Entry) => Effect.as(Scope.addFinalizer(scope, giveBack(entry)), entry.connection)
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(
+  const get = (scope: Scope.Scope) =>
+    Effect.uninterruptibleMask((restore) => {
+      // the common case, a healthy idle connection, in one step
+      const top = idle.at(-1)
+      if (top !== undefined && top.connection.healthy()) {
+        idle.pop()
+        return Effect.as(Scope.addFinalizer(scope, top.giveBack), top.connection)
+      }
+      const register = (entry: Entry) => Effect.as(Scope.addFinalizer(scope, entry.giveBack), entry.connection)
+      return Effect.flatMap(
         takeAlive,
         (entry) => entry !== undefined ? register(entry) : Effect.flatMap(restore(open), register)
       )
-    )
-  }
+    })
 
   const sweep = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis

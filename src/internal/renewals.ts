@@ -32,6 +32,8 @@ export interface Pending {
 export interface Renewals {
   /** Queues `pending` (before any I/O of its own: a synchronous step). */
   readonly add: (pending: Pending) => Effect.Effect<void>
+  /** {@link add}, as one synchronous step of the caller's. */
+  readonly addNow: (pending: Pending) => void
   /** Takes `pending` out of the queue if it is still there (its lease ended first). */
   readonly remove: (pending: Pending) => void
 }
@@ -55,18 +57,20 @@ export const make: Effect.Effect<Renewals, never, Scope.Scope> = Effect.gen(func
 
   const wakeUp = () => Deferred.doneUnsafe(Ref.getUnsafe(wake).signal, Effect.void)
 
-  const add = (pending: Pending): Effect.Effect<void> =>
-    Effect.sync(() => {
-      const at = insertionPoint(queue, pending.at)
-      queue.splice(at, 0, pending)
-      if (pending.at < Ref.getUnsafe(wake).until) wakeUp()
-    })
+  const addNow = (pending: Pending): void => {
+    const at = insertionPoint(queue, pending.at)
+    if (at === queue.length) queue.push(pending)
+    else queue.splice(at, 0, pending)
+    if (pending.at < Ref.getUnsafe(wake).until) wakeUp()
+  }
+  const add = (pending: Pending): Effect.Effect<void> => Effect.sync(() => addNow(pending))
 
   // The last lease gone: the fiber stops sleeping (no timer is left while nothing is held).
   const remove = (pending: Pending): void => {
     const at = queue.lastIndexOf(pending)
     if (at === -1) return
-    queue.splice(at, 1)
+    if (at === queue.length - 1) queue.pop()
+    else queue.splice(at, 1)
     if (queue.length === 0 && Ref.getUnsafe(wake).until !== Number.POSITIVE_INFINITY) wakeUp()
   }
 
@@ -90,7 +94,7 @@ export const make: Effect.Effect<Renewals, never, Scope.Scope> = Effect.gen(func
     }
   })
   yield* Effect.forkScoped(loop)
-  return { add, remove }
+  return { add, addNow, remove }
 })
 
 /** The renewals of each client service (registered by `DflockdClient.makeWith`). */

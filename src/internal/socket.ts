@@ -362,23 +362,35 @@ export const connect = (
       const socket = yield* open
       yield* awaitConnected
 
+      // The exchange in flight is `waiter`: told its reply, its deadline, or the break.
+      const request = (
+        frame: string,
+        timeoutMillis: number,
+        maxReplyBytes: number | undefined,
+        onReply: (outcome: Result.Result<string, Broken>) => void
+      ) => {
+        if (broken !== undefined) return onReply(Result.fail(broken))
+        replyBound = Math.min(maxReplyBytes ?? options.maxReplyBytes, options.maxReplyBytes)
+        const delay = Math.min(Math.max(1, Math.ceil(timeoutMillis)), MAX_TIMER_MILLIS)
+        waiter = onReply
+        waiterDelay = delay
+        waiterTimeoutMillis = timeoutMillis
+        armDeadline(delay)
+        socket.write(frame)
+      }
+      // interrupted: the exchange is abandoned (the state machine never reuses the connection)
+      const abandon = () => {
+        waiter = undefined
+        waiterDelay = 0
+      }
+
       const exchange = (frame: string, timeoutMillis: number, maxReplyBytes?: number) =>
         Effect.callback<string, Broken>((resume) => {
-          if (broken !== undefined) return resume(Effect.fail(broken))
-          replyBound = Math.min(maxReplyBytes ?? options.maxReplyBytes, options.maxReplyBytes)
           const settle = (outcome: Result.Result<string, Broken>) =>
             resume(Result.isSuccess(outcome) ? Effect.succeed(outcome.success) : Effect.fail(outcome.failure))
-          const delay = Math.min(Math.max(1, Math.ceil(timeoutMillis)), MAX_TIMER_MILLIS)
-          waiter = settle
-          waiterDelay = delay
-          waiterTimeoutMillis = timeoutMillis
-          armDeadline(delay)
-          socket.write(frame)
-          // interrupted: the exchange is abandoned (the state machine never reuses the connection)
+          request(frame, timeoutMillis, maxReplyBytes, settle)
           return Effect.sync(() => {
-            if (waiter !== settle) return
-            waiter = undefined
-            waiterDelay = 0
+            if (waiter === settle) abandon()
           })
         })
 
@@ -408,6 +420,8 @@ export const connect = (
       const transport: Transport = {
         server,
         exchange,
+        request,
+        abandon,
         post,
         probe: () => broken,
         hangup,
