@@ -438,8 +438,14 @@ const servers = ["--servers", shared.address]
 const connected = (pid: number | undefined, every: Duration.Input = "50 millis") => {
   const fds = `/proc/${pid}/fd`
   if (pid === undefined || !existsSync(fds)) return Effect.sleep("3 seconds")
-  const hasSocket = Effect.sync(() =>
-    readdirSync(fds).some((fd) => {
+  const hasSocket = Effect.sync(() => {
+    let entries: ReadonlyArray<string>
+    try {
+      entries = readdirSync(fds)
+    } catch {
+      return true // the process has exited already: nothing left to wait for
+    }
+    return entries.some((fd) => {
       if (Number(fd) <= 2) return false // stdio: libuv's pipes are socketpairs
       try {
         return readlinkSync(`${fds}/${fd}`).startsWith("socket:")
@@ -447,7 +453,7 @@ const connected = (pid: number | undefined, every: Duration.Input = "50 millis")
         return false
       }
     })
-  )
+  })
   return hasSocket.pipe(
     Effect.flatMap((yes) => yes ? Effect.void : Effect.fail("not yet" as const)),
     Effect.retry(Schedule.spaced(every)),

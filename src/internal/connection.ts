@@ -71,11 +71,13 @@ export interface Internal {
   readonly brokenSignal: Deferred.Deferred<never, ConnectionError | ProtocolError>
   /** Abandons the exchange in flight (see `abandoning`). */
   abandoning: Effect.Effect<void> | undefined
-  /** Runs an effect in the context the connection was made in (a hang-up, heard outside any fiber). */
-  readonly run: (effect: Effect.Effect<void>) => void
+  /** The context the connection was made in: a hang-up, heard outside any fiber, runs in it. */
+  readonly context: Context.Context<never>
+  /** Whether its hang-ups are still heard (until the scope it was made in closes). */
+  listening: boolean
 }
 
-const InternalKey = "~effect-dflockd/internal/Connection"
+const InternalKey: unique symbol = Symbol.for("effect-dflockd/internal/Connection")
 
 /** The connection's plain state, when `connection` is one this module made (not a wrapper of one). */
 export const internalOf = (connection: Connection): Internal | undefined => {
@@ -143,8 +145,8 @@ const refusal = (internal: Internal): ConnectionError | ProtocolError | undefine
 /** The effect that abandons the exchange in flight (one per connection, made on first use). */
 const abandoning = (internal: Internal): Effect.Effect<void> => {
   if (internal.abandoning === undefined) {
-    const abandon = internal.transport.abandon
-    internal.abandoning = abandon === undefined ? Effect.void : Effect.sync(abandon)
+    const transport = internal.transport
+    internal.abandoning = transport.abandon === undefined ? Effect.void : Effect.sync(() => transport.abandon!())
   }
   return internal.abandoning
 }
@@ -167,13 +169,12 @@ const send = <A>(
       )
     })
   }
-  const { request } = transport
   // one callback, no effect of the transport's own: the hot path of every lock
   return Effect.callback<A, ExchangeError>((resume) => {
     const refused = refusal(internal)
     if (refused !== undefined) return resume(Effect.fail(refused))
     internal.phase = inFlight(command.name)
-    request(command.frame, timeoutMillis, command.maxReplyBytes, (outcome) => {
+    transport.request!(command.frame, timeoutMillis, command.maxReplyBytes, (outcome) => {
       resume(outcomeOf(internal, command, outcome))
     })
     // interrupted: the exchange is abandoned (the connection stays in flight: never reused)
@@ -216,14 +217,14 @@ export const postNow = <A>(
   timeoutMillis: number,
   onFailure: (error: ExchangeError) => void
 ): boolean => {
-  const { post } = internal.transport
+  const transport = internal.transport
   const phase = internal.phase
   if (phase._tag === "Broken") {
     onFailure(phase.error)
     return true
   }
-  if (post === undefined || phase._tag === "InFlight") return false
-  post(command.frame, timeoutMillis, readOwed(internal, command, onFailure))
+  if (transport.post === undefined || phase._tag === "InFlight") return false
+  transport.post(command.frame, timeoutMillis, readOwed(internal, command, onFailure))
   return true
 }
 
@@ -274,7 +275,6 @@ export const fromTransport = Effect.fnUntraced(function*(
   transport: Transport,
   options: Pick<ConnectionOptions, "auth" | "connectTimeout">
 ) {
-  const run = Effect.runForkWith(yield* Effect.context<never>())
   const internal: Internal = {
     transport,
     server: transport.server,
@@ -284,7 +284,8 @@ export const fromTransport = Effect.fnUntraced(function*(
     owner: undefined,
     brokenSignal: Deferred.makeUnsafe<never, ConnectionError | ProtocolError>(),
     abandoning: undefined,
-    run: (effect) => void run(effect)
+    context: yield* Effect.context<never>(),
+    listening: true
   }
   yield* listenForHangup(internal)
   const connection = makeConnection(internal)
@@ -309,13 +310,12 @@ const listenForHangup = (internal: Internal): Effect.Effect<void, never, Scope.S
       ))
     }
     // Told synchronously by the transport: a fiber only when it breaks, none while it lives.
-    let listening = true
     transport.onHangup((error) => {
-      if (listening) internal.run(hungUp(internal, error))
+      if (internal.listening) Effect.runForkWith(internal.context)(hungUp(internal, error))
     })
     return Effect.addFinalizer(() =>
       Effect.sync(() => {
-        listening = false
+        internal.listening = false
       })
     )
   })
@@ -339,32 +339,62 @@ const authenticate = (
     Effect.asVoid
   )
 
-/** The connection's effects, each a step of the functions above. */
-const makeConnection = (internal: Internal): Connection =>
-  ({
-    [InternalKey]: internal,
-    server: internal.server,
-    send: (command, timeoutMillis) => send(internal, command, timeoutMillis),
-    post: (command, timeoutMillis, onFailure) =>
-      Effect.suspend(() =>
-        postNow(internal, command, timeoutMillis, onFailure)
-          ? Effect.void
-          // no pipelining over this transport (or a busy connection, which `send` refuses): wait for it
-          : Effect.catch(Effect.asVoid(send(internal, command, timeoutMillis)), (error) =>
-            Effect.sync(() => onFailure(error)))
-      ),
-    onBreak: (listener) =>
-      Effect.suspend(() => ownNow(internal, listener) ?? Effect.void),
-    reusable: Effect.sync(() => reusableNow(internal)),
-    healthy: () => healthy(internal),
-    claim: Effect.sync(() => claimNow(internal)),
-    unclaim: Effect.sync(() => unclaimNow(internal)),
-    alive: Effect.sync(() => {
+/**
+ * A connection: its fixed fields and its state's record; every member is one
+ * of the functions above. One hidden class, no closure per connection.
+ */
+class ConnectionImpl implements Connection {
+  readonly [InternalKey]: Internal
+  readonly server: string
+  constructor(internal: Internal) {
+    this[InternalKey] = internal
+    this.server = internal.server
+  }
+  send<A>(command: Codec.Command<A>, timeoutMillis: number): Effect.Effect<A, ExchangeError> {
+    return send(this[InternalKey], command, timeoutMillis)
+  }
+  post<A>(command: Codec.Command<A>, timeoutMillis: number, onFailure: (error: ExchangeError) => void) {
+    const internal = this[InternalKey]
+    return Effect.suspend(() =>
+      postNow(internal, command, timeoutMillis, onFailure)
+        ? Effect.void
+        // no pipelining over this transport (or a busy connection, which `send` refuses): wait for it
+        : Effect.catch(Effect.asVoid(send(internal, command, timeoutMillis)), (error) =>
+          Effect.sync(() => onFailure(error)))
+    )
+  }
+  onBreak(listener: OnBreak | undefined): Effect.Effect<void> {
+    const internal = this[InternalKey]
+    return Effect.suspend(() => ownNow(internal, listener) ?? Effect.void)
+  }
+  get reusable(): Effect.Effect<boolean> {
+    const internal = this[InternalKey]
+    return Effect.sync(() => reusableNow(internal))
+  }
+  healthy(): boolean {
+    return healthy(this[InternalKey])
+  }
+  get claim(): Effect.Effect<void> {
+    const internal = this[InternalKey]
+    return Effect.sync(() => claimNow(internal))
+  }
+  get unclaim(): Effect.Effect<void> {
+    const internal = this[InternalKey]
+    return Effect.sync(() => unclaimNow(internal))
+  }
+  get alive(): Effect.Effect<boolean> {
+    const internal = this[InternalKey]
+    return Effect.sync(() => {
       if (internal.phase._tag !== "Idle") return false
       const dead = internal.transport.probe()
       if (dead === undefined) return true
       markBroken(internal, dead)
       return false
-    }),
-    broken: Deferred.await(internal.brokenSignal)
-  }) as Connection
+    })
+  }
+  get broken(): Effect.Effect<never, ConnectionError | ProtocolError> {
+    return Deferred.await(this[InternalKey].brokenSignal)
+  }
+}
+
+const makeConnection = (internal: Internal): Connection => new ConnectionImpl(internal)

@@ -57,6 +57,9 @@ export interface Spec<K extends Codec.Kind = Codec.Kind> {
   readonly limit?: number | undefined
 }
 
+/** The options of a call that gives none: one object, so its decoding is cached once. */
+const noOptions: AcquireOptions = {}
+
 const DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 10
 export const DEFAULT_ACQUIRE_TIMEOUT: Duration.Input = Duration.seconds(DEFAULT_ACQUIRE_TIMEOUT_SECONDS)
 const defaultWait: Codec.Wait = { seconds: DEFAULT_ACQUIRE_TIMEOUT_SECONDS, clientMillis: undefined }
@@ -721,7 +724,7 @@ export const ofKind = <K extends Codec.Kind>(_spec: Spec<K>, lease: Lease): Leas
 /** Acquire, waiting in the FIFO queue up to `acquireTimeout`. */
 export const acquire = <K extends Codec.Kind>(
   spec: Spec<K>,
-  options: AcquireOptions = {}
+  options: AcquireOptions = noOptions
 ): Effect.Effect<Lease<K>, AcquireError, Scope.Scope | DflockdClient> =>
   Effect.flatMap(
     Effect.scope,
@@ -834,7 +837,7 @@ const tracedNow = <A, E, R>(
 export const withLease = <A, E, R>(
   region: Effect.Effect<A, E, R>,
   spec: Spec,
-  options: AcquireOptions = {},
+  options: AcquireOptions = noOptions,
   spanName?: string
 ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
   Effect.withFiber((fiber) => {
@@ -960,7 +963,7 @@ export const globalOrder = (
  */
 export const acquireAll = (
   keys: ReadonlyArray<string>,
-  options: AcquireOptions = {}
+  options: AcquireOptions = noOptions
 ): Effect.Effect<ReadonlyArray<Lease<"lock">>, AcquireError, Scope.Scope | DflockdClient> =>
   Effect.gen(function*() {
     const ordered = yield* Effect.fromResult(globalOrder(keys))
@@ -993,7 +996,7 @@ export const acquireAll = (
 export const withLeases = <A, E, R>(
   region: Effect.Effect<A, E, R>,
   keys: ReadonlyArray<string>,
-  options: AcquireOptions = {}
+  options: AcquireOptions = noOptions
 ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
   Effect.scoped(
     Effect.flatMap(

@@ -66,7 +66,21 @@ const isRelease = (name: string) => name === "r" || name === "sr"
 
 /** A connection with 1.x behaviour: opaque tokens, and no release while abandoning. */
 const compatible = (connection: Connection.Connection): Connection.Connection => ({
-  ...connection,
+  server: connection.server,
+  onBreak: (listener) => connection.onBreak(listener),
+  healthy: () => connection.healthy(),
+  get claim() {
+    return connection.claim
+  },
+  get unclaim() {
+    return connection.unclaim
+  },
+  get alive() {
+    return connection.alive
+  },
+  get broken() {
+    return connection.broken
+  },
   send: <A>(command: Codec.Command<A>, timeoutMillis: number) => {
     if (!isRelease(command.name)) return connection.send(Codec.withOpaqueTokens(command), timeoutMillis)
     return Effect.withFiber((fiber): Effect.Effect<A, Connection.ExchangeError> => {
