@@ -3,7 +3,7 @@
  * cluster-wide.
  *
  * Needs dflockd 1.2 or newer. The server pinned for this project's tests is
- * dflockd 0.5.0 (see README, "Test server"), which has no semaphores: there the
+ * dflockd 0.5.0 (see docs/development.md, "Test server"), which has no semaphores: there the
  * program prints the typed error the server's refusal becomes.
  */
 import { NodeRuntime } from "@effect/platform-node"

@@ -19,7 +19,9 @@
  * With `--require-category`, each export also needs a `@category` tag.
  *
  * The ```ts / ```typescript snippets of README.md and docs/*.md are compiled the same way, each
- * block as a whole module (a snippet must import what it uses).
+ * block as a whole module (a snippet must import what it uses). Their relative links must name a
+ * file or folder of the repository, and a link's `#anchor` a heading of the Markdown file it names
+ * (scripts/pack-check.ts checks the packed copies the same way, inside the package).
  * Examples in ```ts / ```typescript / unlabelled fences are compiled against the package itself
  * (`import { Lock } from "effect-dflockd"` resolves to src/ through the "effect-dflockd-source" export condition).
  * Every problem is printed; the exit code is 1 if there is any.
@@ -28,6 +30,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import ts from "typescript"
+import { headingAnchors, relativeLinks } from "./markdown.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const src = Path.join(root, "src")
@@ -389,6 +392,22 @@ const guides = [
     : [])
 ].filter((file) => existsSync(file))
 
+// The guides' links: each relative link names a file or folder of the repository; an anchor, a heading of the
+// Markdown file it names (or of its own file).
+const linkProblems: Array<string> = []
+const guideTexts = new Map(guides.map((guide) => [guide, readFileSync(guide, "utf8")]))
+for (const [guide, text] of guideTexts) {
+  for (const { anchor, path, target } of relativeLinks(text)) {
+    const resolved = path === "" ? guide : Path.resolve(Path.dirname(guide), path)
+    if (relative(resolved).startsWith("..") || !existsSync(resolved)) {
+      linkProblems.push(`${relative(guide)}: link to nothing in the repository: ${target}`)
+    } else if (anchor !== undefined && resolved.endsWith(".md")) {
+      const headings = headingAnchors(guideTexts.get(resolved) ?? readFileSync(resolved, "utf8"))
+      if (!headings.has(anchor)) linkProblems.push(`${relative(guide)}: link to a missing heading: ${target}`)
+    }
+  }
+}
+
 /** The ```ts / ```typescript blocks of a Markdown text, with the line of each block's first code line. */
 const markdownSnippets = (text: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {
   const snippets: Array<{ line: number; code: string }> = []
@@ -493,9 +512,14 @@ if (compileProblems.length > 0) {
   console.log(`Examples that do not compile (${compileProblems.length}):`)
   for (const problem of compileProblems) console.log(`  ${problem}`)
 }
+if (linkProblems.length > 0) {
+  console.log(`Broken links in the guides (${linkProblems.length}):`)
+  for (const problem of linkProblems) console.log(`  ${problem}`)
+}
 const compiled = compileExamples ? `, ${exampleCount} example(s) compiled` : ", examples not compiled"
 console.log(
   `docs:check: ${sites.length} export(s) and member(s) in ${publicModules.length} module(s) (${modules})${compiled}; ` +
-    `${problems.length} missing, ${compileProblems.length} compile error(s)`
+    `${problems.length} missing, ${compileProblems.length} compile error(s); ` +
+    `${guides.length} guide(s) (${guides.map(relative).join(", ")}), ${linkProblems.length} broken link(s)`
 )
-process.exit(problems.length + compileProblems.length > 0 ? 1 : 0)
+process.exit(problems.length + compileProblems.length + linkProblems.length > 0 ? 1 : 0)

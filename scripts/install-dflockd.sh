@@ -10,7 +10,7 @@
 # The pinned server is the dflockd package from PyPI (version in scripts/dflockd-version).
 # The Go module github.com/mtingers/dflockd is refused by the Go module proxy this project's
 # machines reach (every version, @main included), so the Go build cannot be installed here;
-# see README "Test server". The Python server speaks the same wire protocol (l r n e w).
+# see docs/development.md "Test server". The Python server speaks the same wire protocol (l r n e w).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 version=$(tr -d '[:space:]' < "$root/scripts/dflockd-version")

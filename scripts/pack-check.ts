@@ -5,11 +5,11 @@
  *
  * Packs the package for real, into a temporary directory, the way a release would (lifecycle
  * scripts included: packing must run nothing heavy), and fails unless
- * - every packed file is under dist/ or examples/ (README links to the examples) or is README.md,
- *   LICENSE, CHANGELOG.md or package.json;
- * - every relative link of the packed Markdown files (README.md, CHANGELOG.md, …) resolves inside
- *   the package, and every `#anchor` to a heading of its file: the npm page shows README.md with
- *   nothing else of this repository;
+ * - every packed file is under dist/ or examples/, is a guide docs/*.md (README links to the
+ *   examples and the guides), or is README.md, LICENSE, CHANGELOG.md or package.json;
+ * - every relative link of the packed Markdown files (README.md, docs/*.md, CHANGELOG.md, …)
+ *   resolves inside the package, and every `#anchor` to a heading of the Markdown file it names (or
+ *   of its own file): the npm page shows README.md with nothing else of this repository;
  * - the package holds those four files, every file that package.json's "exports" points to (each
  *   public module's .js and .d.ts under `import`, .cjs and .d.cts under `require`; the
  *   "effect-dflockd-source" condition is for this repository's own tools and is not published) and
@@ -27,9 +27,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { headingAnchors, relativeLinks } from "./markdown.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const topLevel = new Set(["README.md", "LICENSE", "CHANGELOG.md", "package.json"])
+/** The guides: docs/*.md, not what lies below docs/ (`npm run docs` writes its API reference to docs/api/). */
+const isGuide = (file: string): boolean => /^docs\/[^/]+\.md$/.test(file)
 
 interface PackResult {
   readonly name: string
@@ -52,7 +55,7 @@ const packed = new Set(files)
 const problems: Array<string> = []
 
 for (const file of files) {
-  if (!file.startsWith("dist/") && !file.startsWith("examples/") && !topLevel.has(file)) {
+  if (!file.startsWith("dist/") && !file.startsWith("examples/") && !isGuide(file) && !topLevel.has(file)) {
     problems.push(`not allowed in the package: ${file}`)
   }
   if (file.endsWith(".map")) problems.push(`source map in the package (its sources are not shipped): ${file}`)
@@ -67,23 +70,22 @@ for (const file of topLevel) {
   if (!packed.has(file)) problems.push(`missing from the package: ${file}`)
 }
 
-// every relative link of a packed Markdown file resolves in the package; every anchor to a heading of its file
-/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
-const anchorOf = (heading: string): string =>
-  heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-")
-for (const file of files.filter((f) => f.endsWith(".md"))) {
-  const text = readFileSync(Path.join(root, file), "utf8").replace(/```[\s\S]*?```/g, "")
-  const anchors = new Set([...text.matchAll(/^#+\s+(.+)$/gm)].map((m) => anchorOf(m[1]!)))
-  for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-    if (target === undefined || /^[a-z][a-z0-9+.-]*:/i.test(target)) continue // https:, mailto:
-    const [path = "", anchor] = target.split("#")
-    if (path === "") {
-      if (anchor !== undefined && !anchors.has(anchor)) problems.push(`${file}: link to a missing heading: ${target}`)
-      continue
-    }
-    const resolved = Path.posix.normalize(Path.posix.join(Path.posix.dirname(file), path)).replace(/\/$/, "")
+// every relative link of a packed Markdown file resolves in the package; every anchor to a heading of the
+// Markdown file it names
+const markdown = files.filter((f) => f.endsWith(".md"))
+const texts = new Map(markdown.map((file) => [file, readFileSync(Path.join(root, file), "utf8")]))
+const anchors = new Map(markdown.map((file) => [file, headingAnchors(texts.get(file) ?? "")]))
+for (const file of markdown) {
+  for (const { anchor, path, target } of relativeLinks(texts.get(file) ?? "")) {
+    const resolved = path === ""
+      ? file
+      : Path.posix.normalize(Path.posix.join(Path.posix.dirname(file), path)).replace(/\/$/, "")
     const inPackage = packed.has(resolved) || files.some((f) => f.startsWith(`${resolved}/`))
+    const headings = anchors.get(resolved)
     if (!inPackage) problems.push(`${file}: link to something not in the package: ${target}`)
+    else if (anchor !== undefined && headings !== undefined && !headings.has(anchor)) {
+      problems.push(`${file}: link to a missing heading: ${target}`)
+    }
   }
 }
 
@@ -156,7 +158,9 @@ if (problems.length > 0) {
   process.exit(1)
 }
 console.log(
-  `pack:check: ${name} — ${files.length} files (${(size / 1024).toFixed(1)} kB), all under dist/, examples/ or ${
+  `pack:check: ${name} — ${files.length} files (${
+    (size / 1024).toFixed(1)
+  } kB), all under dist/, examples/, docs/*.md or ${
     [...topLevel].join(", ")
   }; every Markdown link resolves in the package; ${targets.size} "exports"/"main"/"module"/"types"/"bin" targets present; every .d.ts with its .d.cts; no source map; no ${
     installScripts.join("/")

@@ -4,7 +4,7 @@
  * functions, `LockError` and its subclasses), option for option, on the
  * Effect core, plus one option of this client's (`serverReadTimeoutMs`). Changing `from "dflockd-client"` to
  * `from "effect-dflockd/promise"` keeps code, tests and mock servers working;
- * README, "Migrating from dflockd-client", lists what differs and why.
+ * docs/promise.md, "Migrating from dflockd-client", lists what differs and why.
  *
  * Instances are cheap: every instance with the same connection configuration
  * (server, TLS, auth, timeouts, server read timeout, renew ratio) shares one `ManagedRuntime` and

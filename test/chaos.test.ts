@@ -28,7 +28,7 @@ import { freshKey as fresh } from "./support/keys.ts"
 
 /**
  * The most a region may outlast the event (or the other client's grant). The
- * client's reaction, measured, is 1–11 ms; the promise in README is 50 ms; the
+ * client's reaction, measured, is 1–11 ms; the promise in docs/guarantees.md is 50 ms; the
  * assertion allows 100 ms so that scheduling delays on a loaded 2-core CI
  * machine (one run saw 56 ms at a load average of 6) cannot fail it. Every run
  * prints what it measured ("chaos measure").
@@ -281,7 +281,7 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
     () =>
       Effect.gen(function*() {
         // No client can stop a region whose process does not run: this measures how far a
-        // region gets once the process runs again, which is why README says fences remain
+        // region gets once the process runs again, which is why docs/guarantees.md says fences remain
         // the only full protection. The region records each step it takes.
         const own = yield* scopedServer({ "lease-sweep-interval": 1 })
         const key = freshKey("blocked-holding")
@@ -341,7 +341,7 @@ describe(`chaos on ${server.label}: nobody else holds the lock while our region 
  * deadline and the heartbeat's bound can end the region in time.
  */
 describe(`chaos on ${server.label}: partitions and half-open links under the server's read timeout`, () => {
-  /** The overlap a partition may leave (README: 50 ms); a negative one, ours ended first, is expected. */
+  /** The overlap a partition may leave (docs/guarantees.md: 50 ms); a negative one, ours ended first, is expected. */
   const PARTITION_OVERLAP_MS = 50
   /** The server's `--read-timeout` and the client's `serverReadTimeout` (heartbeat: a third, 1 s). */
   const READ_TIMEOUT_SECONDS = 3
