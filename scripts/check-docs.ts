@@ -287,7 +287,7 @@ const addSymbol = (symbol: ts.Symbol, prefix: string, via: Doc | undefined): voi
   const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol
   for (const declaration of target.declarations ?? []) {
     if (ts.isSourceFile(declaration)) {
-      // `export * as X from "./internal/x.ts"`: the module itself
+      // `export * as X from "./internal/room/x.ts"`: the module itself
       if (!isPublic(declaration.fileName)) addModuleExports(target, `${prefix}${symbol.name}.`)
       continue
     }

@@ -15,8 +15,8 @@ import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import type { DflockdClient } from "./DflockdClient.ts"
 import type { InvalidArgumentError, LockLostError } from "./Errors.ts"
-import * as Lease from "./internal/lease.ts"
-import * as TwoPhase from "./internal/ticket.ts"
+import * as Lease from "./internal/lease/lease.ts"
+import * as TwoPhase from "./internal/lease/twoPhase.ts"
 import * as LeaseTypes from "./Lease.ts"
 
 /**

@@ -6,7 +6,7 @@
  */
 import * as Result from "effect/Result"
 import { InvalidArgumentError } from "./Errors.ts"
-import { show } from "./internal/show.ts"
+import { show } from "./internal/util/show.ts"
 
 /**
  * Chooses the index of the server that owns a key, given the number of servers.

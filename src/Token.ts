@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import * as Option from "effect/Option"
-import { isHexToken } from "./internal/codec.ts"
+import { isHexToken } from "./internal/protocol/codec.ts"
 
 /**
  * The fence of a token: its first 16 hex digits as an unsigned 64-bit bigint.

@@ -22,7 +22,7 @@ import * as Path from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { main } from "./internal/cliCommand.ts"
+import { main } from "./internal/cli/command.ts"
 
 /** The package version, from the package.json next to this script's directory (src/ or dist/). */
 const version = (): string => {

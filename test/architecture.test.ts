@@ -1,7 +1,9 @@
 /**
- * CONTRIBUTING.md's "Architecture" table against the imports of src/: every
- * module is listed, imports only what its row allows, and imports form no
- * cycle.
+ * CONTRIBUTING.md's "Architecture" tables against the imports of src/: every
+ * module is listed, imports only what its row allows and uses every allowance
+ * of its row, every internal module lives in a folder of src/internal/, a
+ * module of such a folder imports public modules only with `import type`
+ * (but for the named, shrinking list below), and imports form no cycle.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Fs from "node:fs"
@@ -9,6 +11,46 @@ import * as Path from "node:path"
 
 const root = Path.resolve(import.meta.dirname, "..")
 const src = Path.join(root, "src")
+
+/**
+ * Internal modules that still import values (not only types) from public
+ * modules, and why. The rule is `import type` only: the folders of
+ * src/internal/ sit below the public modules. This list may only shrink: an
+ * entry that is no longer needed fails the test, as does a value import it
+ * does not name.
+ */
+const publicValueImports: Readonly<Record<string, ReadonlyArray<string>>> = {
+  // the CLI runs on the public API: `DflockdClient.layer`, `resolveOptions`, `stats`; its help shows
+  // `ServerAddress.DEFAULT_SERVER`
+  "internal/cli/command.ts": ["DflockdClient.ts", "ServerAddress.ts"],
+  // the child process runs under `Lock.withLock` or `Semaphore.withPermit`
+  "internal/cli/run.ts": ["Lock.ts", "Semaphore.ts"],
+  // the client service's tag (`yield* DflockdClient`); fails with `AcquireTimeoutError`, `InvalidArgumentError`,
+  // `LockLostError`; brands a lease with `Lease.TypeId` (and re-exports it); a lease's fence is `Token.fence`
+  "internal/lease/lease.ts": ["DflockdClient.ts", "Errors.ts", "Lease.ts", "Token.ts"],
+  // the client service's tag; fails with `AcquireTimeoutError`, `ConnectionError`, `ProtocolError`
+  "internal/lease/twoPhase.ts": ["DflockdClient.ts", "Errors.ts"],
+  // `ServerAddress.parse`, failing with `InvalidArgumentError`
+  "internal/options/address.ts": ["Errors.ts", "ServerAddress.ts"],
+  // `ServerAddress.parseList` and `DEFAULT_SERVER` for `DFLOCKD_SERVERS`
+  "internal/options/config.ts": ["ServerAddress.ts"],
+  // builds (and re-exports) the Promise API's error classes
+  "internal/promise/errors.ts": ["PromiseErrors.ts"],
+  // the Promise API runs on the public API: `Lock.enqueue`, `Semaphore.enqueue`
+  "internal/promise/instance.ts": ["Lock.ts", "Semaphore.ts"],
+  // 1.11's `DEFAULT_HOST` and `DEFAULT_PORT` are `ServerAddress`'s
+  "internal/promise/options.ts": ["ServerAddress.ts"],
+  // the shared runtimes' layer: `DflockdClient.makeWith` under the service's tag; fails with `ProtocolError`
+  "internal/promise/runtime.ts": ["DflockdClient.ts", "Errors.ts"],
+  // the codec's failures are the public errors: `InvalidArgumentError`, `ProtocolError`, `ServerError`
+  "internal/protocol/codec.ts": ["Errors.ts"],
+  // a line over the cap or invalid UTF-8 fails with `ProtocolError`
+  "internal/protocol/lines.ts": ["Errors.ts"],
+  // a refused or broken connection fails with `AuthError` or `ConnectionError`
+  "internal/transport/connection.ts": ["Errors.ts"],
+  // dial and read failures are `ConnectionError` and `ProtocolError`
+  "internal/transport/socket.ts": ["Errors.ts"]
+}
 
 const modules = (dir: string): ReadonlyArray<string> =>
   Fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
@@ -19,16 +61,37 @@ const modules = (dir: string): ReadonlyArray<string> =>
       : []
   )
 
-/** The src/ modules a module imports or re-exports from (type-only imports included). */
-const importsOf = (module: string): ReadonlyArray<string> => {
-  const text = Fs.readFileSync(Path.join(src, module), "utf8")
-  const specifiers = [...text.matchAll(/^(?:import|export)[^"']*?from\s+["'](\.[^"']+)["']/gm)].map((m) => m[1]!)
-  return [
-    ...new Set(specifiers.map((s) => Path.posix.normalize(Path.posix.join(Path.posix.dirname(module), s))))
-  ].sort()
+/** A public module: one at the top of src/. */
+const isPublic = (module: string): boolean => !module.includes("/")
+
+interface Import {
+  /** The src/ module imported or re-exported from. */
+  readonly module: string
+  /** `import type` or `export type`: erased, nothing of the module is loaded. */
+  readonly typeOnly: boolean
 }
 
-/** The table's rows: module → allowed imports. */
+/** The src/ modules a module imports or re-exports from, each declaration once. */
+const declarationsOf = (module: string): ReadonlyArray<Import> => {
+  const text = Fs.readFileSync(Path.join(src, module), "utf8")
+  return [
+    ...text.matchAll(/^(?:import|export)(\s+type\b)?[^"']*?from\s+["'](\.[^"']+)["']|^import\s+["'](\.[^"']+)["']/gm)
+  ]
+    .map((m) => ({
+      module: Path.posix.normalize(Path.posix.join(Path.posix.dirname(module), (m[2] ?? m[3])!)),
+      typeOnly: m[1] !== undefined
+    }))
+}
+
+/** The src/ modules a module imports or re-exports from (type-only imports included). */
+const importsOf = (module: string): ReadonlyArray<string> =>
+  [...new Set(declarationsOf(module).map((d) => d.module))].sort()
+
+/** The public modules a module imports or re-exports values from (not with `import type`/`export type`). */
+const publicValueImportsOf = (module: string): ReadonlyArray<string> =>
+  [...new Set(declarationsOf(module).filter((d) => !d.typeOnly && isPublic(d.module)).map((d) => d.module))].sort()
+
+/** The tables' rows: module → allowed imports. */
 const table = (): ReadonlyMap<string, ReadonlyArray<string>> => {
   const text = Fs.readFileSync(Path.join(root, "CONTRIBUTING.md"), "utf8")
   const section = text.slice(
@@ -46,6 +109,7 @@ const table = (): ReadonlyMap<string, ReadonlyArray<string>> => {
 
 describe("architecture", () => {
   const all = modules(src)
+  const internal = all.filter((module) => module.startsWith("internal/"))
   const rows = table()
 
   it("CONTRIBUTING's map lists every module of src/, and no other", () => {
@@ -55,7 +119,50 @@ describe("architecture", () => {
   it.each(all)("%s imports only what the map allows", (module) => {
     const allowed = rows.get(module) ?? []
     const extra = importsOf(module).filter((m) => !allowed.includes(m))
-    assert.deepStrictEqual(extra, [], `${module} imports modules its row does not list`)
+    assert.deepStrictEqual(extra, [], `${module} imports ${extra.join(", ")}, which its row does not list`)
+  })
+
+  it.each(all)("%s uses every allowance of its row", (module) => {
+    const imports = importsOf(module)
+    const unused = (rows.get(module) ?? []).filter((m) => !imports.includes(m))
+    assert.deepStrictEqual(
+      unused,
+      [],
+      `${module}'s row in CONTRIBUTING.md allows ${
+        unused.join(", ")
+      }, which it does not import: remove them from the row`
+    )
+  })
+
+  it("every internal module lives in a folder of src/internal/ (internal/<folder>/<module>.ts)", () => {
+    assert.deepStrictEqual(internal.filter((module) => module.split("/").length !== 3), [])
+  })
+
+  it.each(internal)(
+    "%s imports public modules only with `import type` (or is listed in publicValueImports)",
+    (module) => {
+      const listed = publicValueImports[module] ?? []
+      const actual = publicValueImportsOf(module)
+      const unlisted = actual.filter((m) => !listed.includes(m))
+      assert.deepStrictEqual(
+        unlisted,
+        [],
+        `${module} imports values from ${unlisted.join(", ")}: import only types from public modules (\`import type\`)`
+      )
+      const unneeded = listed.filter((m) => !actual.includes(m))
+      assert.deepStrictEqual(
+        unneeded,
+        [],
+        `${module} no longer imports values from ${unneeded.join(", ")}: remove them from publicValueImports`
+      )
+    }
+  )
+
+  it("publicValueImports names only internal modules that exist, each with at least one public module", () => {
+    const stale = Object.entries(publicValueImports)
+      .filter(([module, publics]) => !internal.includes(module) || publics.length === 0)
+      .map(([module]) => module)
+    assert.deepStrictEqual(stale, [], "publicValueImports: remove these entries")
   })
 
   it("no import cycle in src/", () => {

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
-import * as Codec from "../src/internal/codec.ts"
+import * as Codec from "../src/internal/protocol/codec.ts"
 import { params } from "./support/fastCheck.ts"
 
 const encoder = new TextEncoder()

@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import type { ProtocolError } from "../src/Errors.ts"
-import { makeLineSplitter } from "../src/internal/lines.ts"
+import { makeLineSplitter } from "../src/internal/protocol/lines.ts"
 import { params } from "./support/fastCheck.ts"
 
 const utf8 = (s: string) => new TextEncoder().encode(s)

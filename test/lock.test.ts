@@ -6,7 +6,7 @@ import { Deferred, Duration, Effect, Exit, Fiber, Option, Ref } from "effect"
 import { afterAll, beforeAll, inject } from "vitest"
 import { type ServerHandle, startServer } from "../scripts/dflockd-server.ts"
 import { DflockdClient, Lock } from "../src/index.ts"
-import * as Codec from "../src/internal/codec.ts"
+import * as Codec from "../src/internal/protocol/codec.ts"
 import { queueInOrder } from "./support/fifo.ts"
 import { has, server } from "./support/server.ts"
 import {

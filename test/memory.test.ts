@@ -13,7 +13,7 @@ import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, 
 import { TestClock } from "effect/testing"
 import { inject } from "vitest"
 import { DflockdClient, type InvalidArgumentError, Lock, Memory, Semaphore, Token } from "../src/index.ts"
-import * as Codec from "../src/internal/codec.ts"
+import * as Codec from "../src/internal/protocol/codec.ts"
 import { queueInOrder } from "./support/fifo.ts"
 import { has, needs, server } from "./support/server.ts"
 import { eventually } from "./support/eventually.ts"

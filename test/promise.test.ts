@@ -21,8 +21,8 @@ import {
   stats,
   withLocks
 } from "../src/promise.ts"
-import * as Options from "../src/internal/promiseOptions.ts"
-import * as Shared from "../src/internal/promiseRuntime.ts"
+import * as Options from "../src/internal/promise/options.ts"
+import * as Shared from "../src/internal/promise/runtime.ts"
 import * as Sharding from "../src/Sharding.ts"
 import { has, needs } from "./support/server.ts"
 import { rejection, sleep } from "./support/promises.ts"

@@ -1,12 +1,12 @@
 /**
- * When held leases start renewing (src/internal/renewals.ts), on the
+ * When held leases start renewing (src/internal/lease/renewals.ts), on the
  * TestClock: one fiber per client starts each lease's keep-alive loop when its
  * first renewal falls due, in due order, and never for a lease that ended first.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Ref } from "effect"
 import { TestClock } from "effect/testing"
-import * as Renewals from "../src/internal/renewals.ts"
+import * as Renewals from "../src/internal/lease/renewals.ts"
 
 /** Lets the renewals fiber run up to its next sleep. */
 const settle = Effect.andThen(Effect.yieldNow, Effect.yieldNow)

@@ -9,8 +9,8 @@ import { Effect, Option } from "effect"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { Lock, Memory, ServerError, ServerErrorReason } from "../src/index.ts"
-import * as Codec from "../src/internal/codec.ts"
-import * as Wire from "../src/internal/serverCodec.ts"
+import * as Codec from "../src/internal/protocol/codec.ts"
+import * as Wire from "../src/internal/protocol/serverCodec.ts"
 import { params } from "./support/fastCheck.ts"
 
 const hexDigit = fc.constantFrom(..."0123456789abcdef")

@@ -11,7 +11,7 @@ import type * as Scope from "effect/Scope"
 import { inject } from "vitest"
 import { DflockdClient, Lock, Semaphore } from "../src/index.ts"
 import type { DflockdError } from "../src/Errors.ts"
-import * as Codec from "../src/internal/codec.ts"
+import * as Codec from "../src/internal/protocol/codec.ts"
 import { failedWith } from "./support/exits.ts"
 import { hang, harness, ScriptedServer } from "./support/scriptedServer.ts"
 

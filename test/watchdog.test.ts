@@ -1,11 +1,11 @@
 /**
- * The keep-alive loop and lease watchdog (src/internal/watchdog.ts), on the
+ * The keep-alive loop and lease watchdog (src/internal/lease/watchdog.ts), on the
  * TestClock: when renewals go out, and exactly when a lease counts as lost.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, MutableRef, Ref } from "effect"
 import { TestClock } from "effect/testing"
-import * as Watchdog from "../src/internal/watchdog.ts"
+import * as Watchdog from "../src/internal/lease/watchdog.ts"
 
 /** Lets forked fibers run up to their next sleep. */
 const settle = Effect.yieldNow

@@ -5,7 +5,7 @@
  * for the chunk that ends it; a character split across chunks is decoded whole.
  *
  * Plain and synchronous, so that a process of its own (test/support/contender.ts)
- * can use it too. Not the client's splitter (src/internal/lines.ts): the code
+ * can use it too. Not the client's splitter (src/internal/protocol/lines.ts): the code
  * under test does not read the harness's lines.
  */
 export const lineReader = (onLine: (line: string) => void): (chunk: Uint8Array | string) => void => {

@@ -8,10 +8,10 @@ import * as Net from "node:net"
 import { restartServer, type ServerFlags, type ServerHandle, startServer } from "../../scripts/dflockd-server.ts"
 import * as Scope from "effect/Scope"
 import { DflockdClient, Lock } from "../../src/index.ts"
-import { parseAddress } from "../../src/internal/address.ts"
-import * as Codec from "../../src/internal/codec.ts"
-import * as Connection from "../../src/internal/connection.ts"
-import * as Socket from "../../src/internal/socket.ts"
+import { parseAddress } from "../../src/internal/options/address.ts"
+import * as Codec from "../../src/internal/protocol/codec.ts"
+import * as Connection from "../../src/internal/transport/connection.ts"
+import * as Socket from "../../src/internal/transport/socket.ts"
 
 export const clientLayer = (address: string, options: DflockdClient.ClientOptions = {}) =>
   DflockdClient.layer({ servers: [address], ...options })

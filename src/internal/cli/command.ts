@@ -12,7 +12,7 @@
  * `DFLOCKD_CONNECT_TIMEOUT`, `DFLOCKD_SERVER_READ_TIMEOUT`, `DFLOCKD_CLUSTER`:
  * same parsers, same errors); a flag, when given, takes its variable's place.
  * The library's connection and auth errors are reported in dflock's words
- * (./cliHints.ts): their hints name dflock's flags and variables.
+ * (./hints.ts): their hints name dflock's flags and variables.
  *
  * Every outcome is an exit code (see {@link ExitCode}); {@link main} never fails.
  */
@@ -34,14 +34,14 @@ import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as GlobalFlag from "effect/cli/GlobalFlag"
-import * as DflockdClient from "../DflockdClient.ts"
-import type { DflockdError } from "../Errors.ts"
-import * as ServerAddress from "../ServerAddress.ts"
-import * as Codec from "./codec.ts"
-import * as InternalConfig from "./config.ts"
-import * as CliHints from "./cliHints.ts"
-import { ExitCode, type Outcome, runLocked, signalExitCode } from "./cliRun.ts"
-import * as CliStats from "./cliStats.ts"
+import * as DflockdClient from "../../DflockdClient.ts"
+import type { DflockdError } from "../../Errors.ts"
+import * as ServerAddress from "../../ServerAddress.ts"
+import * as Codec from "../protocol/codec.ts"
+import * as InternalConfig from "../options/config.ts"
+import * as CliHints from "./hints.ts"
+import { ExitCode, type Outcome, runLocked, signalExitCode } from "./run.ts"
+import * as CliStats from "./stats.ts"
 
 export { ExitCode }
 

@@ -7,8 +7,8 @@
  * where the token came from) completes it. Anything else keeps the library's
  * message.
  */
-import type { AuthError, ConnectionError } from "../Errors.ts"
-import * as InternalConfig from "./config.ts"
+import type { AuthError, ConnectionError } from "../../Errors.ts"
+import * as InternalConfig from "../options/config.ts"
 
 /** What dflock's settings were, as far as its advice goes. */
 export interface HintContext {

@@ -38,8 +38,8 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import * as Lock from "../Lock.ts"
-import * as Semaphore from "../Semaphore.ts"
+import * as Lock from "../../Lock.ts"
+import * as Semaphore from "../../Semaphore.ts"
 
 /** Exit codes (sysexits.h), besides the command's own. */
 export const ExitCode = {

@@ -4,7 +4,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import type { Kind } from "./codec.ts"
+import type { Kind } from "../protocol/codec.ts"
 
 const perKind = <M>(make: (kind: Kind) => M): (kind: Kind) => M => {
   const lock = make("lock")

@@ -13,10 +13,10 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import { DflockdClient } from "../DflockdClient.ts"
-import { AcquireTimeoutError, ConnectionError, ProtocolError } from "../Errors.ts"
-import type { AcquireOptions, EnqueueError, Kind, Lease, Ticket } from "../Lease.ts"
-import * as Codec from "./codec.ts"
+import { DflockdClient } from "../../DflockdClient.ts"
+import { AcquireTimeoutError, ConnectionError, ProtocolError } from "../../Errors.ts"
+import type { AcquireOptions, EnqueueError, Kind, Lease, Ticket } from "../../Lease.ts"
+import * as Codec from "../protocol/codec.ts"
 import {
   DEFAULT_ACQUIRE_TIMEOUT,
   hold,

@@ -1,15 +1,15 @@
 /**
  * The in-memory server's commands, one function each, over typed requests
- * (`serverCodec.ts`): `l`/`sl` ({@link acquire}), `e`/`se` ({@link enqueue}),
+ * (`../protocol/serverCodec.ts`): `l`/`sl` ({@link acquire}), `e`/`se` ({@link enqueue}),
  * `w`/`sw` ({@link wait}), `r`/`sr` ({@link release}), `n`/`sn`
  * ({@link renew}), `stats` and `ping`. A `None` reply: the connection closed
  * instead of being answered.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Stats from "../Stats.ts"
-import { confirmGrant, endLeases, evictExpired, restartLease, stopTimers } from "./memoryLeases.ts"
-import { type Admission, admit, awaitGrant } from "./memoryQueues.ts"
+import type * as Stats from "../../Stats.ts"
+import { confirmGrant, endLeases, evictExpired, restartLease, stopTimers } from "./leases.ts"
+import { type Admission, admit, awaitGrant } from "./queues.ts"
 import {
   clearEnqueued,
   type Enqueued,
@@ -22,9 +22,9 @@ import {
   type Waiter,
   withConn,
   withEntry
-} from "./memoryState.ts"
-import { pure, type Server, transact } from "./memoryTx.ts"
-import * as Wire from "./serverCodec.ts"
+} from "./state.ts"
+import { pure, type Server, transact } from "./tx.ts"
+import * as Wire from "../protocol/serverCodec.ts"
 
 /** `l`/`sl`: a slot now, or once granted within `timeoutSeconds` (0: now or `timeout`). */
 const acquire = (

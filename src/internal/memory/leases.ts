@@ -10,7 +10,7 @@
  * operation on a key also evicts expired holders first (as the real server
  * does lazily on acquire), so timing never depends on which fiber runs first.
  *
- * These functions are steps of a transaction (`memoryTx.ts`): they take the
+ * These functions are steps of a transaction (`tx.ts`): they take the
  * state and return the next one; only {@link leaseTimer} runs its own.
  */
 import * as Clock from "effect/Clock"
@@ -31,9 +31,9 @@ import {
   type Tx,
   withConn,
   withEntry
-} from "./memoryState.ts"
-import { notify, pure, type Server, transact } from "./memoryTx.ts"
-import * as Wire from "./serverCodec.ts"
+} from "./state.ts"
+import { notify, pure, type Server, transact } from "./tx.ts"
+import * as Wire from "../protocol/serverCodec.ts"
 
 // ---------------------------------------------------------------------------
 // tokens

@@ -1,13 +1,13 @@
 /**
  * The in-memory server's FIFO queues, seen from a request: admission (grant at
  * once, queue a waiter, or refuse) and waiting for a queued waiter's grant.
- * Grants down a queue, as slots free, are `grantNext` in `memoryLeases.ts`.
+ * Grants down a queue, as slots free, are `grantNext` in `leases.ts`.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { confirmGrant, evictExpired, grant } from "./memoryLeases.ts"
+import { confirmGrant, evictExpired, grant } from "./leases.ts"
 import {
   clearEnqueued,
   entryOf,
@@ -18,9 +18,9 @@ import {
   type State,
   type Waiter,
   withEntry
-} from "./memoryState.ts"
-import { type Server, transact, wakeNow } from "./memoryTx.ts"
-import * as Wire from "./serverCodec.ts"
+} from "./state.ts"
+import { type Server, transact, wakeNow } from "./tx.ts"
+import * as Wire from "../protocol/serverCodec.ts"
 
 /** How a request for a slot was received: a token now, a reply instead, or a place in the queue. */
 export type Admission =

@@ -5,24 +5,24 @@
  *
  * This module builds a server ({@link make}) from its parts:
  *
- * - `memoryState.ts`: the state, pure: immutable records of keys (holders,
+ * - `state.ts`: the state, pure: immutable records of keys (holders,
  *   waiters) and connections. Idle keys are forgotten 60 s after their last
  *   use (`--gc-max-idle`), until then they keep their semaphore limit and
  *   count towards `max_locks`.
- * - `memoryTx.ts`: transactions: one `SynchronizedRef` of that state per
+ * - `tx.ts`: transactions: one `SynchronizedRef` of that state per
  *   server; every change holds its permit, runs uninterruptibly, and wakes the
  *   fibers it owes (a waiter's grant, a connection's end) once it has
  *   committed, from one trampoline; nothing else mutates state.
- * - `memoryLeases.ts`: tokens, grants, lease timers (one fiber per grant, in a
+ * - `leases.ts`: tokens, grants, lease timers (one fiber per grant, in a
  *   `FiberMap` keyed by token) and ending leases, which grants the next waiter.
- * - `memoryQueues.ts`: admission (grant, queue or refuse) and waiting for a
+ * - `queues.ts`: admission (grant, queue or refuse) and waiting for a
  *   queued waiter's grant.
- * - `memoryCommands.ts`: one function per command (`l`, `e`, `w`, `r`, `n`,
+ * - `commands.ts`: one function per command (`l`, `e`, `w`, `r`, `n`,
  *   their semaphore forms, `stats`, `ping`).
- * - `memorySessions.ts`: connections: open, authenticate, route requests,
+ * - `sessions.ts`: connections: open, authenticate, route requests,
  *   close (dropping their waiters and releasing what they hold).
  *
- * Requests arrive typed: `memoryWire.ts` parses frames with the codec and
+ * Requests arrive typed: `wire.ts` parses frames with the codec and
  * formats replies.
  */
 import * as Clock from "effect/Clock"
@@ -31,17 +31,17 @@ import * as FiberMap from "effect/FiberMap"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
-import type * as Stats from "../Stats.ts"
-import { stats } from "./memoryCommands.ts"
-import { endLeases, stopTimers } from "./memoryLeases.ts"
-import { disconnect, forget, handle, open, type Session } from "./memorySessions.ts"
-import { entryOf, type Kind, type ServerConfig, type State, withEntry } from "./memoryState.ts"
-import { type Server, transact } from "./memoryTx.ts"
-import type * as Wire from "./serverCodec.ts"
+import type * as Stats from "../../Stats.ts"
+import { stats } from "./commands.ts"
+import { endLeases, stopTimers } from "./leases.ts"
+import { disconnect, forget, handle, open, type Session } from "./sessions.ts"
+import { entryOf, type Kind, type ServerConfig, type State, withEntry } from "./state.ts"
+import { type Server, transact } from "./tx.ts"
+import type * as Wire from "../protocol/serverCodec.ts"
 
-export type { Session } from "./memorySessions.ts"
+export type { Session } from "./sessions.ts"
 
-/** One in-memory server: typed requests in, typed replies out (`memoryWire.ts` speaks the wire). */
+/** One in-memory server: typed requests in, typed replies out (`wire.ts` speaks the wire). */
 export interface MemoryEngine {
   readonly config: ServerConfig
   /** Registers a connection. */

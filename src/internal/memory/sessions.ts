@@ -1,6 +1,6 @@
 /**
  * The in-memory server's connections: opening one, authenticating it, routing
- * its requests to the commands (`memoryCommands.ts`), and closing it. Closing
+ * its requests to the commands (`commands.ts`), and closing it. Closing
  * one drops its waiters and releases what it holds
  * (`--auto-release-on-disconnect`, the default).
  */
@@ -8,11 +8,11 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as SynchronizedRef from "effect/SynchronizedRef"
-import { dispatch, error } from "./memoryCommands.ts"
-import { endLeases, grantNext, stopTimers } from "./memoryLeases.ts"
-import { type Conn, type Outcome, setIn, type State, withConn, withEntry } from "./memoryState.ts"
-import { notify, pure, type Server, transact } from "./memoryTx.ts"
-import * as Wire from "./serverCodec.ts"
+import { dispatch, error } from "./commands.ts"
+import { endLeases, grantNext, stopTimers } from "./leases.ts"
+import { type Conn, type Outcome, setIn, type State, withConn, withEntry } from "./state.ts"
+import { notify, pure, type Server, transact } from "./tx.ts"
+import * as Wire from "../protocol/serverCodec.ts"
 
 /** What a connection sees of the server. */
 export interface Session {

@@ -1,14 +1,14 @@
 /**
  * The in-memory server's state, pure: immutable records of keys (holders,
  * waiters), connections and their two-phase state, and the functions that
- * read and rebuild them. No effects here; `memoryServer.ts` applies them in
+ * read and rebuild them. No effects here; `server.ts` applies them in
  * transactions.
  */
 import type * as Deferred from "effect/Deferred"
 import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Stats from "../Stats.ts"
-import type * as Codec from "./codec.ts"
+import type * as Stats from "../../Stats.ts"
+import type * as Codec from "../protocol/codec.ts"
 
 /** Idle keys are forgotten after this long (the server's `--gc-max-idle` default). */
 export const GC_MAX_IDLE_MILLIS = 60_000

@@ -14,14 +14,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as FiberMap from "effect/FiberMap"
 import * as SynchronizedRef from "effect/SynchronizedRef"
-import { collect, type ServerConfig, type State } from "./memoryState.ts"
+import { collect, type ServerConfig, type State } from "./state.ts"
 
 /** One in-memory server's parts, which every transaction and command runs against. */
 export interface Server {
   readonly config: ServerConfig
-  /** The state: immutable records (`memoryState.ts`), changed only by {@link transact}. */
+  /** The state: immutable records (`state.ts`), changed only by {@link transact}. */
   readonly ref: SynchronizedRef.SynchronizedRef<State>
-  /** One lease timer per grant, keyed by token (`memoryLeases.ts`). */
+  /** One lease timer per grant, keyed by token (`leases.ts`). */
   readonly timers: FiberMap.FiberMap<string>
   /**
    * Wake-ups owed by the transaction in progress (it holds the ref's permit):

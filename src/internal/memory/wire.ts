@@ -1,7 +1,7 @@
 /**
  * The in-memory server on the wire: a request frame is parsed by the server
- * side of the codec (`serverCodec.ts`), answered by the engine
- * (`memoryServer.ts`) and formatted back into a reply line. The handler runs
+ * side of the codec (`../protocol/serverCodec.ts`), answered by the engine
+ * (`server.ts`) and formatted back into a reply line. The handler runs
  * in the server's scope, so a client that stops waiting (an interrupted
  * exchange) leaves the server side running, as a real server keeps a blocked
  * `l` until its timeout or the connection closes.
@@ -18,8 +18,8 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import type { MemoryEngine } from "./memoryServer.ts"
-import * as Wire from "./serverCodec.ts"
+import type { MemoryEngine } from "./server.ts"
+import * as Wire from "../protocol/serverCodec.ts"
 
 /** Answers one request frame with one reply line; `None` when the connection is closed instead. */
 export const request = (

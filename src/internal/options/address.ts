@@ -3,9 +3,9 @@
  * `InvalidArgumentError` for the `servers` option.
  */
 import * as Result from "effect/Result"
-import { InvalidArgumentError } from "../Errors.ts"
-import * as ServerAddress from "../ServerAddress.ts"
-import { show } from "./show.ts"
+import { InvalidArgumentError } from "../../Errors.ts"
+import * as ServerAddress from "../../ServerAddress.ts"
+import { show } from "../util/show.ts"
 
 export const parseAddress = (
   input: ServerAddress.ServerInput

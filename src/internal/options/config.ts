@@ -27,9 +27,9 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
-import type { InvalidArgumentError } from "../Errors.ts"
-import * as ServerAddress from "../ServerAddress.ts"
-import * as Codec from "./codec.ts"
+import type { InvalidArgumentError } from "../../Errors.ts"
+import * as ServerAddress from "../../ServerAddress.ts"
+import * as Codec from "../protocol/codec.ts"
 
 /**
  * The client options configuration sets: a part of `DflockdClient.ClientOptions`,

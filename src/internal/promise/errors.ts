@@ -5,10 +5,10 @@
 import * as Cause from "effect/Cause"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type { DflockdError } from "../Errors.ts"
-import { AcquireTimeoutError, AuthError, LockError } from "../PromiseErrors.ts"
+import type { DflockdError } from "../../Errors.ts"
+import { AcquireTimeoutError, AuthError, LockError } from "../../PromiseErrors.ts"
 
-export { AcquireTimeoutError, AuthError, LockError } from "../PromiseErrors.ts"
+export { AcquireTimeoutError, AuthError, LockError } from "../../PromiseErrors.ts"
 
 /** A failure of the Effect core, or a `LockError` the facade raised inside an effect. */
 export type Failure = DflockdError | LockError

@@ -1,15 +1,15 @@
 /**
  * dflockd-client 1.11's options, checked as 1.11 checks them (same `LockError`
  * messages), and turned into the connection configuration of the shared
- * runtimes (`promiseRuntime.ts`).
+ * runtimes (`runtime.ts`).
  */
 import type * as Tls from "node:tls"
 import * as Result from "effect/Result"
-import * as ServerAddress from "../ServerAddress.ts"
-import { parseAddress } from "./address.ts"
-import type * as Connection from "./connection.ts"
-import { LockError } from "./promiseErrors.ts"
-import * as Shared from "./promiseRuntime.ts"
+import * as ServerAddress from "../../ServerAddress.ts"
+import { parseAddress } from "../options/address.ts"
+import type * as Connection from "../transport/connection.ts"
+import { LockError } from "./errors.ts"
+import * as Shared from "./runtime.ts"
 
 export const { DEFAULT_HOST, DEFAULT_PORT } = ServerAddress
 
@@ -181,7 +181,7 @@ export const configFor = (server: readonly [string, number], settings: Connectio
   renewRatio: settings.renewRatio
 })
 
-/** A configuration and its registry key (`promiseRuntime.ts`'s `keyFor`). */
+/** A configuration and its registry key (`runtime.ts`'s `keyFor`). */
 export interface ConfigEntry {
   readonly key: string
   readonly config: Shared.Config

@@ -15,8 +15,8 @@ import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Codec from "./codec.ts"
-import { AcquireTimeoutError, LockError } from "./promiseErrors.ts"
+import * as Codec from "../protocol/codec.ts"
+import { AcquireTimeoutError, LockError } from "./errors.ts"
 
 /** A 1.11 error in the Effect world; `runToPromise` rejects with `error`. */
 export class Failed extends Data.TaggedError("Failed")<{ readonly error: LockError }> {}

@@ -29,11 +29,11 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
-import * as DflockdClient from "../DflockdClient.ts"
-import { ProtocolError } from "../Errors.ts"
-import * as Codec from "./codec.ts"
-import * as Connection from "./connection.ts"
-import * as Socket from "./socket.ts"
+import * as DflockdClient from "../../DflockdClient.ts"
+import { ProtocolError } from "../../Errors.ts"
+import * as Codec from "../protocol/codec.ts"
+import * as Connection from "../transport/connection.ts"
+import * as Socket from "../transport/socket.ts"
 
 /** How long an unused runtime (and its idle connections) is kept. */
 export const IDLE_MILLIS = 200

@@ -9,9 +9,9 @@
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../Errors.ts"
-import { REDACTED, show, showDuration } from "./show.ts"
-import type { Command, ReplyFailure } from "../Transport.ts"
+import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../../Errors.ts"
+import { REDACTED, show, showDuration } from "../util/show.ts"
+import type { Command, ReplyFailure } from "../../Transport.ts"
 
 /** Longest request line the client sends, in UTF-8 bytes, excluding `\n` (every server version accepts it). */
 export const MAX_LINE_BYTES = 255
@@ -202,7 +202,7 @@ export interface StatsReply {
   readonly json: string
 }
 
-export type { AuthRejected, Command, ReplyFailure } from "../Transport.ts"
+export type { AuthRejected, Command, ReplyFailure } from "../../Transport.ts"
 
 export const granted = (token: string, leaseSeconds: number): Granted => ({ _tag: "Granted", token, leaseSeconds })
 export const timedOut: TimedOut = { _tag: "TimedOut" }

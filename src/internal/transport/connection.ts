@@ -17,12 +17,12 @@ import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import { AuthError, ConnectionError, type ConnectionErrorReason, ProtocolError } from "../Errors.ts"
-import type { Connection, ConnectionOptions, ExchangeError, OnBreak, Transport } from "../Transport.ts"
-import * as Codec from "./codec.ts"
+import { AuthError, ConnectionError, type ConnectionErrorReason, type ProtocolError } from "../../Errors.ts"
+import type { Connection, ConnectionOptions, ExchangeError, OnBreak, Transport } from "../../Transport.ts"
+import * as Codec from "../protocol/codec.ts"
 import { plainCause } from "./plainCause.ts"
 
-export type { Connection, ConnectionOptions, ExchangeError, TlsOptions, Transport } from "../Transport.ts"
+export type { Connection, ConnectionOptions, ExchangeError, TlsOptions, Transport } from "../../Transport.ts"
 
 /**
  * Wraps every connection a client opens; identity by default. The Promise API
