@@ -244,6 +244,12 @@ export class DflockdClient extends Context.Service<DflockdClient, {
   readonly stats: (server?: string) => Effect.Effect<ReadonlyArray<ServerStats>, StatsError>
   /** Connections kept idle for reuse, across all servers. */
   readonly idleConnections: Effect.Effect<number>
+  /**
+   * When the leases held through this client start renewing: one fiber for
+   * all of them, in the client layer's scope (the machinery of `Lock` and
+   * `Semaphore`; its shape may change in any release).
+   */
+  readonly renewals: Renewals.Renewals
 }>()("effect-dflockd/DflockdClient") {}
 
 /**
@@ -504,10 +510,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     (counts) => counts.reduce((a, b) => a + b, 0)
   )
 
-  const client = DflockdClient.of({ [TypeId]: TypeId, options: resolved, route, connect, stats, idleConnections })
   // when its held leases start renewing: one fiber for all of them, in the layer's scope
-  Renewals.register(client, yield* Renewals.make)
-  return client
+  const renewals = yield* Renewals.make
+  return DflockdClient.of({ [TypeId]: TypeId, options: resolved, route, connect, stats, idleConnections, renewals })
 })
 
 /**

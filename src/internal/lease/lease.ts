@@ -295,8 +295,8 @@ interface Live extends Renewals.Pending {
   readonly requestTimeout: Duration.Duration
   readonly readTimeoutMillis: number
   readonly renewEvery: number
-  /** The client's renewals, which start the keep-alive loop at the first renewal (none: it starts at once). */
-  readonly renewals: Renewals.Renewals | undefined
+  /** The client's renewals, which start the keep-alive loop at the first renewal. */
+  readonly renewals: Renewals.Renewals
   /** Where the lease stands: moved on by each confirmed renewal, replaced by an extension. */
   readonly timeline: MutableRef.MutableRef<Watchdog.Timeline>
   /** Set once, by the step that loses the lease. */
@@ -468,7 +468,7 @@ const end = (live: Live, awaited: boolean): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
     if (live.ended) return Effect.void
     live.ended = true
-    live.renewals?.remove(live)
+    live.renewals.remove(live)
     const { loop, connection } = live
     // The common end, in one step: no keep-alive ever ran, nothing in flight, a connection
     // that pipelines. The release is written, its reply owed; the connection is free.
@@ -539,7 +539,7 @@ const extendLease = (live: Live, leaseSeconds: number): Effect.Effect<void, Lock
             leaseMillis: leaseSeconds * 1000
           })
           // the loop may sleep past a deadline brought forward: it starts again from the new timeline
-          live.renewals?.remove(live)
+          live.renewals.remove(live)
           const { loop } = live
           return loop === undefined ? startKeepAlive(live) : Effect.andThen(Fiber.interrupt(loop), startKeepAlive(live))
         })
@@ -633,9 +633,9 @@ const holdFrom = (
 ): Effect.Effect<HeldLease> => {
   const { clock, connection, holder, scope, plan } = holding
   const { kind, key } = plan.target
-  const renewals = Renewals.of(client)
+  const renewals = client.renewals
   const live: Live = {
-    // the lease waits in the client's renewals until its first renewal (if the client has them)
+    // the lease waits in the client's renewals until its first renewal
     at: grantedAtMillis + renewEvery,
     start: startKeepAlive,
     renewals,
@@ -668,7 +668,7 @@ const holdFrom = (
   // The server frees the lease the moment its connection ends: so does the lease.
   const onBreak: OnBreak = (error) => lose(live, `connection lost: ${error.message}`)
   const internal = Connections.internalOf(connection)
-  if (holder !== undefined && internal !== undefined && renewals !== undefined) {
+  if (holder !== undefined && internal !== undefined) {
     // the common case, in one step: nothing to register in a scope, no fiber to start
     return Effect.withFiber((fiber) => {
       Metrics.held(kind).modifyUnsafe(1, fiber.context)
@@ -683,7 +683,7 @@ const holdFrom = (
   // The loop has nothing to do before the first renewal: the client's renewals start it
   // then, and a lease released before (most locks) never needs a fiber of its own.
   return Effect.as(
-    Effect.andThen(registered, renewals === undefined ? startKeepAlive(live) : renewals.add(live)),
+    Effect.andThen(registered, renewals.add(live)),
     lease
   )
 }

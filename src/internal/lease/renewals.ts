@@ -96,13 +96,3 @@ export const make: Effect.Effect<Renewals, never, Scope.Scope> = Effect.gen(func
   yield* Effect.forkScoped(loop)
   return { add, addNow, remove }
 })
-
-/** The renewals of each client service (registered by `DflockdClient.makeWith`). */
-const byClient = new WeakMap<object, Renewals>()
-
-export const register = (client: object, renewals: Renewals): void => {
-  byClient.set(client, renewals)
-}
-
-/** The client's renewals; none for a client service built by other means (its leases fork their own loop). */
-export const of = (client: object): Renewals | undefined => byClient.get(client)
