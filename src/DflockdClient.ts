@@ -134,6 +134,13 @@ export interface ClientOptions {
   /** Cap on one reply line in bytes (stats replies grow with server state). Default 4 MiB. */
   readonly maxReplyBytes?: number | undefined
   /**
+   * Accept grant tokens that are not dflockd's 32 hex digits, as mock servers send
+   * (`ok tok1 20`): any token without whitespace or control characters, up to 200 bytes. Such a
+   * token has no fence (0). For dflockd-client 1.x compatibility (`effect-dflockd/promise` sets
+   * it). Default `false`: a grant must carry 32 hex digits, anything else is a `ProtocolError`.
+   */
+  readonly acceptOpaqueTokens?: boolean | undefined
+  /**
    * Connection reuse. A lock always owns its connection while it holds or waits;
    * afterwards a clean connection is kept idle for the next lock on that server.
    * `false` opens one connection per lock and closes it on release.
@@ -334,7 +341,8 @@ export const resolveOptions = (options: ClientOptions = {}): Result.Result<Resol
         tls,
         auth: options.auth,
         connectTimeout: yield* positiveDuration("connectTimeout", options.connectTimeout, "5 seconds"),
-        maxReplyBytes: options.maxReplyBytes ?? 4 * 1024 * 1024
+        maxReplyBytes: options.maxReplyBytes ?? 4 * 1024 * 1024,
+        acceptOpaqueTokens: options.acceptOpaqueTokens === true
       },
       requestTimeout: yield* positiveDuration("requestTimeout", options.requestTimeout, "5 seconds"),
       connectRetry: options.connectRetry ?? defaultRetry,
@@ -431,11 +439,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
       ? only
       : Effect.map(Effect.fromResult(Sharding.pick(resolved.sharding, key, servers.length)), (index) => servers[index]!)
 
-  const middleware = yield* Connection.Middleware
   const dial = (server: ServerAddress) =>
     dialer(server, resolved).pipe(
       Effect.flatMap((transport) => Connection.fromTransport(transport, resolved.connection)),
-      Effect.map(middleware),
       Effect.retry({
         schedule: resolved.connectRetry,
         // TLS failures (certificates, a peer that does not speak TLS) are permanent:

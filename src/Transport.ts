@@ -140,6 +140,11 @@ export interface ConnectionOptions {
   readonly connectTimeout: Duration.Duration
   /** Cap on one reply line (stats replies grow with server state). */
   readonly maxReplyBytes: number
+  /**
+   * Accept grant tokens that are not 32 hex digits (`ok tok1 20`, as mock servers send); such a
+   * token has no fence (0). Default `false` (`DflockdClient.ClientOptions.acceptOpaqueTokens`).
+   */
+  readonly acceptOpaqueTokens?: boolean | undefined
 }
 
 /**

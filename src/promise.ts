@@ -601,10 +601,11 @@ export class DistributedPrimitive {
    * over a failed release). Rejects with {@link AcquireTimeoutError} when the
    * key is not granted within `acquireTimeoutS`. `fn` may take an `AbortSignal`
    * (made only for a callback that declares the parameter) that aborts when the
-   * lease is lost meanwhile; `withLock` then rejects with that `LockError`
-   * (cause: `LockLostError`) even if `fn` finished, as dflockd-client 1.11
-   * rejects when its release finds the instance closed. A callback that returns
-   * a value rather than a promise releases in the same step, with no microtask.
+   * lease is lost meanwhile; `withLock` then rejects, once `fn` has settled, with
+   * a `LockError` (cause: `LockLostError`) even if `fn` succeeded, as
+   * dflockd-client 1.11 rejects when its release finds the instance closed
+   * (`fn`'s own error wins). A callback that returns a value rather than a
+   * promise releases in the same step, with no microtask.
    *
    * **Example** (A critical section)
    *
@@ -909,7 +910,7 @@ export const acquire = (
   acquireTimeoutS: number,
   leaseTtlS?: number
 ): Promise<{ token: string; lease: number }> =>
-  Protocol.runToPromise(Protocol.protoAcquire(sock, "l", key, acquireTimeoutS, leaseTtlS, undefined))
+  Protocol.protoAcquire(sock, "lock", key, acquireTimeoutS, leaseTtlS, undefined)
 
 /**
  * Sends `n` (renew a lock) and resolves the lease the server reports (or
@@ -931,7 +932,7 @@ export const acquire = (
  * @category low-level
  */
 export const renew = (sock: Net.Socket, key: string, token: string, leaseTtlS?: number): Promise<number> =>
-  Protocol.runToPromise(Protocol.protoRenew(sock, "n", key, token, leaseTtlS))
+  Protocol.protoRenew(sock, "lock", key, token, leaseTtlS)
 
 /**
  * Sends `e` (two-phase step one for a lock). Resolves `{ status: "acquired",
@@ -957,7 +958,7 @@ export const enqueue = (
   key: string,
   leaseTtlS?: number
 ): Promise<{ status: "acquired" | "queued"; token: string | null; lease: number | null }> =>
-  Protocol.runToPromise(Protocol.protoEnqueue(sock, "e", key, leaseTtlS, undefined))
+  Protocol.protoEnqueue(sock, "lock", key, leaseTtlS, undefined)
 
 /**
  * Sends `w` (two-phase step two for a lock) and waits up to `waitTimeoutS`.
@@ -981,7 +982,7 @@ export const waitForLock = (
   sock: Net.Socket,
   key: string,
   waitTimeoutS: number
-): Promise<{ token: string; lease: number }> => Protocol.runToPromise(Protocol.protoWait(sock, "w", key, waitTimeoutS))
+): Promise<{ token: string; lease: number }> => Protocol.protoWait(sock, "lock", key, waitTimeoutS)
 
 /**
  * Sends `r` (release a lock). Rejects with `LockError` unless the server
@@ -1002,7 +1003,7 @@ export const waitForLock = (
  * @category low-level
  */
 export const release = (sock: Net.Socket, key: string, token: string): Promise<void> =>
-  Protocol.runToPromise(Protocol.protoRelease(sock, "r", key, token))
+  Protocol.protoRelease(sock, "lock", key, token)
 
 /**
  * Sends `sl` (acquire a semaphore slot, at most `limit` holders). As
@@ -1029,7 +1030,7 @@ export const semAcquire = (
   limit: number,
   leaseTtlS?: number
 ): Promise<{ token: string; lease: number }> =>
-  Protocol.runToPromise(Protocol.protoAcquire(sock, "sl", key, acquireTimeoutS, leaseTtlS, limit))
+  Protocol.protoAcquire(sock, "semaphore", key, acquireTimeoutS, leaseTtlS, limit)
 
 /**
  * Sends `sn` (renew a semaphore slot). As {@link renew}.
@@ -1049,7 +1050,7 @@ export const semAcquire = (
  * @category low-level
  */
 export const semRenew = (sock: Net.Socket, key: string, token: string, leaseTtlS?: number): Promise<number> =>
-  Protocol.runToPromise(Protocol.protoRenew(sock, "sn", key, token, leaseTtlS))
+  Protocol.protoRenew(sock, "semaphore", key, token, leaseTtlS)
 
 /**
  * Sends `se` (two-phase step one for a semaphore). As {@link enqueue}.
@@ -1073,7 +1074,7 @@ export const semEnqueue = (
   limit: number,
   leaseTtlS?: number
 ): Promise<{ status: "acquired" | "queued"; token: string | null; lease: number | null }> =>
-  Protocol.runToPromise(Protocol.protoEnqueue(sock, "se", key, leaseTtlS, limit))
+  Protocol.protoEnqueue(sock, "semaphore", key, leaseTtlS, limit)
 
 /**
  * Sends `sw` (two-phase step two for a semaphore). As {@link waitForLock}.
@@ -1095,7 +1096,7 @@ export const semWaitForLock = (
   sock: Net.Socket,
   key: string,
   waitTimeoutS: number
-): Promise<{ token: string; lease: number }> => Protocol.runToPromise(Protocol.protoWait(sock, "sw", key, waitTimeoutS))
+): Promise<{ token: string; lease: number }> => Protocol.protoWait(sock, "semaphore", key, waitTimeoutS)
 
 /**
  * Sends `sr` (release a semaphore slot). As {@link release}.
@@ -1115,4 +1116,4 @@ export const semWaitForLock = (
  * @category low-level
  */
 export const semRelease = (sock: Net.Socket, key: string, token: string): Promise<void> =>
-  Protocol.runToPromise(Protocol.protoRelease(sock, "sr", key, token))
+  Protocol.protoRelease(sock, "semaphore", key, token)

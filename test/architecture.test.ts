@@ -36,12 +36,10 @@ const publicValueImports: Readonly<Record<string, ReadonlyArray<string>>> = {
   "internal/options/config.ts": ["ServerAddress.ts"],
   // builds (and re-exports) the Promise API's error classes
   "internal/promise/errors.ts": ["PromiseErrors.ts"],
-  // the Promise API runs on the public API: `Lock.enqueue`, `Semaphore.enqueue`
-  "internal/promise/instance.ts": ["Lock.ts", "Semaphore.ts"],
   // 1.11's `DEFAULT_HOST` and `DEFAULT_PORT` are `ServerAddress`'s
   "internal/promise/options.ts": ["ServerAddress.ts"],
-  // the shared runtimes' layer: `DflockdClient.makeWith` under the service's tag; fails with `ProtocolError`
-  "internal/promise/runtime.ts": ["DflockdClient.ts", "Errors.ts"],
+  // the shared runtimes' layer: `DflockdClient.make` under the service's tag
+  "internal/promise/runtime.ts": ["DflockdClient.ts"],
   // the codec's failures are the public errors: `InvalidArgumentError`, `ProtocolError`, `ServerError`
   "internal/protocol/codec.ts": ["Errors.ts"],
   // a line over the cap or invalid UTF-8 fails with `ProtocolError`

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
 import * as Layer from "effect/Layer"
@@ -195,5 +196,38 @@ describe("DflockdClient.makeWith: the transport is the public seam", () => {
       ).pipe(Effect.provide(client))
       assert.deepStrictEqual(frames.slice(0, 2), ["auth\n_\ns3cret\n", "l\nk\n10\n"])
       assert.include(frames, `r\nk\n${TOKEN}\n`)
+    }))
+})
+
+describe("Connection.fromTransport with acceptOpaqueTokens", () => {
+  /** An acquire answered with `reply` on a connection made with `acceptOpaqueTokens`: its exit, and the connection after it. */
+  const grant = (acceptOpaqueTokens: boolean, reply: string) =>
+    Effect.gen(function*() {
+      const { answer, transport } = yield* scripted
+      const connection = yield* Connection.fromTransport(transport, { ...options, acceptOpaqueTokens })
+      const pending = yield* Effect.forkChild(connection.send(acquire, 5000), { startImmediately: true })
+      yield* Deferred.succeed(answer, reply)
+      return { exit: yield* Fiber.await(pending), alive: yield* connection.alive }
+    }).pipe(Effect.scoped)
+
+  it.effect("by default a grant must carry 32 hex digits: `ok tok1 20` is a ProtocolError that breaks the connection", () =>
+    Effect.gen(function*() {
+      const { alive, exit } = yield* grant(false, "ok tok1 20")
+      assert.strictEqual(failedWith(exit, "ProtocolError").detail, "expected a 32-hex token")
+      assert.isFalse(alive)
+    }))
+
+  it.effect("accepted, a grant may carry an opaque token, and the connection stays clean", () =>
+    Effect.gen(function*() {
+      const { alive, exit } = yield* grant(true, "ok tok1 20")
+      assert.deepStrictEqual(Exit.isSuccess(exit) && exit.value, Codec.granted("tok1", 20))
+      assert.isTrue(alive)
+    }))
+
+  it.effect("accepted, a malformed grant is refused in the opaque rule's words", () =>
+    Effect.gen(function*() {
+      const { alive, exit } = yield* grant(true, "ok tok1")
+      assert.strictEqual(failedWith(exit, "ProtocolError").detail, "expected a lease in seconds")
+      assert.isFalse(alive)
     }))
 })

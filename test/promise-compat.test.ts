@@ -427,6 +427,27 @@ describe("dflockd-client 1.11 compatibility", () => {
       })
     })
 
+    it("close() during withLock's fn closes the connection at once, sends no release, and rejects once fn settles", async () => {
+      await withMock(grantAll, async (mock) => {
+        const lock = new DistributedLock({ key: "k", port: mock.port })
+        let aborted = false
+        let closedDuringFn = false
+        const outcome = rejection(lock.withLock(async (signal) => {
+          signal.addEventListener("abort", () => aborted = true)
+          await sleep(10)
+          lock.close()
+          await until(() => mock.connections.ended === mock.connections.opened, "the connection to close")
+          closedDuringFn = true
+          return "done"
+        }))
+        const error = await outcome
+        assert.isTrue(closedDuringFn, "closed while fn still ran")
+        assert.isFalse(aborted, "close() is not a loss: fn's signal is left alone")
+        assert.strictEqual((error as LockError).message, "not connected; nothing to release")
+        assert.deepStrictEqual(commands(mock), ["l k 10"])
+      })
+    })
+
     it("acquire()/enqueue() while connected reject unless { force: true }, which closes first", async () => {
       await withMock(grantAll, async (mock) => {
         const lock = new DistributedLock({ key: "k", port: mock.port })

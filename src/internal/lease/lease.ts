@@ -264,6 +264,12 @@ export interface LeaseControl {
   readonly release: Effect.Effect<void>
   /** Releases the lease now and waits for the server's reply (the Promise API's `release()`). */
   readonly releaseAwaited: Effect.Effect<void>
+  /**
+   * Ends the lease without a release (the Promise API's `close()`): its connection stays claimed,
+   * so giving it back closes it, and the server frees the lease then. Its scope's finalizer then
+   * does nothing.
+   */
+  readonly abandon: Effect.Effect<void>
   /** Time left before the client counts the lease as lost (zero once lost or released). */
   readonly remaining: Effect.Effect<Duration.Duration>
 }
@@ -511,6 +517,22 @@ const sendRelease = (live: Live, awaited: boolean): Effect.Effect<void> => {
   return renewing === undefined ? send : Effect.andThen(Fiber.await(renewing), send)
 }
 
+/**
+ * Ends the lease without a release: out of the renewals queue, the keep-alive loop stopped, the
+ * connection no longer reporting to it. The connection keeps its claim: given back, it is
+ * closed, not pooled, and the server frees the lease with it. Runs once, as `end` does (after
+ * either, the other does nothing); uninterruptible callers.
+ */
+const abandonLease = (live: Live): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (live.ended) return Effect.void
+    live.ended = true
+    live.renewals.remove(live)
+    const { loop } = live
+    const abandoned = Effect.andThen(live.connection.onBreak(undefined), Metrics.recordRelease(live.kind))
+    return loop === undefined ? abandoned : Effect.andThen(Fiber.interrupt(loop), abandoned)
+  })
+
 const extendLease = (live: Live, leaseSeconds: number): Effect.Effect<void, LockLostError> =>
   Effect.suspend(() => {
     if (live.lost !== undefined) return Effect.fail(live.lost)
@@ -573,6 +595,7 @@ const controlFor = (live: Live): LeaseControl => ({
   extend: (leaseSeconds) => extendLease(live, leaseSeconds),
   release: Effect.uninterruptible(end(live, false)),
   releaseAwaited: Effect.uninterruptible(end(live, true)),
+  abandon: Effect.uninterruptible(abandonLease(live)),
   remaining: Effect.sync(() => remainingOf(live))
 })
 
@@ -848,6 +871,27 @@ export const withLease = <A, E, R>(
   options: AcquireOptions = noOptions,
   spanName?: string
 ): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
+  leased(spec, options, spanName, (held) => guarded(held.live, region))
+
+/**
+ * {@link withLease} for a region made from its lease (the Promise API's `withLock`, whose
+ * instance shows the token and hears of the loss while `fn` runs). `use` is called once the
+ * lease is held, and its region runs unless the lease is lost by then.
+ */
+export const withHeldLease = <A, E, R>(
+  use: (held: Held) => Effect.Effect<A, E, R>,
+  spec: Spec,
+  options: AcquireOptions = noOptions
+): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
+  leased(spec, options, undefined, (held) => guarded(held.live, use(held)))
+
+/** {@link withLease}, with the region run on the held lease by `guard` (which races it against the loss). */
+const leased = <A, E, R>(
+  spec: Spec,
+  options: AcquireOptions,
+  spanName: string | undefined,
+  guard: (held: HeldLease) => Effect.Effect<A, E | LockLostError, R>
+): Effect.Effect<A, E | AcquireError | LockLostError, Exclude<R, Scope.Scope> | DflockdClient> =>
   Effect.withFiber((fiber) => {
     const client = Context.getUnsafe(fiber.context, DflockdClient)
     const planned = plan(spec, options, client.options)
@@ -861,7 +905,7 @@ export const withLease = <A, E, R>(
       Effect.scoped(
         Effect.flatMap(
           acquireIn(client, planned.success, connectionScope, fiber.getRef(Clock.Clock), holder),
-          (held) => guarded(held.live, region)
+          guard
         )
       ),
       () => {
@@ -929,6 +973,9 @@ export const release = (lease: Lease): Effect.Effect<void> => controlled(lease, 
 /** Releases `lease` now and waits for the server's reply (the Promise API's `release()`, as 1.11 does). */
 export const releaseAwaited = (lease: Lease): Effect.Effect<void> =>
   controlled(lease, (control) => control.releaseAwaited)
+
+/** Ends `lease` without a release (the Promise API's `close()`); see {@link LeaseControl}. */
+export const abandon = (lease: Lease): Effect.Effect<void> => controlled(lease, (control) => control.abandon)
 
 /** Time left before the client counts `lease` as lost (zero once lost or released). */
 export const remaining = (lease: Lease): Effect.Effect<Duration.Duration> =>

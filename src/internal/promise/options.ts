@@ -1,7 +1,8 @@
 /**
- * dflockd-client 1.11's options, checked as 1.11 checks them (same `LockError`
- * messages), and turned into the connection configuration of the shared
- * runtimes (`runtime.ts`).
+ * dflockd-client 1.11's options and arguments, checked as 1.11 checks them (same
+ * `LockError` messages): the one place of those checks, for the instances and
+ * the low-level functions alike. And the options turned into the connection
+ * configuration of the shared runtimes (`runtime.ts`).
  */
 import type * as Tls from "node:tls"
 import * as Result from "effect/Result"
@@ -13,27 +14,42 @@ import * as Shared from "./runtime.ts"
 
 export const { DEFAULT_HOST, DEFAULT_PORT } = ServerAddress
 
-/** 1.11's key check: non-empty, no NUL, CR or LF. (The server's own rules are checked when the key is used.) */
-export const validateKey = (key: unknown): string => {
-  if (typeof key !== "string" || key === "") throw new LockError("key must not be empty")
-  if (/[\0\n\r]/.test(key)) throw new LockError("key must not contain NUL, newline, or carriage return characters")
-  return key
+/** 1.11's check of a key or a token: non-empty, no NUL, CR or LF. (The server's own rules for a key are checked when it is used.) */
+const validateField = (name: "key" | "token", value: unknown): string => {
+  if (typeof value !== "string" || value === "") throw new LockError(`${name} must not be empty`)
+  if (/[\0\n\r]/.test(value)) {
+    throw new LockError(`${name} must not contain NUL, newline, or carriage return characters`)
+  }
+  return value
 }
 
-/** A wait in seconds: finite, 0 or more; a fraction is kept exact (1.11 took whole seconds only). */
-export const isWaitSeconds = (seconds: unknown): seconds is number =>
-  typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0
+export const validateKey = (key: unknown): string => validateField("key", key)
 
-export const validateAcquireTimeout = (seconds: unknown): number => {
-  if (!isWaitSeconds(seconds)) throw new LockError("acquireTimeoutS must be a finite number >= 0")
+export const validateToken = (token: unknown): string => validateField("token", token)
+
+const isInteger = (n: unknown, min: number): n is number => typeof n === "number" && Number.isInteger(n) && n >= min
+
+/** An instance's wait in seconds: finite, 0 or more; a fraction is kept exact (1.11 took whole seconds only). */
+const validateSeconds = (name: "acquireTimeoutS" | "waitTimeoutS", seconds: unknown): number => {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
+    throw new LockError(`${name} must be a finite number >= 0`)
+  }
+  return seconds
+}
+
+export const validateAcquireTimeout = (seconds: unknown): number => validateSeconds("acquireTimeoutS", seconds)
+
+export const validateWaitTimeout = (seconds: unknown): number => validateSeconds("waitTimeoutS", seconds)
+
+/** A low-level function's wait: whole seconds, 0 or more, as 1.11 sends them. */
+export const validateWholeSeconds = (name: "acquireTimeoutS" | "waitTimeoutS", seconds: unknown): number => {
+  if (!isInteger(seconds, 0)) throw new LockError(`${name} must be an integer >= 0`)
   return seconds
 }
 
 export const validateLeaseTtl = (seconds: unknown): number | undefined => {
   if (seconds === undefined || seconds === null) return undefined
-  if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1) {
-    throw new LockError("leaseTtlS must be an integer >= 1")
-  }
+  if (!isInteger(seconds, 1)) throw new LockError("leaseTtlS must be an integer >= 1")
   return seconds
 }
 
@@ -50,16 +66,12 @@ export const DEFAULT_SERVER_READ_TIMEOUT_MS = 23_000
 /** This client's `serverReadTimeoutMs` (not in 1.11), checked in 1.11's style. */
 export const validateServerReadTimeout = (millis: unknown): number => {
   if (millis === undefined || millis === null) return DEFAULT_SERVER_READ_TIMEOUT_MS
-  if (typeof millis !== "number" || !Number.isInteger(millis) || millis < 1) {
-    throw new LockError("serverReadTimeoutMs must be an integer >= 1")
-  }
+  if (!isInteger(millis, 1)) throw new LockError("serverReadTimeoutMs must be an integer >= 1")
   return millis
 }
 
 export const validateLimit = (limit: unknown): number => {
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
-    throw new LockError("limit must be an integer >= 1")
-  }
+  if (!isInteger(limit, 1)) throw new LockError("limit must be an integer >= 1")
   return limit
 }
 

@@ -2,36 +2,30 @@
  * dflockd-client 1.11's low-level protocol functions, for callers that manage
  * the socket themselves: one request, one reply line, over a connected
  * `net.Socket` (or `tls.TLSSocket`) the caller owns. Same arguments, results,
- * validation and errors as 1.11.
+ * validation (`options.ts`) and errors as 1.11.
  *
- * Each socket gets one line reader on first use (kept in a `WeakMap`, so it
- * goes with the socket): a `data` listener that decodes UTF-8 across chunk
- * boundaries, splits lines (a trailing `\r` is dropped), and hands each to the
- * waiting read. Lines nobody waits for are kept for the next read.
+ * The frames are the codec's, and the replies are read by its 1.x-lenient
+ * `decodeLegacy`. Each socket gets one line reader on first use (kept in a
+ * `WeakMap`, so it goes with the socket): a `data` listener that splits lines
+ * with `lines.ts` and hands each to the waiting read. Lines nobody waits for
+ * are kept for the next read.
  */
 import type * as Net from "node:net"
-import { StringDecoder } from "node:string_decoder"
-import * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import type { ProtocolError } from "../../Errors.ts"
 import * as Codec from "../protocol/codec.ts"
+import { type LineBuffer, makeLineBuffer, pushLines } from "../protocol/lines.ts"
 import { AcquireTimeoutError, LockError } from "./errors.ts"
-
-/** A 1.11 error in the Effect world; `runToPromise` rejects with `error`. */
-export class Failed extends Data.TaggedError("Failed")<{ readonly error: LockError }> {}
-
-const fail = (error: LockError): Effect.Effect<never, Failed> => Effect.fail(new Failed({ error }))
+import * as Options from "./options.ts"
 
 /** Longest reply line accepted, as in 1.11. */
-const MAX_LINE_LENGTH = 1024 * 1024
+const MAX_LINE_BYTES = 1024 * 1024
 
 interface Reader {
-  readonly decoder: StringDecoder
+  readonly buffer: LineBuffer
   readonly lines: Array<string>
   /** Touched only by the socket's listeners and by `readLine`. */
   readonly io: {
-    partial: string
     ended: LockError | undefined
     waiter: (() => void) | undefined
   }
@@ -39,13 +33,19 @@ interface Reader {
 
 const readers = new WeakMap<Net.Socket, Reader>()
 
+/** A reply the line splitter refused: too long (1.11's words), or not UTF-8. */
+const refused = (error: ProtocolError): LockError =>
+  error.detail.startsWith("reply line exceeds")
+    ? new LockError("server response exceeded maximum line length")
+    : new LockError(`server response refused: ${error.detail}`, { cause: error })
+
 const readerOf = (socket: Net.Socket): Reader => {
   const existing = readers.get(socket)
   if (existing !== undefined) return existing
   const reader: Reader = {
-    decoder: new StringDecoder("utf8"),
+    buffer: makeLineBuffer(MAX_LINE_BYTES),
     lines: [],
-    io: { partial: "", ended: undefined, waiter: undefined }
+    io: { ended: undefined, waiter: undefined }
   }
   const { io } = reader
   const wake = () => {
@@ -60,17 +60,11 @@ const readerOf = (socket: Net.Socket): Reader => {
   if (socket.readableEnded || socket.destroyed) io.ended = new LockError("server closed connection")
   socket.on("data", (chunk: Buffer | string) => {
     if (io.ended !== undefined) return
-    let text = io.partial + (typeof chunk === "string" ? chunk : reader.decoder.write(chunk))
-    let newline = text.indexOf("\n")
-    while (newline !== -1) {
-      const line = text.slice(0, newline)
-      reader.lines.push(line.endsWith("\r") ? line.slice(0, -1) : line)
-      text = text.slice(newline + 1)
-      newline = text.indexOf("\n")
-    }
-    io.partial = text
-    if (text.length > MAX_LINE_LENGTH) end(new LockError("server response exceeded maximum line length"))
-    if (reader.lines.length > 0) wake()
+    const pushed = pushLines(reader.buffer, typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk)
+    if (Result.isFailure(pushed)) return end(refused(pushed.failure))
+    if (pushed.success.length === 0) return
+    reader.lines.push(...pushed.success)
+    wake()
   })
   socket.on("end", () => end(new LockError("server closed connection")))
   socket.on("close", () => end(new LockError("server closed connection")))
@@ -79,75 +73,37 @@ const readerOf = (socket: Net.Socket): Reader => {
   return reader
 }
 
-const readLine = (socket: Net.Socket): Effect.Effect<string, Failed> =>
-  Effect.callback<string, Failed>((resume) => {
-    const reader = readerOf(socket)
-    const attempt = (): boolean => {
+const readLine = (reader: Reader): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const attempt = (): void => {
       const line = reader.lines.shift()
-      if (line !== undefined) {
-        resume(Effect.succeed(line))
-        return true
-      }
-      if (reader.io.ended !== undefined) {
-        resume(fail(reader.io.ended))
-        return true
-      }
-      return false
+      if (line !== undefined) return resolve(line)
+      if (reader.io.ended !== undefined) return reject(reader.io.ended)
+      reader.io.waiter = attempt
     }
-    if (attempt()) return
-    const waiter = () => {
-      attempt()
-    }
-    reader.io.waiter = waiter
-    return Effect.sync(() => {
-      if (reader.io.waiter === waiter) reader.io.waiter = undefined
-    })
+    attempt()
   })
 
-const write = (socket: Net.Socket, command: string, key: string, arg: string): Effect.Effect<void, Failed> =>
-  Effect.callback<void, Failed>((resume) => {
-    readerOf(socket) // listen before the reply can arrive
-    socket.write(`${command}\n${key}\n${arg}\n`, "utf8", (error) => {
-      resume(
-        error === undefined || error === null
-          ? Effect.void
-          : fail(new LockError(`write failed: ${error.message}`, { cause: error }))
-      )
+/** Sends `command` and reads one reply line. */
+const exchange = async (socket: Net.Socket, command: Codec.Command<unknown>): Promise<string> => {
+  let reader: Reader
+  try {
+    reader = readerOf(socket) // listen before the reply can arrive
+    await new Promise<void>((resolve, reject) => {
+      socket.write(command.frame, "utf8", (error) => {
+        if (error === undefined || error === null) resolve()
+        else reject(new LockError(`write failed: ${error.message}`, { cause: error }))
+      })
     })
-  })
-
-const exchange = (socket: Net.Socket, command: string, key: string, arg: string) =>
-  Effect.andThen(write(socket, command, key, arg), readLine(socket))
-
-// ---------------------------------------------------------------------------
-// validation (1.11's rules and messages)
-// ---------------------------------------------------------------------------
-
-const check = (ok: boolean, message: string): Effect.Effect<void, Failed> =>
-  ok ? Effect.void : fail(new LockError(message))
-
-const checkKey = (key: string) =>
-  Effect.andThen(
-    check(typeof key === "string" && key !== "", "key must not be empty"),
-    check(!/[\0\n\r]/.test(key), "key must not contain NUL, newline, or carriage return characters")
-  )
-
-const checkToken = (token: string) =>
-  Effect.andThen(
-    check(typeof token === "string" && token !== "", "token must not be empty"),
-    check(!/[\0\n\r]/.test(token), "token must not contain NUL, newline, or carriage return characters")
-  )
-
-const isInteger = (n: unknown, min: number) => typeof n === "number" && Number.isInteger(n) && n >= min
-
-const checkLease = (leaseTtlS: number | undefined) =>
-  check(leaseTtlS === undefined || leaseTtlS === null || isInteger(leaseTtlS, 1), "leaseTtlS must be an integer >= 1")
-
-const checkLimit = (limit: number | undefined) =>
-  check(limit === undefined || isInteger(limit, 1), "limit must be an integer >= 1")
-
-const hasLease = (leaseTtlS: number | undefined | null): leaseTtlS is number =>
-  leaseTtlS !== undefined && leaseTtlS !== null
+  } catch (error) {
+    // not a socket, or one that throws
+    if (error instanceof LockError) throw error
+    throw new LockError(`unexpected failure: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error
+    })
+  }
+  return readLine(reader)
+}
 
 // ---------------------------------------------------------------------------
 // the commands
@@ -166,122 +122,108 @@ export interface EnqueueResult {
   readonly lease: number | null
 }
 
+/** 1.11's name of an operation in its errors: `acquire`, or `sem_acquire` for a semaphore. */
+const labelOf = (kind: Codec.Kind, operation: string) => kind === "lock" ? operation : `sem_${operation}`
+
 /** A reply to an acquire or wait, the 1.x way (the codec reads it; here it becomes 1.11's result or error). */
-const blockingGrant = (label: string, key: string, reply: string): Effect.Effect<Grant, Failed> => {
+const blockingGrant = (label: string, key: string, reply: string): Grant => {
   const decoded = Codec.decodeLegacy("grant", reply)
   switch (decoded._tag) {
     case "Granted":
-      return Effect.succeed({ token: decoded.token, lease: decoded.lease })
+      return { token: decoded.token, lease: decoded.lease }
     case "TimedOut":
-      return fail(new AcquireTimeoutError(key))
+      throw new AcquireTimeoutError(key)
     case "NoToken":
-      return fail(new LockError(`${label}: server returned no token: '${reply}'`))
+      throw new LockError(`${label}: server returned no token: '${reply}'`)
     default:
-      return fail(new LockError(`${label} failed: '${reply}'`))
+      throw new LockError(`${label} failed: '${reply}'`)
   }
 }
 
-export const protoAcquire = (
+/** `l`, or `sl` with `limit` (required for a semaphore). */
+export const protoAcquire = async (
   socket: Net.Socket,
-  command: "l" | "sl",
+  kind: Codec.Kind,
   key: string,
   acquireTimeoutS: number,
   leaseTtlS: number | undefined,
   limit: number | undefined
-): Effect.Effect<Grant, Failed> =>
-  Effect.gen(function*() {
-    yield* checkKey(key)
-    yield* check(isInteger(acquireTimeoutS, 0), "acquireTimeoutS must be an integer >= 0")
-    yield* checkLimit(limit)
-    yield* checkLease(leaseTtlS)
-    const args: Array<number> = [acquireTimeoutS]
-    if (limit !== undefined) args.push(limit)
-    if (hasLease(leaseTtlS)) args.push(leaseTtlS)
-    const reply = yield* exchange(socket, command, key, args.join(" "))
-    return yield* blockingGrant(command === "l" ? "acquire" : "sem_acquire", key, reply)
-  })
+): Promise<Grant> => {
+  Options.validateKey(key)
+  Options.validateWholeSeconds("acquireTimeoutS", acquireTimeoutS)
+  const checked = kind === "semaphore" ? Options.validateLimit(limit) : undefined
+  const lease = Options.validateLeaseTtl(leaseTtlS)
+  const reply = await exchange(socket, Codec.acquire({ kind, key, limit: checked }, acquireTimeoutS, lease))
+  return blockingGrant(labelOf(kind, "acquire"), key, reply)
+}
 
-export const protoRenew = (
+/** `n` or `sn`: the lease the server reports, or `leaseTtlS` (else 30) when it reports none. */
+export const protoRenew = async (
   socket: Net.Socket,
-  command: "n" | "sn",
+  kind: Codec.Kind,
   key: string,
   token: string,
   leaseTtlS: number | undefined
-): Effect.Effect<number, Failed> =>
-  Effect.gen(function*() {
-    yield* checkKey(key)
-    yield* checkToken(token)
-    yield* checkLease(leaseTtlS)
-    const reply = yield* exchange(socket, command, key, hasLease(leaseTtlS) ? `${token} ${leaseTtlS}` : token)
-    const decoded = Codec.decodeLegacy("renew", reply)
-    if (decoded._tag !== "Ok") {
-      return yield* fail(new LockError(`${command === "n" ? "renew" : "sem_renew"} failed: '${reply}'`))
-    }
-    return decoded.lease ?? (hasLease(leaseTtlS) ? leaseTtlS : Codec.LEGACY_FALLBACK_LEASE_SECONDS)
-  })
+): Promise<number> => {
+  Options.validateKey(key)
+  Options.validateToken(token)
+  const lease = Options.validateLeaseTtl(leaseTtlS)
+  const reply = await exchange(socket, Codec.renew(kind, key, token, lease))
+  const decoded = Codec.decodeLegacy("renew", reply)
+  if (decoded._tag !== "Ok") throw new LockError(`${labelOf(kind, "renew")} failed: '${reply}'`)
+  return decoded.lease ?? lease ?? Codec.LEGACY_FALLBACK_LEASE_SECONDS
+}
 
-export const protoEnqueue = (
+/** `e`, or `se` with `limit` (required for a semaphore). */
+export const protoEnqueue = async (
   socket: Net.Socket,
-  command: "e" | "se",
+  kind: Codec.Kind,
   key: string,
   leaseTtlS: number | undefined,
   limit: number | undefined
-): Effect.Effect<EnqueueResult, Failed> =>
-  Effect.gen(function*() {
-    yield* checkKey(key)
-    yield* checkLimit(limit)
-    yield* checkLease(leaseTtlS)
-    const args: Array<number> = []
-    if (limit !== undefined) args.push(limit)
-    if (hasLease(leaseTtlS)) args.push(leaseTtlS)
-    const reply = yield* exchange(socket, command, key, args.join(" "))
-    const label = command === "e" ? "enqueue" : "sem_enqueue"
-    const decoded = Codec.decodeLegacy("enqueue", reply)
-    switch (decoded._tag) {
-      case "Granted":
-        return { status: "acquired", token: decoded.token, lease: decoded.lease } satisfies EnqueueResult
-      case "Queued":
-        return { status: "queued", token: null, lease: null } satisfies EnqueueResult
-      case "NoToken":
-        return yield* fail(new LockError(`${label}: server returned no token: '${reply}'`))
-      default:
-        return yield* fail(new LockError(`${label} failed: '${reply}'`))
-    }
-  })
+): Promise<EnqueueResult> => {
+  Options.validateKey(key)
+  const checked = kind === "semaphore" ? Options.validateLimit(limit) : undefined
+  const lease = Options.validateLeaseTtl(leaseTtlS)
+  const reply = await exchange(socket, Codec.enqueue({ kind, key, limit: checked }, lease))
+  const label = labelOf(kind, "enqueue")
+  const decoded = Codec.decodeLegacy("enqueue", reply)
+  switch (decoded._tag) {
+    case "Granted":
+      return { status: "acquired", token: decoded.token, lease: decoded.lease }
+    case "Queued":
+      return { status: "queued", token: null, lease: null }
+    case "NoToken":
+      throw new LockError(`${label}: server returned no token: '${reply}'`)
+    default:
+      throw new LockError(`${label} failed: '${reply}'`)
+  }
+}
 
-export const protoWait = (
+/** `w` or `sw`. */
+export const protoWait = async (
   socket: Net.Socket,
-  command: "w" | "sw",
+  kind: Codec.Kind,
   key: string,
   waitTimeoutS: number
-): Effect.Effect<Grant, Failed> =>
-  Effect.gen(function*() {
-    yield* checkKey(key)
-    yield* check(isInteger(waitTimeoutS, 0), "waitTimeoutS must be an integer >= 0")
-    const reply = yield* exchange(socket, command, key, String(waitTimeoutS))
-    return yield* blockingGrant(command === "w" ? "wait" : "sem_wait", key, reply)
-  })
+): Promise<Grant> => {
+  Options.validateKey(key)
+  Options.validateWholeSeconds("waitTimeoutS", waitTimeoutS)
+  const reply = await exchange(socket, Codec.wait(kind, key, waitTimeoutS))
+  return blockingGrant(labelOf(kind, "wait"), key, reply)
+}
 
-export const protoRelease = (
+/** `r` or `sr`. */
+export const protoRelease = async (
   socket: Net.Socket,
-  command: "r" | "sr",
+  kind: Codec.Kind,
   key: string,
   token: string
-): Effect.Effect<void, Failed> =>
-  Effect.gen(function*() {
-    yield* checkKey(key)
-    yield* checkToken(token)
-    const reply = yield* exchange(socket, command, key, token)
-    if (Codec.decodeLegacy("release", reply)._tag !== "Ok") {
-      return yield* fail(new LockError(`${command === "r" ? "release" : "sem_release"} failed: '${reply}'`))
-    }
-  })
-
-/** Runs one of the above for a Promise caller: resolves its value, rejects with its `LockError`. */
-export const runToPromise = async <A>(effect: Effect.Effect<A, Failed>): Promise<A> => {
-  const exit = await Effect.runPromiseExit(effect)
-  if (Exit.isSuccess(exit)) return exit.value
-  const failure = Cause.findErrorOption(exit.cause)
-  if (failure._tag === "Some") throw failure.value.error
-  throw new LockError(`unexpected failure: ${Cause.pretty(exit.cause)}`, { cause: Cause.squash(exit.cause) })
+): Promise<void> => {
+  Options.validateKey(key)
+  Options.validateToken(token)
+  const reply = await exchange(socket, Codec.release(kind, key, token))
+  if (Codec.decodeLegacy("release", reply)._tag !== "Ok") {
+    throw new LockError(`${labelOf(kind, "release")} failed: '${reply}'`)
+  }
 }

@@ -14,26 +14,17 @@
  * later (the timer itself does not hold the process; the idle sockets do, until
  * it fires).
  *
- * The client's connections are wrapped for dflockd-client 1.x's behaviour:
- * grants may carry opaque tokens (`ok tok1 20`, as mock servers send), and a
- * scope closed with {@link Abandoning} set skips the release (`r`/`sr`) and
- * closes the connection instead: `close()` sends no release, the server frees
- * the lock when the connection ends.
+ * The client accepts grants with opaque tokens (`ok tok1 20`, as mock servers
+ * send), as dflockd-client 1.x does (`acceptOpaqueTokens`).
  */
 import { createHash } from "node:crypto"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as DflockdClient from "../../DflockdClient.ts"
-import { ProtocolError } from "../../Errors.ts"
-import * as Codec from "../protocol/codec.ts"
-import * as Connection from "../transport/connection.ts"
-import * as Socket from "../transport/socket.ts"
 
 /** How long an unused runtime (and its idle connections) is kept. */
 export const IDLE_MILLIS = 200
@@ -42,7 +33,7 @@ export const IDLE_MILLIS = 200
 export interface Config {
   readonly host: string
   readonly port: number
-  readonly tls: Connection.TlsOptions | undefined
+  readonly tls: DflockdClient.TlsOptions | undefined
   /** Identifies `tls` by content (see {@link tlsFingerprint}). */
   readonly tlsFingerprint: string
   readonly auth: string | undefined
@@ -53,60 +44,13 @@ export interface Config {
   readonly renewRatio: number
 }
 
-/**
- * Set while closing a scope for `close()`: the release command is skipped and
- * the connection is not given back to the pool (it is closed, which frees
- * whatever the server holds for it).
- */
-export const Abandoning = Context.Reference<boolean>("effect-dflockd/promise/Abandoning", {
-  defaultValue: () => false
-})
-
-const isRelease = (name: string) => name === "r" || name === "sr"
-
-/** A connection with 1.x behaviour: opaque tokens, and no release while abandoning. */
-const compatible = (connection: Connection.Connection): Connection.Connection => ({
-  server: connection.server,
-  onBreak: (listener) => connection.onBreak(listener),
-  healthy: () => connection.healthy(),
-  get claim() {
-    return connection.claim
-  },
-  get unclaim() {
-    return connection.unclaim
-  },
-  get alive() {
-    return connection.alive
-  },
-  get broken() {
-    return connection.broken
-  },
-  send: <A>(command: Codec.Command<A>, timeoutMillis: number) => {
-    if (!isRelease(command.name)) return connection.send(Codec.withOpaqueTokens(command), timeoutMillis)
-    return Effect.withFiber((fiber): Effect.Effect<A, Connection.ExchangeError> => {
-      if (!fiber.getRef(Abandoning)) return connection.send(command, timeoutMillis)
-      // Skipped: the connection is closed right after (see `reusable`), which releases on the server.
-      const skipped = command.decode("ok")
-      return Result.isSuccess(skipped)
-        ? Effect.succeed(skipped.success)
-        : Effect.fail(new ProtocolError({ reply: "ok", detail: `cannot skip ${command.name}` }))
-    })
-  },
-  post: (command, timeoutMillis, onFailure) =>
-    Effect.withFiber((fiber) =>
-      // skipped while abandoning: the connection is closed right after, which releases on the server
-      fiber.getRef(Abandoning) ? Effect.void : connection.post(command, timeoutMillis, onFailure)
-    ),
-  reusable: Effect.withFiber((fiber) => fiber.getRef(Abandoning) ? Effect.succeed(false) : connection.reusable)
-})
-
 /** Longest delay a Node timer takes: "no timeout" in dflockd-client 1.x terms. */
 const NO_TIMEOUT = Duration.millis(2 ** 31 - 1)
 
 const clientLayer = (config: Config): Layer.Layer<DflockdClient.DflockdClient> =>
   Layer.effect(
     DflockdClient.DflockdClient,
-    DflockdClient.makeWith(
+    DflockdClient.make(
       {
         servers: [[config.host, config.port]],
         tls: config.tls,
@@ -120,11 +64,11 @@ const clientLayer = (config: Config): Layer.Layer<DflockdClient.DflockdClient> =
           : Duration.millis(config.socketTimeoutMs),
         serverReadTimeout: Duration.millis(config.serverReadTimeoutMs),
         // dflockd-client 1.x dials once and reports the failure
-        connectRetry: Schedule.recurs(0)
-      },
-      (server, resolved) => Socket.connect(server, resolved.connection)
+        connectRetry: Schedule.recurs(0),
+        // as dflockd-client 1.x, and the mock servers written for it (`ok tok1 20`)
+        acceptOpaqueTokens: true
+      }
     ).pipe(
-      Effect.provideService(Connection.Middleware, compatible),
       // the options were checked as 1.11 checks them when the instance was made
       Effect.orDie
     )

@@ -149,8 +149,8 @@ const tokenPattern = /^[0-9a-f]{32}$/
  * An opaque token, as dflockd-client 1.x accepts it from servers and test doubles
  * (`ok tok1 20`): non-empty, no whitespace or control characters, and short
  * enough ({@link MAX_OPAQUE_TOKEN_BYTES}) that `n KEY TOKEN L` still fits a line.
- * Only commands switched with {@link withOpaqueTokens} accept these; by default
- * a grant must carry a 32-hex token.
+ * Only a client with `acceptOpaqueTokens` accepts these (through each command's
+ * `decodeOpaque`); by default a grant must carry a 32-hex token.
  */
 export const MAX_OPAQUE_TOKEN_BYTES = 200
 const opaqueTokenPattern = /^[^\s\p{Cc}]+$/u
@@ -331,8 +331,9 @@ const short = MAX_SHORT_REPLY_BYTES
 /**
  * The same command, decoding its reply with opaque tokens allowed (a grant of
  * `ok tok1 20` is accepted). Commands whose reply carries no token are returned
- * as they are. The Promise API uses this, as dflockd-client 1.x does; the
- * Effect API keeps the 32-hex rule.
+ * as they are. A client with `acceptOpaqueTokens` (the Promise API's, as
+ * dflockd-client 1.x) reads a grant the strict decoder refused with
+ * `decodeOpaque` (`transport/connection.ts`); by default the 32-hex rule holds.
  */
 export const withOpaqueTokens = <A>(command: Command<A>): Command<A> =>
   command.decodeOpaque === undefined ? command : { ...command, decode: command.decodeOpaque }

@@ -9,7 +9,7 @@
  * with `ConnectionError`, and its owner must close it (closing is what makes the
  * server drop a waiter or release a grant).
  */
-import * as Context from "effect/Context"
+import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -23,16 +23,6 @@ import * as Codec from "../protocol/codec.ts"
 import { plainCause } from "./plainCause.ts"
 
 export type { Connection, ConnectionOptions, ExchangeError, TlsOptions, Transport } from "../../Transport.ts"
-
-/**
- * Wraps every connection a client opens; identity by default. The Promise API
- * provides one (opaque tokens, no release while abandoning) when it builds its
- * client with `DflockdClient.makeWith`, which reads this reference once.
- */
-export const Middleware = Context.Reference<(connection: Connection) => Connection>(
-  "effect-dflockd/internal/ConnectionMiddleware",
-  { defaultValue: () => (connection) => connection }
-)
 
 type Phase =
   | { readonly _tag: "Idle" }
@@ -61,8 +51,10 @@ const inFlight = (command: string): Phase => {
 export interface Internal {
   readonly transport: Transport
   readonly server: string
-  /** The connection this state belongs to: a wrapper (`Middleware`) is not it, and takes the effects' path. */
+  /** The connection this state belongs to: a wrapper of it is not it, and takes the effects' path. */
   readonly connection: Connection
+  /** Grants may carry opaque tokens (`ConnectionOptions.acceptOpaqueTokens`): see {@link decodeOpaque}. */
+  readonly opaqueTokens: boolean
   phase: Phase
   /** The server may keep state for this connection (a grant or a waiter). */
   claimed: boolean
@@ -100,6 +92,26 @@ const settle = (internal: Internal): void => {
   if (internal.phase._tag === "InFlight") internal.phase = idle
 }
 
+/**
+ * A reply the command's decoder refused as malformed (`failure`), read again by its
+ * opaque-token decoder when the connection accepts opaque tokens. That decoder accepts
+ * whatever the strict one does, with the same result, and finds malformed what it finds
+ * malformed (an error status is decided by the first word, alike): reading it only after
+ * a refusal is reading it with that decoder alone, and a reply the strict one accepts
+ * costs nothing more.
+ */
+const decodeOpaque = <A>(
+  internal: Internal,
+  command: Codec.Command<A>,
+  line: string,
+  failure: ProtocolError
+): Result.Result<A, ProtocolError> => {
+  if (!internal.opaqueTokens || command.decodeOpaque === undefined) return Result.fail(failure)
+  const opaque = command.decodeOpaque(line)
+  if (Result.isSuccess(opaque)) return Result.succeed(opaque.success)
+  return Result.fail(opaque.failure._tag === "ProtocolError" ? opaque.failure : failure)
+}
+
 /** A reply line (or the transport's failure) as the command's typed outcome, the state moved on. */
 const outcomeOf = <A>(
   internal: Internal,
@@ -126,9 +138,15 @@ const outcomeOf = <A>(
       markBroken(internal, connectionError(internal, error, "Closed"))
       return Effect.fail(error)
     }
-    case "ProtocolError":
-      markBroken(internal, failure)
-      return Effect.fail(failure)
+    case "ProtocolError": {
+      const opaque = decodeOpaque(internal, command, outcome.success, failure)
+      if (Result.isSuccess(opaque)) {
+        settle(internal)
+        return Effect.succeed(opaque.success)
+      }
+      markBroken(internal, opaque.failure)
+      return Effect.fail(opaque.failure)
+    }
   }
 }
 
@@ -200,9 +218,12 @@ const readOwed = <A>(internal: Internal, command: Codec.Command<A>, onFailure: (
       onFailure(error)
       return connectionError(internal, error, "Closed")
     }
-    case "ProtocolError":
-      onFailure(failure)
-      return failure
+    case "ProtocolError": {
+      const opaque = decodeOpaque(internal, command, outcome.success, failure)
+      if (Result.isSuccess(opaque)) return undefined
+      onFailure(opaque.failure)
+      return opaque.failure
+    }
   }
 }
 
@@ -273,12 +294,13 @@ const hungUp = (internal: Internal, error: ConnectionError | ProtocolError): Eff
  */
 export const fromTransport = Effect.fnUntraced(function*(
   transport: Transport,
-  options: Pick<ConnectionOptions, "auth" | "connectTimeout">
+  options: Pick<ConnectionOptions, "auth" | "connectTimeout" | "acceptOpaqueTokens">
 ) {
   const internal: Internal = {
     transport,
     server: transport.server,
     connection: undefined as unknown as Connection, // set below, before anyone reads it
+    opaqueTokens: options.acceptOpaqueTokens === true,
     phase: idle,
     claimed: false,
     owner: undefined,

@@ -92,9 +92,8 @@ export const make = Effect.fnUntraced(function*(
     return excess <= 0 ? Effect.void : Effect.forEach(idle.splice(0, excess), close, { discard: true })
   }
 
-  // `reusable` is an effect, not a flag read, for a connection wrapped by its owner: the
-  // owner may decide it in its own context (the Promise API's `close()` makes it false).
-  // A connection of this library's own is read in one step.
+  // A connection of this library's own is read in one step; any other (a `Connection` made
+  // by other means) through its `reusable` effect.
   const giveBack = (entry: Entry): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
       const internal = Connections.internalOf(entry.connection)
