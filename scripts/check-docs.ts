@@ -12,6 +12,8 @@
  *   - an `@since` tag with a version,
  *   - an example: a fenced code block (under `**Example** (Title)` or an `@example` tag). A name
  *     declared twice (`const X` and its companion `type X`) needs one example between them.
+ * A name re-exported from src/internal/ (`export { a } from "./internal/room/x.ts"`) is checked at its
+ * declarations there, members and companion types included, unless the line has its own doc.
  * Re-export lines (`export * from`, `export * as X from`) need a description and `@since`; so do
  * exported namespaces and their members, the public members of exported classes (methods,
  * properties, accessors, constructors; not `private`, `#private` or `override`), and each module's own doc
@@ -340,7 +342,16 @@ for (const file of publicModules) {
         if (specifier.isTypeOnly && statement.isTypeOnly) continue
         const symbol = checker.getSymbolAtLocation(specifier.name)
         const declarations = symbol === undefined ? [] : (checker.getAliasedSymbol(symbol).declarations ?? [])
-        const local = declarations.map(statementOf).find((s) => s !== undefined && !s.getSourceFile().isDeclarationFile)
+        const locals = declarations
+          .map(statementOf)
+          .filter((s): s is ts.Statement => s !== undefined && !s.getSourceFile().isDeclarationFile)
+        // re-exported from a room of src/internal/ with no doc on the line: each declaration (a value and its
+        // companion type, a class and its members) is public API, checked where it is written
+        if (doc === undefined && locals.length > 0 && locals.every((s) => !isPublic(s.getSourceFile().fileName))) {
+          for (const local of locals) addDeclaration(local, exportNeeds(), "")
+          continue
+        }
+        const local = locals[0]
         const declarationDoc = local === undefined ? undefined : docOf(local)
         sites.push({
           file,

@@ -2,8 +2,8 @@
  * CONTRIBUTING.md's "Architecture" tables against the imports of src/: every
  * module is listed, imports only what its row allows and uses every allowance
  * of its row, every internal module lives in a folder of src/internal/, a
- * module of such a folder imports public modules only with `import type`
- * (but for the named, shrinking list below), and imports form no cycle.
+ * module of such a folder imports public modules only with `import type`, and
+ * imports form no cycle.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Fs from "node:fs"
@@ -11,44 +11,6 @@ import * as Path from "node:path"
 
 const root = Path.resolve(import.meta.dirname, "..")
 const src = Path.join(root, "src")
-
-/**
- * Internal modules that still import values (not only types) from public
- * modules, and why. The rule is `import type` only: the folders of
- * src/internal/ sit below the public modules. This list may only shrink: an
- * entry that is no longer needed fails the test, as does a value import it
- * does not name.
- */
-const publicValueImports: Readonly<Record<string, ReadonlyArray<string>>> = {
-  // the CLI runs on the public API: `DflockdClient.layer`, `resolveOptions`, `stats`; its help shows
-  // `ServerAddress.DEFAULT_SERVER`
-  "internal/cli/command.ts": ["DflockdClient.ts", "ServerAddress.ts"],
-  // the child process runs under `Lock.withLock` or `Semaphore.withPermit`
-  "internal/cli/run.ts": ["Lock.ts", "Semaphore.ts"],
-  // the client service's tag (`yield* DflockdClient`); fails with `AcquireTimeoutError`, `InvalidArgumentError`,
-  // `LockLostError`; brands a lease with `Lease.TypeId` (and re-exports it); a lease's fence is `Token.fence`
-  "internal/lease/lease.ts": ["DflockdClient.ts", "Errors.ts", "Lease.ts", "Token.ts"],
-  // the client service's tag; fails with `AcquireTimeoutError`, `ConnectionError`, `ProtocolError`
-  "internal/lease/twoPhase.ts": ["DflockdClient.ts", "Errors.ts"],
-  // `ServerAddress.parse`, failing with `InvalidArgumentError`
-  "internal/options/address.ts": ["Errors.ts", "ServerAddress.ts"],
-  // `ServerAddress.parseList` and `DEFAULT_SERVER` for `DFLOCKD_SERVERS`
-  "internal/options/config.ts": ["ServerAddress.ts"],
-  // builds (and re-exports) the Promise API's error classes
-  "internal/promise/errors.ts": ["PromiseErrors.ts"],
-  // 1.11's `DEFAULT_HOST` and `DEFAULT_PORT` are `ServerAddress`'s
-  "internal/promise/options.ts": ["ServerAddress.ts"],
-  // the shared runtimes' layer: `DflockdClient.make` under the service's tag
-  "internal/promise/runtime.ts": ["DflockdClient.ts"],
-  // the codec's failures are the public errors: `InvalidArgumentError`, `ProtocolError`, `ServerError`
-  "internal/protocol/codec.ts": ["Errors.ts"],
-  // a line over the cap or invalid UTF-8 fails with `ProtocolError`
-  "internal/protocol/lines.ts": ["Errors.ts"],
-  // a refused or broken connection fails with `AuthError` or `ConnectionError`
-  "internal/transport/connection.ts": ["Errors.ts"],
-  // dial and read failures are `ConnectionError` and `ProtocolError`
-  "internal/transport/socket.ts": ["Errors.ts"]
-}
 
 const modules = (dir: string): ReadonlyArray<string> =>
   Fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
@@ -136,31 +98,13 @@ describe("architecture", () => {
     assert.deepStrictEqual(internal.filter((module) => module.split("/").length !== 3), [])
   })
 
-  it.each(internal)(
-    "%s imports public modules only with `import type` (or is listed in publicValueImports)",
-    (module) => {
-      const listed = publicValueImports[module] ?? []
-      const actual = publicValueImportsOf(module)
-      const unlisted = actual.filter((m) => !listed.includes(m))
-      assert.deepStrictEqual(
-        unlisted,
-        [],
-        `${module} imports values from ${unlisted.join(", ")}: import only types from public modules (\`import type\`)`
-      )
-      const unneeded = listed.filter((m) => !actual.includes(m))
-      assert.deepStrictEqual(
-        unneeded,
-        [],
-        `${module} no longer imports values from ${unneeded.join(", ")}: remove them from publicValueImports`
-      )
-    }
-  )
-
-  it("publicValueImports names only internal modules that exist, each with at least one public module", () => {
-    const stale = Object.entries(publicValueImports)
-      .filter(([module, publics]) => !internal.includes(module) || publics.length === 0)
-      .map(([module]) => module)
-    assert.deepStrictEqual(stale, [], "publicValueImports: remove these entries")
+  it.each(internal)("%s imports public modules only with `import type`", (module) => {
+    const values = publicValueImportsOf(module)
+    assert.deepStrictEqual(
+      values,
+      [],
+      `${module} imports values from ${values.join(", ")}: import only types from public modules (\`import type\`)`
+    )
   })
 
   it("no import cycle in src/", () => {

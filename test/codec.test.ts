@@ -540,7 +540,7 @@ describe("decoders: totality", () => {
 })
 
 describe("opaque tokens (the Promise API, as dflockd-client 1.x)", () => {
-  it("withOpaqueTokens accepts any non-empty token without whitespace in grants; the default stays 32-hex", () => {
+  it("decodeOpaque accepts any non-empty token without whitespace in grants; decode keeps the 32-hex rule", () => {
     const lock: Codec.Target = { kind: "lock", key: "k" }
     const sem: Codec.Target = { kind: "semaphore", key: "k", limit: 2 }
     const granting: ReadonlyArray<readonly [Codec.Command<unknown>, string]> = [
@@ -551,27 +551,30 @@ describe("opaque tokens (the Promise API, as dflockd-client 1.x)", () => {
       [Codec.enqueue(lock, undefined), "acquired"],
       [Codec.enqueue(sem, undefined), "acquired"]
     ]
+    const opaqueOf = (command: Codec.Command<unknown>) => {
+      assert.isDefined(command.decodeOpaque)
+      return command.decodeOpaque!
+    }
     for (const [command, status] of granting) {
-      const opaque = Codec.withOpaqueTokens(command)
-      assert.strictEqual(opaque.frame, command.frame)
+      const opaque = opaqueOf(command)
       for (const token of ["tok1", "abc123", "semtok", "Z", "é-🔒", TOKEN]) {
-        assertSucceeds(opaque.decode(`${status} ${token} 20`), Codec.granted(token, 20))
+        assertSucceeds(opaque(`${status} ${token} 20`), Codec.granted(token, 20))
       }
       assert.isTrue(Result.isFailure(command.decode(`${status} tok1 20`)), "the Effect API keeps the 32-hex rule")
       for (
         const bad of [`${status}  20`, `${status} tok\u0001 20`, `${status} ${"x".repeat(201)} 20`, `${status} tok1`]
       ) {
-        const result = opaque.decode(bad)
+        const result = opaque(bad)
         assert.isTrue(Result.isFailure(result) && result.failure._tag === "ProtocolError", JSON.stringify(bad))
       }
     }
-    assertSucceeds(Codec.withOpaqueTokens(Codec.acquire(lock, 0, undefined)).decode("timeout"), { _tag: "TimedOut" })
-    assertSucceeds(Codec.withOpaqueTokens(Codec.enqueue(lock, undefined)).decode("queued"), { _tag: "Queued" })
+    assertSucceeds(opaqueOf(Codec.acquire(lock, 0, undefined))("timeout"), { _tag: "TimedOut" })
+    assertSucceeds(opaqueOf(Codec.enqueue(lock, undefined))("queued"), { _tag: "Queued" })
   })
 
-  it("commands without a token in their reply are unchanged", () => {
+  it("commands without a token in their reply have no opaque decoder", () => {
     for (const command of [Codec.release("lock", "k", "tok1"), Codec.renew("lock", "k", "tok1", 5), Codec.stats]) {
-      assert.strictEqual(Codec.withOpaqueTokens<unknown>(command), command)
+      assert.isUndefined((command as Codec.Command<unknown>).decodeOpaque)
     }
   })
 })

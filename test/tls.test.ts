@@ -9,6 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Option, Schedule } from "effect"
 import { inject } from "vitest"
 import { DflockdClient, Lock } from "../src/index.ts"
+import { eventuallyLive } from "./support/eventually.ts"
 import { causeText, failedWith } from "./support/exits.ts"
 import { isFree } from "./support/probe.ts"
 import { tlsRelayForFile } from "./support/tls.ts"
@@ -26,14 +27,6 @@ const quick = {
   connectRetry: Schedule.recurs(0),
   pool: false
 } as const
-
-/** Polls a condition every 20 ms for up to 2 seconds. */
-const eventually = (condition: () => boolean): Effect.Effect<boolean> =>
-  Effect.sync(condition).pipe(
-    Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("20 millis") }),
-    Effect.timeoutOption("2 seconds"),
-    Effect.map(Option.isSome)
-  )
 
 describe("TLS through a relay in front of the real server", () => {
   it.live("with the test CA and servername localhost: connects, acquires, and the key is held on the server", () =>
@@ -82,8 +75,8 @@ describe("TLS through a relay in front of the real server", () => {
       assert.strictEqual(error.reason, "Tls", "a certificate failure is a TLS failure")
       assert.match(causeText(error), /self[- ]signed|unable to (get|verify)|certificate/i)
       // the relay sees the client abort the handshake (its alert may take a moment to arrive)
-      assert.isTrue(
-        yield* eventually(() => tls.relay.failedHandshakes() > failuresBefore),
+      yield* eventuallyLive(
+        Effect.sync(() => tls.relay.failedHandshakes() > failuresBefore),
         "the relay saw a failed handshake"
       )
     }).pipe(Effect.provide(DflockdClient.layer({ ...quick, servers: [tls.relay.address], tls: true }))))
@@ -93,7 +86,10 @@ describe("TLS through a relay in front of the real server", () => {
       const failuresBefore = tls.relay.failedHandshakes()
       const exit = yield* Effect.exit(Effect.scoped(Lock.acquire(freshKey("no-retry"))))
       failedWith(exit, "ConnectionError")
-      assert.isTrue(yield* eventually(() => tls.relay.failedHandshakes() > failuresBefore))
+      yield* eventuallyLive(
+        Effect.sync(() => tls.relay.failedHandshakes() > failuresBefore),
+        "the relay saw the failed handshake"
+      )
       yield* Effect.sleep("700 millis") // longer than the default backoff would wait
       assert.strictEqual(tls.relay.failedHandshakes() - failuresBefore, 1, "one handshake, no retries")
     }).pipe(
@@ -142,8 +138,8 @@ describe("TLS through a relay in front of the real server", () => {
       assert.strictEqual(error.server, tls.relay.address)
       // the message says what to check, not only that the peer hung up
       assert.match(error.message, /is TLS configured on both sides\? The server may be TLS-only/)
-      assert.isTrue(
-        yield* eventually(() => tls.relay.failedHandshakes() > failuresBefore),
+      yield* eventuallyLive(
+        Effect.sync(() => tls.relay.failedHandshakes() > failuresBefore),
         "the relay rejected a non-TLS hello"
       )
       // bounded by requestTimeout (1 s) for the `l` exchange, with slack for a loaded machine

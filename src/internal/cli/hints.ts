@@ -7,7 +7,7 @@
  * where the token came from) completes it. Anything else keeps the library's
  * message.
  */
-import type { AuthError, ConnectionError } from "../../Errors.ts"
+import type { AuthError, ConnectionError } from "../errors/errors.ts"
 import * as InternalConfig from "../options/config.ts"
 
 /** What dflock's settings were, as far as its advice goes. */

@@ -38,8 +38,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import * as Lock from "../../Lock.ts"
-import * as Semaphore from "../../Semaphore.ts"
+import * as Lease from "../lease/lease.ts"
 
 /** Exit codes (sysexits.h), besides the command's own. */
 export const ExitCode = {
@@ -350,9 +349,15 @@ export const runLocked = Effect.fnUntraced(function*(options: RunOptions) {
     Effect.map((status): Outcome => ({ _tag: "Exited", status })),
     Effect.catch((error: SpawnFailure) => Effect.succeed<Outcome>({ _tag: "SpawnFailed", error }))
   )
+  // what `Lock.withLock` and `Semaphore.withPermit` run, under their span names
   const locked = options.limit === undefined
-    ? Lock.withLock(held, options.key, acquire)
-    : Semaphore.withPermit(held, options.key, { ...acquire, limit: options.limit })
+    ? Lease.withLease(held, { kind: "lock", key: options.key }, acquire, "dflockd.Lock.withLock")
+    : Lease.withLease(
+      held,
+      { kind: "semaphore", key: options.key, limit: options.limit },
+      acquire,
+      "dflockd.Semaphore.withPermit"
+    )
 
   // A signal before the command started abandons the wait; after, the forwarder takes it.
   const abandon = Effect.raceFirst(

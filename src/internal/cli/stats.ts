@@ -2,7 +2,7 @@
  * `dflock stats`: the servers' statistics as plain-text tables (or JSON).
  * Pure rendering; the command itself is in command.ts.
  */
-import type { ServerStats } from "../../Stats.ts"
+import type { ServerStats } from "../protocol/stats.ts"
 
 /** Left-aligned columns, two spaces apart; the header row first. */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {

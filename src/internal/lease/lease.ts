@@ -36,10 +36,10 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import { DflockdClient, type ResolvedOptions } from "../../DflockdClient.ts"
-import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../../Errors.ts"
-import { type AcquireError, type AcquireOptions, type Lease, type TryAcquireError, TypeId } from "../../Lease.ts"
-import * as Token from "../../Token.ts"
+import { DflockdClient, type ResolvedOptions } from "../client/client.ts"
+import { AcquireTimeoutError, InvalidArgumentError, LockLostError } from "../errors/errors.ts"
+import { type AcquireError, type AcquireOptions, type Lease, type TryAcquireError, TypeId } from "./model.ts"
+import * as Token from "../protocol/token.ts"
 import * as Codec from "../protocol/codec.ts"
 import type { Connection, ExchangeError, OnBreak } from "../../Transport.ts"
 import * as Connections from "../transport/connection.ts"
@@ -47,16 +47,8 @@ import * as Metrics from "./metrics.ts"
 import * as Renewals from "./renewals.ts"
 import * as Watchdog from "./watchdog.ts"
 
-export { TypeId } from "../../Lease.ts"
-export type {
-  AcquireError,
-  AcquireOptions,
-  EnqueueError,
-  Lease,
-  Ticket,
-  TryAcquireError,
-  WaitError
-} from "../../Lease.ts"
+export { TypeId } from "./model.ts"
+export type { AcquireError, AcquireOptions, EnqueueError, Lease, Ticket, TryAcquireError, WaitError } from "./model.ts"
 
 /** What to acquire: a lock key, or a semaphore key with its limit. */
 export interface Spec<K extends Codec.Kind = Codec.Kind> {

@@ -13,9 +13,9 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import { DflockdClient } from "../../DflockdClient.ts"
-import { AcquireTimeoutError, ConnectionError, ProtocolError } from "../../Errors.ts"
-import type { AcquireOptions, EnqueueError, Kind, Lease, Ticket } from "../../Lease.ts"
+import { DflockdClient } from "../client/client.ts"
+import { AcquireTimeoutError, ConnectionError, ProtocolError } from "../errors/errors.ts"
+import type { AcquireOptions, EnqueueError, Kind, Lease, Ticket } from "./model.ts"
 import * as Codec from "../protocol/codec.ts"
 import {
   DEFAULT_ACQUIRE_TIMEOUT,

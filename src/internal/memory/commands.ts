@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Stats from "../../Stats.ts"
+import type * as Stats from "../protocol/stats.ts"
 import { confirmGrant, endLeases, evictExpired, restartLease, stopTimers } from "./leases.ts"
 import { type Admission, admit, awaitGrant } from "./queues.ts"
 import {

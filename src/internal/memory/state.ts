@@ -7,7 +7,7 @@
 import type * as Deferred from "effect/Deferred"
 import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Stats from "../../Stats.ts"
+import type * as Stats from "../protocol/stats.ts"
 import type * as Codec from "../protocol/codec.ts"
 
 /** Idle keys are forgotten after this long (the server's `--gc-max-idle` default). */

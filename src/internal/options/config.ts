@@ -27,8 +27,8 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
-import type { InvalidArgumentError } from "../../Errors.ts"
-import * as ServerAddress from "../../ServerAddress.ts"
+import type { InvalidArgumentError } from "../errors/errors.ts"
+import * as ServerAddress from "./address.ts"
 import * as Codec from "../protocol/codec.ts"
 
 /**

@@ -6,8 +6,7 @@
  */
 import type * as Tls from "node:tls"
 import * as Result from "effect/Result"
-import * as ServerAddress from "../../ServerAddress.ts"
-import { parseAddress } from "../options/address.ts"
+import * as ServerAddress from "../options/address.ts"
 import type * as Connection from "../transport/connection.ts"
 import { LockError } from "./errors.ts"
 import * as Shared from "./runtime.ts"
@@ -85,7 +84,7 @@ export const normalizeServers = (
   if (servers.length === 0) throw new LockError("servers list must not be empty")
   return servers.map((server): [string, number] => {
     if (typeof server !== "string") return [server[0], server[1]]
-    const parsed = parseAddress(server)
+    const parsed = ServerAddress.parseAddress(server)
     if (Result.isFailure(parsed)) throw new LockError(parsed.failure.message)
     return [parsed.success.host, parsed.success.port]
   })

@@ -12,7 +12,7 @@
  */
 import type * as Net from "node:net"
 import * as Result from "effect/Result"
-import type { ProtocolError } from "../../Errors.ts"
+import type { ProtocolError } from "../errors/errors.ts"
 import * as Codec from "../protocol/codec.ts"
 import { type LineBuffer, makeLineBuffer, pushLines } from "../protocol/lines.ts"
 import { AcquireTimeoutError, LockError } from "./errors.ts"

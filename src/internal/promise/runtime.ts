@@ -24,7 +24,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import * as DflockdClient from "../../DflockdClient.ts"
+import * as DflockdClient from "../client/client.ts"
 
 /** How long an unused runtime (and its idle connections) is kept. */
 export const IDLE_MILLIS = 200

@@ -9,7 +9,7 @@
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../../Errors.ts"
+import { InvalidArgumentError, ProtocolError, ServerError, type ServerErrorReason } from "../errors/errors.ts"
 import { REDACTED, show, showDuration } from "../util/show.ts"
 import type { Command, ReplyFailure } from "../../Transport.ts"
 
@@ -328,16 +328,6 @@ export const decodeStats = (line: string): Result.Result<StatsReply, ReplyFailur
 export type Kind = "lock" | "semaphore"
 
 const short = MAX_SHORT_REPLY_BYTES
-/**
- * The same command, decoding its reply with opaque tokens allowed (a grant of
- * `ok tok1 20` is accepted). Commands whose reply carries no token are returned
- * as they are. A client with `acceptOpaqueTokens` (the Promise API's, as
- * dflockd-client 1.x) reads a grant the strict decoder refused with
- * `decodeOpaque` (`transport/connection.ts`); by default the 32-hex rule holds.
- */
-export const withOpaqueTokens = <A>(command: Command<A>): Command<A> =>
-  command.decodeOpaque === undefined ? command : { ...command, decode: command.decodeOpaque }
-
 const prefix = (kind: Kind, cmd: string) => kind === "lock" ? cmd : `s${cmd}`
 const frame = (cmd: string, key: string, arg: string) => `${cmd}\n${key}\n${arg}\n`
 const withLease = (head: string, leaseSeconds: number | undefined) =>

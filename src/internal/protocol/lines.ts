@@ -7,7 +7,7 @@
  * A line buffer is a little plain mutable state that belongs to exactly one connection.
  */
 import * as Result from "effect/Result"
-import { ProtocolError } from "../../Errors.ts"
+import { ProtocolError } from "../errors/errors.ts"
 
 export interface LineSplitter {
   /**

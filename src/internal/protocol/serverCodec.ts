@@ -7,7 +7,7 @@
  * same request and every reply formatted here decodes to the same value.
  */
 import * as Result from "effect/Result"
-import type { ServerErrorReason } from "../../Errors.ts"
+import type { ServerErrorReason } from "../errors/errors.ts"
 import * as Codec from "./codec.ts"
 
 /** A request as the server reads it. Missing optional arguments are `undefined`. */
