@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Ref } from "effect"
 import { TestClock } from "effect/testing"
-import * as Renewals from "../src/internal/lease/renewals.ts"
+import * as Renewals from "../src/internal/client/renewals.ts"
 
 /** Lets the renewals fiber run up to its next sleep. */
 const settle = Effect.andThen(Effect.yieldNow, Effect.yieldNow)

@@ -24,11 +24,11 @@ import {
 import * as InternalConfig from "../options/config.ts"
 import * as Codec from "../protocol/codec.ts"
 import * as Connection from "../transport/connection.ts"
-import * as Renewals from "../lease/renewals.ts"
+import * as Renewals from "./renewals.ts"
 import * as Pool from "../transport/pool.ts"
 import { show } from "../util/show.ts"
 import * as Socket from "../transport/socket.ts"
-import * as Watchdog from "../lease/watchdog.ts"
+import * as Lifetime from "./lifetime.ts"
 import { DEFAULT_SERVER, parseAddress, type ServerAddress, type ServerInput } from "../options/address.ts"
 import * as Sharding from "./sharding.ts"
 import { Stats, type ServerStats } from "../protocol/stats.ts"
@@ -457,7 +457,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, dial
     ...resolved.pool,
     idleTimeToLive: Duration.min(
       resolved.pool.idleTimeToLive,
-      Duration.millis(readTimeoutMillis - Watchdog.marginFor(readTimeoutMillis))
+      Duration.millis(readTimeoutMillis - Lifetime.marginFor(readTimeoutMillis))
     )
   }
   for (const server of servers) pools.set(server.label, yield* Pool.make(dial(server), poolOptions))

@@ -44,7 +44,7 @@ import * as Codec from "../protocol/codec.ts"
 import type { Connection, ExchangeError, OnBreak } from "../../Transport.ts"
 import * as Connections from "../transport/connection.ts"
 import * as Metrics from "./metrics.ts"
-import * as Renewals from "./renewals.ts"
+import * as Renewals from "../client/renewals.ts"
 import * as Watchdog from "./watchdog.ts"
 
 export { TypeId } from "./model.ts"

@@ -13,28 +13,13 @@
  * the monotonic clock (`Clock.monotonicTimeNanos`), which wall-clock steps do
  * not move.
  */
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as MutableRef from "effect/MutableRef"
 import * as Option from "effect/Option"
+import { lifetime, marginFor, monotonicMillis, renewInterval } from "../client/lifetime.ts"
 
-/** Safety margin before the deadline: a tenth of the lease, at most one second. */
-export const marginFor = (leaseMillis: number): number => Math.min(leaseMillis / 10, 1000)
-
-/**
- * How long a confirmed exchange keeps a lease: its lease, or the server's read
- * timeout if that is shorter (the server closes a connection it has read nothing
- * from for that long, and frees its locks, with no word to a partitioned client).
- */
-export const lifetime = (leaseMillis: number, readTimeoutMillis: number): number =>
-  Math.min(leaseMillis, readTimeoutMillis)
-
-/** The time between renewals: as asked, but early enough for a renewal to be confirmed before the deadline. */
-export const renewInterval = (lifeMillis: number, renewEvery: number): number =>
-  Math.max(1, Math.min(renewEvery, lifeMillis - 2 * marginFor(lifeMillis)))
-
-/** Milliseconds on the monotonic clock, for deadlines. */
-export const monotonicMillis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+// the rule, where the lease's code has always found it
+export { lifetime, marginFor, monotonicMillis, renewInterval }
 
 const now = Effect.clockWith((clock) => Effect.succeed(monotonicMillis(clock)))
 

@@ -19,11 +19,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import * as Watchdog from "./watchdog.ts"
+import * as Lifetime from "./lifetime.ts"
 
 /** A lease waiting for its first renewal. */
 export interface Pending {
-  /** When to start, in {@link Watchdog.monotonicMillis}. */
+  /** When to start, in {@link Lifetime.monotonicMillis}. */
   readonly at: number
   /** Starts the lease's keep-alive loop (forked into the lease's scope), given the lease itself. */
   start(self: Pending): Effect.Effect<void>
@@ -77,7 +77,7 @@ export const make: Effect.Effect<Renewals, never, Scope.Scope> = Effect.gen(func
   const loop = Effect.gen(function*() {
     const clock = yield* Clock.Clock
     while (true) {
-      const now = Watchdog.monotonicMillis(clock)
+      const now = Lifetime.monotonicMillis(clock)
       let due = 0
       while (due < queue.length && queue[due]!.at <= now) due++
       const starting = queue.splice(0, due)
