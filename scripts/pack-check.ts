@@ -31,7 +31,7 @@ import { headingAnchors, relativeLinks } from "./markdown.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const topLevel = new Set(["README.md", "LICENSE", "CHANGELOG.md", "package.json"])
-/** The guides: docs/*.md, not what lies below docs/ (`npm run docs` writes its API reference to docs/api/). */
+/** The guides: docs/*.md (nothing below docs/ is published). */
 const isGuide = (file: string): boolean => /^docs\/[^/]+\.md$/.test(file)
 
 interface PackResult {
