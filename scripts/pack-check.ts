@@ -7,9 +7,13 @@
  * scripts included: packing must run nothing heavy), and fails unless
  * - every packed file is under dist/ or examples/, is a guide docs/*.md (README links to the
  *   examples and the guides), or is README.md, LICENSE, CHANGELOG.md or package.json;
- * - every relative link of the packed Markdown files (README.md, docs/*.md, CHANGELOG.md, …)
+ * - every relative link of the Markdown files it packs (README.md, docs/*.md, CHANGELOG.md, …)
  *   resolves inside the package, and every `#anchor` to a heading of the Markdown file it names (or
- *   of its own file): the npm page shows README.md with nothing else of this repository;
+ *   of its own file);
+ * - the packed README.md, the one the npm page shows with nothing else of this repository, has no
+ *   relative link but to its own headings: `prepack` (scripts/npm-readme.ts) turned each into the
+ *   address of the packed file on jsDelivr, and each of those names a packed file (and an existing
+ *   heading of it); `postpack` turned README.md back;
  * - the package holds those four files, every file that package.json's "exports" points to (each
  *   public module's .js and .d.ts under `import`, .cjs and .d.cts under `require`; the
  *   "effect-dflockd-source" condition is for this repository's own tools and is not published) and
@@ -28,6 +32,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { headingAnchors, relativeLinks } from "./markdown.ts"
+import { packageBase } from "./npm-readme.ts"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const topLevel = new Set(["README.md", "LICENSE", "CHANGELOG.md", "package.json"])
@@ -141,6 +146,32 @@ for (const result of results) {
   const manifest = JSON.parse(readFileSync(Path.join(packDir, "package", "package.json"), "utf8")) as {
     readonly scripts?: Record<string, string>
   }
+  // the README the npm page shows: links to this version's packed files, none relative
+  execFileSync("tar", ["-xzf", Path.join(packDir, result.filename), "-C", packDir, "package/README.md"])
+  const readme = readFileSync(Path.join(packDir, "package", "README.md"), "utf8")
+  const base = packageBase(result.name, result.version)
+  for (const { target } of relativeLinks(readme)) {
+    if (!target.startsWith("#")) problems.push(`packed README.md: relative link (a 404 on the npm page): ${target}`)
+  }
+  for (const [, target = ""] of readme.matchAll(/\]\((https:\/\/cdn\.jsdelivr\.net\/npm\/[^)\s]+)\)/g)) {
+    if (!target.startsWith(base)) {
+      problems.push(`packed README.md: link to another package or version: ${target}`)
+      continue
+    }
+    const [path = "", anchor] = target.slice(base.length).split("#")
+    const resolved = path.replace(/\/$/, "")
+    const headings = anchors.get(resolved)
+    if (!packed.has(resolved) && !files.some((f) => f.startsWith(`${resolved}/`))) {
+      problems.push(`packed README.md: link to something not in the package: ${target}`)
+    } else if (anchor !== undefined && headings !== undefined && !headings.has(anchor)) {
+      problems.push(`packed README.md: link to a missing heading: ${target}`)
+    }
+  }
+  if (readFileSync(Path.join(root, "README.md"), "utf8").includes(`](${base}`)) {
+    problems.push(
+      "README.md still has the packed form's links: postpack did not run (node scripts/npm-readme.ts --relative)"
+    )
+  }
   for (const script of installScripts) {
     const command = manifest.scripts?.[script]
     if (command !== undefined) {
@@ -162,7 +193,7 @@ console.log(
     (size / 1024).toFixed(1)
   } kB), all under dist/, examples/, docs/*.md or ${
     [...topLevel].join(", ")
-  }; every Markdown link resolves in the package; ${targets.size} "exports"/"main"/"module"/"types"/"bin" targets present; every .d.ts with its .d.cts; no source map; no ${
+  }; every Markdown link resolves in the package, the packed README's as jsDelivr addresses of packed files; ${targets.size} "exports"/"main"/"module"/"types"/"bin" targets present; every .d.ts with its .d.cts; no source map; no ${
     installScripts.join("/")
   } script in the packed package.json`
 )
